@@ -1,0 +1,22 @@
+# The two commands of the README: `make local` runs the local stack, `make test` passes the tests.
+.PHONY: setup local test lint openapi bench
+
+setup:
+	@scripts/bootstrap
+
+local: setup
+	.venv/bin/rooms-local up
+
+test: setup
+	@scripts/test
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+openapi: setup
+	.venv/bin/python -m rooms_local.openapi --write docs/openapi.json
+
+bench: setup
+	.venv/bin/python bench/joins.py

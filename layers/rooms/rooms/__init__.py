@@ -1,0 +1,1 @@
+"""Rooms: room orchestration for live audio, shared by every function through the layer."""

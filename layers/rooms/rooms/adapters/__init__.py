@@ -1,0 +1,1 @@
+"""AWS adapters: pynamodb models and the store, and the SQS publisher."""

@@ -1,0 +1,496 @@
+"""The RoomStore on DynamoDB: every invariant is held by a conditional write or a transaction.
+
+Occupancy and seats change together in one transaction, so I1 (occupancy == seats <= capacity)
+holds at every instant; the seat key is (family, user), so I2 (one seat per family) is a key fact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pynamodb.connection import Connection
+from pynamodb.constants import ALL_OLD
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from rooms.adapters.models import RoomItem, SeatItem, TicketItem, room_key, seat_key, ticket_key
+from rooms.config import settings
+from rooms.domain.errors import Contention, InvalidCursor, NotSeated, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
+from rooms.ports import BatchOutcome, OverflowRequest
+
+T = TypeVar("T")
+# pynamodb sends a transaction's items grouped: condition checks, deletes, puts, then updates;
+# cancellation reasons follow that order, so positions below are counted the same way.
+CONDITION_FAILED = "ConditionalCheckFailed"
+CONFLICT = "TransactionConflict"
+_MAX_CONFLICT_RETRIES = 8
+_EVICT_CHUNK = 99  # one room update + 99 seat deletes per transaction
+_TERMINAL_TICKET_TTL = timedelta(days=1)
+
+
+def _codes(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in error.cancellation_reasons]
+
+
+def _raw(error: TransactWriteError, position: int) -> dict[str, Any] | None:
+    reasons = error.cancellation_reasons
+    if position < len(reasons) and reasons[position] is not None:
+        return reasons[position].raw_item  # type: ignore[union-attr]
+    return None
+
+
+def _with_conflict_retries(what: str, attempt: Callable[[], T]) -> T:
+    """Retry a transaction cancelled only by a concurrent transaction, with jittered backoff."""
+    for tries in range(_MAX_CONFLICT_RETRIES):
+        try:
+            return attempt()
+        except TransactWriteError as error:
+            codes = _codes(error)
+            if CONFLICT not in codes or CONDITION_FAILED in codes:
+                raise
+            time.sleep(random.uniform(0, 0.005 * 2**tries))
+    raise Contention(what)
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise InvalidCursor() from None
+    if not isinstance(decoded, dict):
+        raise InvalidCursor()
+    return decoded
+
+
+def room_from_item(item: RoomItem) -> Room:
+    return Room(
+        room_id=item.room_id,
+        family_id=item.family_id,
+        index=int(item.index),
+        host_id=item.host_id,
+        title=item.title,
+        capacity=int(item.capacity),
+        occupancy=int(item.occupancy),
+        status=RoomStatus(item.status),
+        created_at=item.created_at,
+        metadata=dict(item.metadata.as_dict() if hasattr(item.metadata, "as_dict") else item.metadata or {}),
+        parallel_count=int(item.parallel_count or 0),
+        event_id=item.event_id,
+    )
+
+
+def seat_from_item(item: SeatItem) -> Seat:
+    return Seat(
+        room_id=item.room_id,
+        family_id=item.family_id,
+        user_id=item.user_id,
+        joined_at=item.joined_at,
+        expires_at=item.expires_at,
+    )
+
+
+def ticket_from_item(item: TicketItem) -> Ticket:
+    return Ticket(
+        ticket_id=item.ticket_id,
+        family_id=item.family_id,
+        user_id=item.user_id,
+        status=TicketStatus(item.status),
+        requested_room_id=item.requested_room_id,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        room_id=item.room_id,
+        reason=item.reason,
+        promote=bool(item.promote),
+    )
+
+
+class DynamoRoomStore:
+    def __init__(self, connection: Connection | None = None) -> None:
+        config = settings()
+        self._connection = connection or Connection(
+            region=config.region, retry_configuration={"mode": "standard", "total_max_attempts": 5}
+        )
+        self._lease = timedelta(seconds=config.seat_lease_seconds)
+        self._bucket_seconds = config.heartbeat_interval_seconds
+
+    # ------------------------------------------------------------------ rooms
+    def create_room(self, room: Room) -> None:
+        self._room_item(room).save(condition=RoomItem.pk.does_not_exist())
+
+    def get_room(self, room_id: str, *, consistent: bool = False) -> Room:
+        try:
+            return room_from_item(RoomItem.get(room_key(room_id), "ROOM", consistent_read=consistent))
+        except DoesNotExist:
+            raise RoomNotFound(room_id) from None
+
+    def get_rooms(self, room_ids: Sequence[str]) -> list[Room]:
+        keys = [(room_key(room_id), "ROOM") for room_id in room_ids]
+        found = {item.room_id: room_from_item(item) for item in RoomItem.batch_get(keys, consistent_read=True)}
+        return [found[room_id] for room_id in room_ids if room_id in found]
+
+    def set_room_status(self, room_id: str, status: RoomStatus) -> Room:
+        item = RoomItem(pk=room_key(room_id), sk="ROOM")
+        try:
+            item.update(actions=[RoomItem.status.set(status.value)], condition=RoomItem.pk.exists())
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise RoomNotFound(room_id) from None
+            raise
+        return room_from_item(item)
+
+    def create_parallel_room(self, main: Room, index: int, now: datetime) -> None:
+        """Create parallel room `index` once, however many callers race: deterministic id + conditions."""
+        room = Room(
+            room_id=parallel_room_id(main.family_id, index),
+            family_id=main.family_id,
+            index=index,
+            host_id=main.host_id,
+            title=main.title,
+            capacity=main.capacity,
+            occupancy=0,
+            status=RoomStatus.OPEN,
+            created_at=now,
+            metadata=main.metadata,
+            event_id=main.event_id,
+        )
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(self._room_item(room), condition=RoomItem.pk.does_not_exist())
+                tx.update(
+                    RoomItem(pk=room_key(main.room_id), sk="ROOM"),
+                    actions=[RoomItem.parallel_count.set(index)],
+                    condition=(RoomItem.parallel_count == index - 1) & (RoomItem.status == RoomStatus.OPEN.value),
+                )
+
+        try:
+            _with_conflict_retries(f"room family {main.family_id}", attempt)
+        except TransactWriteError as error:
+            if CONDITION_FAILED not in _codes(error):
+                raise
+            # someone else created it, or the family is closed: the caller re-reads the family
+
+    # ------------------------------------------------------------------ seats
+    def admit(self, room_id: str, family_id: str, user_id: str, now: datetime) -> Seat:
+        """Seat a user in one transaction: occupancy + 1 only while open and below capacity, and the seat.
+
+        A user already seated anywhere in the family gets that seat back (repeated joins are idempotent).
+        """
+        seat = self._seat_item(room_id, family_id, user_id, now)
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    RoomItem(pk=room_key(room_id), sk="ROOM"),
+                    actions=[RoomItem.occupancy.add(1)],
+                    condition=(RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.occupancy < RoomItem.capacity),
+                    return_values=ALL_OLD,
+                )
+                tx.save(seat, condition=SeatItem.pk.does_not_exist(), return_values=ALL_OLD)
+
+        try:
+            _with_conflict_retries(f"room {room_id}", attempt)
+        except TransactWriteError as error:
+            codes = _codes(error)  # [seat put, room update]
+            if len(codes) < 2:
+                raise
+            if codes[0] == CONDITION_FAILED:
+                existing = _raw(error, 0)
+                if existing is not None:
+                    return seat_from_item(SeatItem.from_raw_data(existing))
+                found = self.get_seat(family_id, user_id)
+                if found is not None:
+                    return found
+            if codes[1] == CONDITION_FAILED:
+                raw_room = _raw(error, 1)
+                if raw_room is None:
+                    raise RoomNotFound(room_id) from None
+                room = room_from_item(RoomItem.from_raw_data(raw_room))
+                if room.status is RoomStatus.CLOSED:
+                    raise RoomClosed(room_id) from None
+                raise RoomFull(room_id, room.capacity) from None
+            raise
+        return seat_from_item(seat)
+
+    def get_seat(self, family_id: str, user_id: str) -> Seat | None:
+        try:
+            return seat_from_item(SeatItem.get(seat_key(family_id, user_id), "SEAT", consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def release(self, seat: Seat) -> bool:
+        """Free a seat and its room's occupancy together; False when it was already gone."""
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.delete(
+                    SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
+                    condition=SeatItem.room_id == seat.room_id,
+                )
+                tx.update(
+                    RoomItem(pk=room_key(seat.room_id), sk="ROOM"),
+                    actions=[RoomItem.occupancy.add(-1)],
+                    condition=RoomItem.occupancy > 0,
+                )
+
+        try:
+            _with_conflict_retries(f"room {seat.room_id}", attempt)
+        except TransactWriteError as error:
+            if _codes(error)[:1] == [CONDITION_FAILED]:  # [seat delete, room update]
+                return False
+            raise
+        return True
+
+    def touch(self, seat: Seat, now: datetime) -> Seat:
+        item = self._seat_item(seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at)
+        try:
+            item.update(
+                actions=[
+                    SeatItem.expires_at.set(item.expires_at),
+                    SeatItem.gsi2pk.set(item.gsi2pk),
+                ],
+                condition=SeatItem.room_id == seat.room_id,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise NotSeated(seat.room_id, seat.user_id) from None
+            raise
+        return seat_from_item(item)
+
+    def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
+        results = SeatItem.by_room.query(
+            room_key(room_id), limit=limit, last_evaluated_key=_decode_cursor(cursor)
+        )
+        seats = [seat_from_item(item) for item in results]
+        return Page(items=seats, next_cursor=_encode_cursor(results.last_evaluated_key))
+
+    def evict_all(self, room_id: str) -> int:
+        """Free every seat of a (closed) room, 99 per transaction so I1 holds after each step."""
+        freed = 0
+        for _ in range(1000):
+            batch = list(SeatItem.by_room.query(room_key(room_id), limit=_EVICT_CHUNK))
+            if not batch:
+                if self.get_room(room_id, consistent=True).occupancy == 0:
+                    return freed
+                time.sleep(0.05)  # the index is eventually consistent: late seats are still coming
+                continue
+            freed += self._evict(room_id, batch)
+        raise Contention(f"room {room_id}")
+
+    def _evict(self, room_id: str, seats: list[SeatItem]) -> int:
+        while seats:
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.update(
+                        RoomItem(pk=room_key(room_id), sk="ROOM"),
+                        actions=[RoomItem.occupancy.add(-len(seats))],
+                        condition=RoomItem.occupancy >= len(seats),
+                    )
+                    for seat in seats:
+                        tx.delete(SeatItem(pk=seat.pk, sk="SEAT"), condition=SeatItem.room_id == room_id)
+                return len(seats)
+            except TransactWriteError as error:
+                codes = _codes(error)  # [seat deletes..., room update]
+                gone = {i for i, code in enumerate(codes[: len(seats)]) if code == CONDITION_FAILED}
+                if not gone and CONFLICT not in codes:
+                    raise
+                seats = [seat for i, seat in enumerate(seats) if i not in gone]
+        return 0
+
+    # --------------------------------------------------------------- overflow
+    def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
+        """Seat several queued users of one family in `room` with one transaction (I1, I2 held by it)."""
+        count = len(requests)
+        seats = [self._seat_item(room.room_id, r.family_id, r.user_id, now) for r in requests]
+        expires = now + _TERMINAL_TICKET_TTL
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    RoomItem(pk=room_key(room.room_id), sk="ROOM"),
+                    actions=[RoomItem.occupancy.add(count)],
+                    condition=(RoomItem.status == RoomStatus.OPEN.value)
+                    & (RoomItem.occupancy <= room.capacity - count),
+                )
+                for seat in seats:
+                    tx.save(seat, condition=SeatItem.pk.does_not_exist(), return_values=ALL_OLD)
+                for request in requests:
+                    tx.update(
+                        TicketItem(pk=ticket_key(request.ticket_id), sk="TICKET"),
+                        actions=[
+                            TicketItem.status.set(TicketStatus.SEATED.value),
+                            TicketItem.room_id.set(room.room_id),
+                            TicketItem.updated_at.set(now),
+                            TicketItem.ttl.set(expires),
+                        ],
+                        condition=TicketItem.status == TicketStatus.QUEUED.value,
+                    )
+
+        outcome = BatchOutcome()
+        try:
+            _with_conflict_retries(f"room {room.room_id}", attempt)
+        except TransactWriteError as error:
+            codes = _codes(error)  # [seat puts..., room update, ticket updates...]
+            if CONDITION_FAILED not in codes:
+                raise
+            outcome.room_changed = codes[count] == CONDITION_FAILED
+            for i, request in enumerate(requests):
+                if codes[i] == CONDITION_FAILED:
+                    raw = _raw(error, i)
+                    existing = seat_from_item(SeatItem.from_raw_data(raw)) if raw else None
+                    existing = existing or self.get_seat(request.family_id, request.user_id)
+                    if existing is not None:
+                        outcome.already_seated[request.user_id] = existing
+                elif codes[1 + count + i] == CONDITION_FAILED:
+                    outcome.not_waiting.append(request.user_id)
+            return outcome
+        outcome.seated = [seat_from_item(seat) for seat in seats]
+        return outcome
+
+    # ---------------------------------------------------------------- tickets
+    def put_ticket(self, ticket: Ticket) -> Ticket | None:
+        """Record a new ticket; if the user already holds one for the family, return it instead."""
+        try:
+            self._ticket_item(ticket).save(condition=TicketItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return self.get_ticket(ticket.ticket_id)
+        return None
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        try:
+            return ticket_from_item(TicketItem.get(ticket_key(ticket_id), "TICKET", consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def requeue_ticket(self, ticket: Ticket, now: datetime) -> bool:
+        """Put a finished ticket back in the queue, unless another request already did."""
+        item = TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET")
+        try:
+            item.update(
+                actions=[
+                    TicketItem.status.set(TicketStatus.QUEUED.value),
+                    TicketItem.requested_room_id.set(ticket.requested_room_id),
+                    TicketItem.room_id.remove(),
+                    TicketItem.reason.remove(),
+                    TicketItem.ttl.remove(),
+                    TicketItem.created_at.set(now),
+                    TicketItem.updated_at.set(now),
+                ],
+                condition=(TicketItem.status == ticket.status.value) & (TicketItem.updated_at == ticket.updated_at),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def fail_ticket(self, ticket_id: str, reason: str, now: datetime) -> bool:
+        """Mark a queued ticket failed with a reason the client can read; False if it was not queued."""
+        item = TicketItem(pk=ticket_key(ticket_id), sk="TICKET")
+        try:
+            item.update(
+                actions=[
+                    TicketItem.status.set(TicketStatus.FAILED.value),
+                    TicketItem.reason.set(reason),
+                    TicketItem.updated_at.set(now),
+                    TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+                ],
+                condition=TicketItem.status == TicketStatus.QUEUED.value,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_ticket_seated(self, ticket_id: str, seat: Seat, now: datetime) -> None:
+        item = TicketItem(pk=ticket_key(ticket_id), sk="TICKET")
+        try:
+            item.update(
+                actions=[
+                    TicketItem.status.set(TicketStatus.SEATED.value),
+                    TicketItem.room_id.set(seat.room_id),
+                    TicketItem.updated_at.set(now),
+                    TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+                ],
+                condition=TicketItem.status == TicketStatus.QUEUED.value,
+            )
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def delete_ticket(self, ticket_id: str) -> None:
+        TicketItem(pk=ticket_key(ticket_id), sk="TICKET").delete()
+
+    # ---------------------------------------------------------------- mapping
+    def _room_item(self, room: Room) -> RoomItem:
+        return RoomItem(
+            pk=room_key(room.room_id),
+            sk="ROOM",
+            room_id=room.room_id,
+            family_id=room.family_id,
+            index=room.index,
+            host_id=room.host_id,
+            title=room.title,
+            capacity=room.capacity,
+            occupancy=room.occupancy,
+            status=room.status.value,
+            created_at=room.created_at,
+            metadata=dict(room.metadata),
+            parallel_count=room.parallel_count,
+            event_id=room.event_id,
+        )
+
+    def _seat_item(
+        self, room_id: str, family_id: str, user_id: str, now: datetime, joined_at: datetime | None = None
+    ) -> SeatItem:
+        joined = joined_at or now
+        expires = now + self._lease
+        bucket = int(expires.timestamp()) // self._bucket_seconds
+        key = seat_key(family_id, user_id)
+        return SeatItem(
+            pk=key,
+            sk="SEAT",
+            room_id=room_id,
+            family_id=family_id,
+            user_id=user_id,
+            joined_at=joined,
+            expires_at=expires,
+            gsi1pk=room_key(room_id),
+            gsi1sk=f"{joined.isoformat()}#{user_id}",
+            gsi2pk=f"EXPIRY#{bucket}",
+            gsi2sk=key,
+        )
+
+    def _ticket_item(self, ticket: Ticket) -> TicketItem:
+        return TicketItem(
+            pk=ticket_key(ticket.ticket_id),
+            sk="TICKET",
+            ticket_id=ticket.ticket_id,
+            family_id=ticket.family_id,
+            user_id=ticket.user_id,
+            status=ticket.status.value,
+            requested_room_id=ticket.requested_room_id,
+            created_at=ticket.created_at,
+            updated_at=ticket.updated_at,
+            room_id=ticket.room_id,
+            reason=ticket.reason,
+            promote=ticket.promote,
+        )

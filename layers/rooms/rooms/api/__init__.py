@@ -1,0 +1,1 @@
+"""The HTTP API: pydantic schemas, Powertools routers and the error mapping."""

@@ -1,0 +1,94 @@
+"""The API resolver: routers, one JSON error shape for every failure, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from rooms.api import rooms_routes, tickets_routes
+from rooms.api.deps import Unauthenticated
+from rooms.api.schemas import ErrorDetail, ErrorResponse
+from rooms.domain import errors
+
+logger = logging.getLogger(__name__)
+
+API_TITLE = "Rooms API"
+API_VERSION = "1.0.0"
+
+_STATUS: dict[type[errors.RoomsError], int] = {
+    errors.RoomNotFound: 404,
+    errors.TicketNotFound: 404,
+    errors.NotHost: 403,
+    errors.RoomClosed: 409,
+    errors.RoomFull: 409,
+    errors.NotSeated: 409,
+    errors.Contention: 503,
+    errors.OverflowUnavailable: 503,
+    errors.InvalidCursor: 400,
+}
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response[ErrorResponse]:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field))
+    return Response(status, "application/json", body.model_dump_json(exclude_none=True), headers=headers)
+
+
+def _field_of(location: tuple[Any, ...]) -> str:
+    # ("body", "capacity") -> "capacity"; ("query", "limit") -> "limit"
+    parts = [str(part) for part in location[1:]] or [str(part) for part in location]
+    return ".".join(parts)
+
+
+def build_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.include_router(rooms_routes.router)
+    app.include_router(tickets_routes.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(200, "application/json", openapi_json(app))
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
+        first = error.errors()[0] if error.errors() else {}
+        location = tuple(first.get("loc", ()))
+        field = _field_of(location) if location else None
+        message = str(first.get("msg", "invalid request"))
+        if first.get("type") == "json_invalid":
+            return error_response(400, "INVALID_JSON", "The request body is not valid JSON.", "body")
+        detail = f"{field}: {message}" if field else message
+        return error_response(422, "VALIDATION_ERROR", detail, field)
+
+    @app.exception_handler(errors.RoomsError)
+    def domain_error(error: errors.RoomsError) -> Response[ErrorResponse]:
+        status = _STATUS.get(type(error), 400)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return error_response(status, error.code, error.message, headers=headers)
+
+    @app.exception_handler(Unauthenticated)
+    def unauthenticated(_: Unauthenticated) -> Response[ErrorResponse]:
+        return error_response(401, "UNAUTHENTICATED", "A valid bearer token with a subject is required.")
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[ErrorResponse]:
+        logger.exception("unhandled error")
+        return error_response(500, "INTERNAL", "Something failed on our side; it was logged. Retry later.")
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[ErrorResponse]:
+        return error_response(404, "NOT_FOUND", "No such route; see GET /openapi.json.")
+
+    return app
+
+
+def openapi_json(app: APIGatewayHttpResolver) -> str:
+    return app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Room orchestration for live audio: per-room caps, overflow to parallel rooms, shows.",
+    )

@@ -1,0 +1,113 @@
+"""Routes under /rooms: create, read, join, leave, heartbeat, participants, kick, close, family."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rooms.api.deps import caller_id, room_service
+from rooms.api.schemas import (
+    CreateRoomRequest,
+    FamilyOut,
+    JoinOut,
+    JoinRequest,
+    KickOut,
+    LeaveOut,
+    ParticipantsOut,
+    RoomOut,
+    SeatOut,
+    TicketOut,
+)
+from rooms.domain.model import Seat
+
+router = APIGatewayHttpRouter()
+metrics = Metrics()
+
+RoomId = Annotated[str, Path(min_length=1, max_length=64, description="A main or parallel room id.")]
+UserId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.post("/rooms", summary="Create a main room; the caller is its host.", tags=["rooms"])
+def create_room(request: CreateRoomRequest) -> Response[RoomOut]:
+    room = room_service().create_room(caller_id(router), request.title, request.capacity, request.metadata)
+    metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
+    return Response(status_code=201, content_type="application/json", body=RoomOut.of(room))
+
+
+@router.get("/rooms/<room_id>", summary="Read a room.", tags=["rooms"])
+def get_room(room_id: RoomId) -> RoomOut:
+    caller_id(router)
+    return RoomOut.of(room_service().get_room(room_id))
+
+
+@router.post(
+    "/rooms/<room_id>/join",
+    summary="Take a seat, or a ticket for a parallel room when this one is full.",
+    description="200 with the seat (also when the caller already holds one in the family); 202 with a "
+    "ticket to follow at GET /tickets/{ticket_id} when the room is full.",
+    tags=["seats"],
+    responses={
+        200: {"description": "Seated.", "content": {"application/json": {"model": JoinOut}}},
+        202: {"description": "Queued for a parallel room.", "content": {"application/json": {"model": JoinOut}}},
+    },
+)
+def join_room(room_id: RoomId, request: Annotated[JoinRequest | None, Body()] = None) -> Response[JoinOut]:
+    promote = request.promote if request else False
+    outcome = room_service().join(room_id, caller_id(router), promote=promote)
+    if isinstance(outcome, Seat):
+        metrics.add_metric(name="JoinsSeated", unit=MetricUnit.Count, value=1)
+        return Response(200, "application/json", JoinOut(status="seated", seat=SeatOut.of(outcome)))
+    metrics.add_metric(name="JoinsQueued", unit=MetricUnit.Count, value=1)
+    ticket = TicketOut.of(outcome)
+    return Response(
+        202,
+        "application/json",
+        JoinOut(status="queued", ticket=ticket),
+        headers={"Retry-After": str(ticket.retry_after_seconds), "Location": f"/tickets/{ticket.ticket_id}"},
+    )
+
+
+@router.post("/rooms/<room_id>/leave", summary="Free the caller's seat in the family.", tags=["seats"])
+def leave_room(room_id: RoomId) -> LeaveOut:
+    result = room_service().leave(room_id, caller_id(router))
+    return LeaveOut(left=result.left, room_id=result.room_id, ticket_cancelled=result.ticket_cancelled)
+
+
+@router.post("/rooms/<room_id>/heartbeat", summary="Keep the caller's seat alive.", tags=["seats"])
+def heartbeat(room_id: RoomId) -> SeatOut:
+    return SeatOut.of(room_service().heartbeat(room_id, caller_id(router)))
+
+
+@router.get("/rooms/<room_id>/participants", summary="Participants of one room, oldest first.", tags=["seats"])
+def list_participants(
+    room_id: RoomId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ParticipantsOut:
+    caller_id(router)
+    page = room_service().participants(room_id, limit, cursor)
+    return ParticipantsOut(
+        room_id=room_id, participants=[SeatOut.of(seat) for seat in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.delete("/rooms/<room_id>/participants/<user_id>", summary="Remove a participant (host only).", tags=["seats"])
+def kick_participant(room_id: RoomId, user_id: UserId) -> KickOut:
+    kicked = room_service().kick(room_id, caller_id(router), user_id)
+    return KickOut(kicked=kicked, user_id=user_id)
+
+
+@router.post("/rooms/<room_id>/close", summary="Close a room; a main room closes its family.", tags=["rooms"])
+def close_room(room_id: RoomId) -> RoomOut:
+    return RoomOut.of(room_service().close(room_id, caller_id(router)))
+
+
+@router.get("/rooms/<room_id>/family", summary="The main room and its parallel rooms.", tags=["rooms"])
+def get_family(room_id: RoomId) -> FamilyOut:
+    caller_id(router)
+    return FamilyOut.of(room_service().family(room_id))

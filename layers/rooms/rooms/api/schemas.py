@@ -1,0 +1,168 @@
+"""Request and response bodies. Their field docs become the OpenAPI spec."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rooms.config import settings
+from rooms.domain.model import Family, Room, Seat, Ticket
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateRoomRequest(Strict):
+    title: str = Field(min_length=1, max_length=200, description="Shown to listeners.")
+    capacity: int = Field(ge=1, description="Most participants at once; at most the platform maximum.")
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=32, description="Free-form app data.")
+
+    @field_validator("capacity")
+    @classmethod
+    def within_platform_maximum(cls, capacity: int) -> int:
+        maximum = settings().max_capacity
+        if capacity > maximum:
+            raise ValueError(f"capacity must be at most {maximum}, the platform maximum")
+        return capacity
+
+
+class JoinRequest(Strict):
+    promote: bool = Field(
+        default=False, description="If seated in a parallel room, move up to the main room when a seat frees."
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. ROOM_FULL.")
+    message: str = Field(description="What went wrong and what to do, for the client developer.")
+    field: str | None = Field(default=None, description="The offending input field, for validation errors.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class RoomOut(BaseModel):
+    room_id: str
+    family_id: str = Field(description="The main room's id; parallel rooms share it.")
+    index: int = Field(description="0 for the main room, N for parallel room N.")
+    host_id: str
+    title: str
+    capacity: int
+    occupancy: int
+    status: Literal["open", "closed"]
+    created_at: datetime
+    metadata: dict[str, str]
+    parallel_count: int = Field(description="Parallel rooms created so far (main room only).")
+    event_id: str | None = None
+
+    @classmethod
+    def of(cls, room: Room) -> RoomOut:
+        return cls(
+            room_id=room.room_id,
+            family_id=room.family_id,
+            index=room.index,
+            host_id=room.host_id,
+            title=room.title,
+            capacity=room.capacity,
+            occupancy=room.occupancy,
+            status=room.status.value,
+            created_at=room.created_at,
+            metadata=room.metadata,
+            parallel_count=room.parallel_count,
+            event_id=room.event_id,
+        )
+
+
+class SeatOut(BaseModel):
+    room_id: str = Field(description="The room the user sits in: the main room or one of its parallel rooms.")
+    family_id: str
+    index: int
+    user_id: str
+    joined_at: datetime
+    expires_at: datetime = Field(description="The seat is freed if no heartbeat arrives before this.")
+    heartbeat_interval_seconds: int
+
+    @classmethod
+    def of(cls, seat: Seat) -> SeatOut:
+        return cls(
+            room_id=seat.room_id,
+            family_id=seat.family_id,
+            index=seat.index,
+            user_id=seat.user_id,
+            joined_at=seat.joined_at,
+            expires_at=seat.expires_at,
+            heartbeat_interval_seconds=settings().heartbeat_interval_seconds,
+        )
+
+
+class TicketOut(BaseModel):
+    ticket_id: str
+    status: Literal["queued", "seated", "failed"]
+    family_id: str = Field(description="The main room this ticket's room mirrors.")
+    requested_room_id: str
+    room_id: str | None = Field(default=None, description="Where the user is seated, once seated.")
+    room_index: int | None = None
+    reason: str | None = Field(default=None, description="Why the ticket failed, e.g. room_closed, event_ended.")
+    retry_after_seconds: int = Field(description="When to poll GET /tickets/{ticket_id} again.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, ticket: Ticket, retry_after: int = 1) -> TicketOut:
+        return cls(
+            ticket_id=ticket.ticket_id,
+            status=ticket.status.value,
+            family_id=ticket.family_id,
+            requested_room_id=ticket.requested_room_id,
+            room_id=ticket.room_id,
+            room_index=ticket.room_index,
+            reason=ticket.reason,
+            retry_after_seconds=retry_after,
+            created_at=ticket.created_at,
+            updated_at=ticket.updated_at,
+        )
+
+
+class JoinOut(BaseModel):
+    status: Literal["seated", "queued"]
+    seat: SeatOut | None = Field(default=None, description="Present when seated (200).")
+    ticket: TicketOut | None = Field(default=None, description="Present when queued (202): follow it.")
+
+
+class LeaveOut(BaseModel):
+    left: bool = Field(description="True when this call freed a seat; a repeated leave frees nothing.")
+    room_id: str | None
+    ticket_cancelled: bool = Field(description="True when this call withdrew a queued overflow ticket.")
+
+
+class KickOut(BaseModel):
+    kicked: bool
+    user_id: str
+
+
+class ParticipantsOut(BaseModel):
+    room_id: str
+    participants: list[SeatOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class FamilyOut(BaseModel):
+    family_id: str
+    main_room_id: str
+    rooms: list[RoomOut]
+    total_occupancy: int
+    total_capacity: int
+
+    @classmethod
+    def of(cls, family: Family) -> FamilyOut:
+        return cls(
+            family_id=family.main.family_id,
+            main_room_id=family.main.room_id,
+            rooms=[RoomOut.of(room) for room in family.rooms],
+            total_occupancy=family.occupancy,
+            total_capacity=family.capacity,
+        )

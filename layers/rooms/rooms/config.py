@@ -1,0 +1,39 @@
+"""Settings read from the environment, so the same code runs on AWS, moto or DynamoDB Local."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    idempotency_table_name: str
+    overflow_queue_url: str
+    region: str
+    max_capacity: int
+    heartbeat_interval_seconds: int
+    overflow_max_receive_count: int
+    max_parallel_rooms: int
+
+    @property
+    def seat_lease_seconds(self) -> int:
+        # a seat survives one missed heartbeat; housekeeping frees it within two intervals
+        return self.heartbeat_interval_seconds * 2
+
+
+@cache
+def settings() -> Settings:
+    env = os.environ
+    return Settings(
+        table_name=env.get("ROOMS_TABLE_NAME", "rooms"),
+        idempotency_table_name=env.get("ROOMS_IDEMPOTENCY_TABLE_NAME", "rooms-idempotency"),
+        overflow_queue_url=env.get("ROOMS_OVERFLOW_QUEUE_URL", ""),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        max_capacity=int(env.get("ROOMS_MAX_CAPACITY", "8000")),
+        heartbeat_interval_seconds=int(env.get("ROOMS_HEARTBEAT_INTERVAL_SECONDS", "30")),
+        overflow_max_receive_count=int(env.get("ROOMS_OVERFLOW_MAX_RECEIVE_COUNT", "5")),
+        max_parallel_rooms=int(env.get("ROOMS_MAX_PARALLEL_ROOMS", "100")),
+    )

@@ -1,0 +1,1 @@
+"""Pure domain: capacity rules, identities, overflow planning and errors. No AWS here."""

@@ -1,0 +1,82 @@
+"""Domain errors. Each carries a stable code that clients switch on; HTTP mapping lives in the API."""
+
+from __future__ import annotations
+
+
+class RoomsError(Exception):
+    code = "ROOMS_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RoomNotFound(RoomsError):
+    code = "ROOM_NOT_FOUND"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"Room {room_id!r} does not exist.")
+        self.room_id = room_id
+
+
+class RoomClosed(RoomsError):
+    code = "ROOM_CLOSED"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"Room {room_id!r} is closed; it admits nobody.")
+        self.room_id = room_id
+
+
+class RoomFull(RoomsError):
+    code = "ROOM_FULL"
+
+    def __init__(self, room_id: str, capacity: int) -> None:
+        super().__init__(f"Room {room_id!r} is full ({capacity} participants).")
+        self.room_id = room_id
+        self.capacity = capacity
+
+
+class NotHost(RoomsError):
+    code = "NOT_HOST"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"Only the host of room {room_id!r} may do this.")
+
+
+class NotSeated(RoomsError):
+    code = "NOT_SEATED"
+
+    def __init__(self, room_id: str, user_id: str) -> None:
+        super().__init__(f"User {user_id!r} holds no seat in room {room_id!r}; join it first.")
+
+
+class TicketNotFound(RoomsError):
+    code = "TICKET_NOT_FOUND"
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"Ticket {ticket_id!r} does not exist or is not yours.")
+
+
+class Contention(RoomsError):
+    """Too many concurrent writers on one item; safe to retry (every write is idempotent)."""
+
+    code = "CONTENTION"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is under heavy contention; retry shortly.")
+
+
+class OverflowUnavailable(RoomsError):
+    """The overflow queue could not take the ticket; nothing was recorded, retry is safe."""
+
+    code = "OVERFLOW_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The overflow queue is unavailable; retry the join shortly.")
+
+
+class InvalidCursor(RoomsError):
+    code = "INVALID_CURSOR"
+
+    def __init__(self) -> None:
+        super().__init__("cursor is not one this API returned; start again without it.")

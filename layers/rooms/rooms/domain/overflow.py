@@ -1,0 +1,44 @@
+"""Overflow planning: which parallel room to fill next and how many to prepare. Pure arithmetic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TypeVar
+
+from rooms.domain.model import Room, RoomStatus
+
+T = TypeVar("T")
+
+# TransactWriteItems takes 100 items: one room update plus a seat and a ticket per user.
+MAX_SEATS_PER_TRANSACTION = 49
+
+
+def parallel_rooms_needed(audience: int, capacity: int, limit: int) -> int:
+    """Parallel rooms an audience needs beside the main room: ceil(audience / capacity) - 1, in [0, limit]."""
+    if capacity <= 0:
+        raise ValueError("capacity must be positive")
+    needed = math.ceil(max(0, audience) / capacity) - 1
+    return max(0, min(needed, limit))
+
+
+def room_to_fill(parallel: Sequence[Room]) -> Room | None:
+    """The lowest-index open parallel room with a free seat (invariant I5), or None: create the next one."""
+    for room in sorted(parallel, key=lambda r: r.index):
+        if room.status is RoomStatus.OPEN and room.free_seats > 0:
+            return room
+    return None
+
+
+def next_parallel_index(parallel: Sequence[Room]) -> int:
+    return max((room.index for room in parallel), default=0) + 1
+
+
+def take_for_room(room: Room, pending: Sequence[T]) -> list[T]:
+    """The users seated in `room` by one transaction: as many as fit, in arrival order."""
+    return list(pending[: min(room.free_seats, MAX_SEATS_PER_TRANSACTION)])
+
+
+def retry_after_seconds(queued_ahead: int, seats_per_second: float = 200.0) -> int:
+    """A polling hint for queued clients: roughly when their seat should be ready, 1 to 30 s."""
+    return max(1, min(30, math.ceil(queued_ahead / seats_per_second)))

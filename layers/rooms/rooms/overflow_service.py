@@ -1,0 +1,98 @@
+"""The overflow worker's use case: seat queued users of a family in its parallel rooms, creating them as they fill."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from rooms.domain.errors import Contention, RoomNotFound
+from rooms.domain.model import Room, RoomStatus, Seat, parallel_room_id
+from rooms.domain.overflow import next_parallel_index, room_to_fill, take_for_room
+from rooms.ports import OverflowRequest, RoomStore
+from rooms.service import utcnow
+
+logger = logging.getLogger(__name__)
+_MAX_ROUNDS = 400
+
+
+@dataclass
+class FamilyResult:
+    seated: dict[str, Seat]
+    failed: dict[str, str]  # ticket id -> reason the ticket was failed with (final, not retried)
+    unfinished: list[OverflowRequest]  # left for SQS to deliver again
+
+
+class OverflowService:
+    def __init__(self, store: RoomStore, max_parallel_rooms: int, clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._max_parallel = max_parallel_rooms
+        self._clock = clock
+
+    def seat_family(self, family_id: str, requests: Sequence[OverflowRequest]) -> FamilyResult:
+        """Seat every request of one family, in arrival order, filling the lowest open parallel room first.
+
+        Duplicates of a user (at-least-once delivery) collapse into one request; a user who already holds
+        a seat is answered with it; a ticket no longer queued (left, kicked, ended) is skipped.
+        """
+        pending = list({r.user_id: r for r in reversed(requests)}.values())[::-1]
+        result = FamilyResult(seated={}, failed={}, unfinished=[])
+        parallel: list[Room] | None = None
+        for _ in range(_MAX_ROUNDS):
+            if not pending:
+                return result
+            if parallel is None:
+                main = self._main_room(family_id)
+                if main is None or main.status is RoomStatus.CLOSED:
+                    reason = "room_not_found" if main is None else "room_closed"
+                    self._fail(pending, reason, result)
+                    return result
+                ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
+                parallel = self._store.get_rooms(ids)
+            target = room_to_fill(parallel)
+            if target is None:
+                index = next_parallel_index(parallel)
+                if index > self._max_parallel:
+                    self._fail(pending, "family_full", result)
+                    return result
+                self._store.create_parallel_room(main, index, self._clock())
+                parallel = None
+                continue
+            batch = take_for_room(target, pending)
+            outcome = self._store.seat_batch(target, batch, self._clock())
+            done = {seat.user_id for seat in outcome.seated} | set(outcome.not_waiting)
+            for seat in outcome.seated:
+                result.seated[seat.user_id] = seat
+            for user_id, seat in outcome.already_seated.items():
+                request = next(r for r in batch if r.user_id == user_id)
+                self._store.mark_ticket_seated(request.ticket_id, seat, self._clock())
+                result.seated[user_id] = seat
+                done.add(user_id)
+            pending = [r for r in pending if r.user_id not in done]
+            if outcome.room_changed:
+                parallel = None  # another worker took seats or closed it: look again
+            elif outcome.seated:
+                filled = replace(target, occupancy=target.occupancy + len(outcome.seated))
+                parallel = [filled if room.index == target.index else room for room in parallel]
+        logger.warning("overflow rounds exhausted", extra={"family_id": family_id, "pending": len(pending)})
+        result.unfinished = pending
+        return result
+
+    def _main_room(self, family_id: str) -> Room | None:
+        try:
+            return self._store.get_room(family_id, consistent=True)
+        except RoomNotFound:
+            return None
+
+    def _fail(self, requests: Sequence[OverflowRequest], reason: str, result: FamilyResult) -> None:
+        now = self._clock()
+        for request in requests:
+            self._store.fail_ticket(request.ticket_id, reason, now)
+            result.failed[request.ticket_id] = reason
+
+    def fail_ticket(self, ticket_id: str, reason: str) -> bool:
+        return self._store.fail_ticket(ticket_id, reason, self._clock())
+
+
+__all__ = ["Contention", "FamilyResult", "OverflowService"]
