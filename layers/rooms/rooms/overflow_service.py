@@ -9,7 +9,7 @@ from datetime import datetime
 
 from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.model import Room, RoomStatus, Seat, parallel_room_id
-from rooms.domain.overflow import next_parallel_index, room_to_fill, take_for_room
+from rooms.domain.overflow import room_to_fill, take_for_room
 from rooms.ports import OverflowRequest, RoomStore
 from rooms.service import utcnow
 
@@ -39,20 +39,20 @@ class OverflowService:
         pending = list({r.user_id: r for r in reversed(requests)}.values())[::-1]
         result = FamilyResult(seated={}, failed={}, unfinished=[])
         parallel: list[Room] | None = None
+        main: Room | None = None
         for _ in range(_MAX_ROUNDS):
             if not pending:
                 return result
-            if parallel is None:
+            if main is None or parallel is None:
                 main = self._main_room(family_id)
                 if main is None or main.status is RoomStatus.CLOSED:
-                    reason = "room_not_found" if main is None else "room_closed"
-                    self._fail(pending, reason, result)
+                    self._fail(pending, "room_not_found" if main is None else "room_closed", result)
                     return result
                 ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
                 parallel = self._store.get_rooms(ids)
             target = room_to_fill(parallel)
             if target is None:
-                index = next_parallel_index(parallel)
+                index = main.parallel_count + 1
                 if index > self._max_parallel:
                     self._fail(pending, "family_full", result)
                     return result

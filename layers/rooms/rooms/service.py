@@ -39,9 +39,7 @@ class LeaveResult:
 
 
 class RoomService:
-    def __init__(
-        self, store: RoomStore, publisher: OverflowPublisher, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, store: RoomStore, publisher: OverflowPublisher, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
         self._publisher = publisher
         self._clock = clock

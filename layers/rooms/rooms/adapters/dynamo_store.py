@@ -273,9 +273,7 @@ class DynamoRoomStore:
         return seat_from_item(item)
 
     def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
-        results = SeatItem.by_room.query(
-            room_key(room_id), limit=limit, last_evaluated_key=_decode_cursor(cursor)
-        )
+        results = SeatItem.by_room.query(room_key(room_id), limit=limit, last_evaluated_key=_decode_cursor(cursor))
         seats = [seat_from_item(item) for item in results]
         return Page(items=seats, next_cursor=_encode_cursor(results.last_evaluated_key))
 

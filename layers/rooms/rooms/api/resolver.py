@@ -33,7 +33,7 @@ _STATUS: dict[type[errors.RoomsError], int] = {
 
 def error_response(
     status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
-) -> Response[ErrorResponse]:
+) -> Response[str]:
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field))
     return Response(status, "application/json", body.model_dump_json(exclude_none=True), headers=headers)
 
@@ -54,7 +54,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         return Response(200, "application/json", openapi_json(app))
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response[ErrorResponse]:
+    def invalid_request(error: RequestValidationError) -> Response[str]:
         first = error.errors()[0] if error.errors() else {}
         location = tuple(first.get("loc", ()))
         field = _field_of(location) if location else None
@@ -65,22 +65,22 @@ def build_resolver() -> APIGatewayHttpResolver:
         return error_response(422, "VALIDATION_ERROR", detail, field)
 
     @app.exception_handler(errors.RoomsError)
-    def domain_error(error: errors.RoomsError) -> Response[ErrorResponse]:
+    def domain_error(error: errors.RoomsError) -> Response[str]:
         status = _STATUS.get(type(error), 400)
         headers = {"Retry-After": "1"} if status == 503 else None
         return error_response(status, error.code, error.message, headers=headers)
 
     @app.exception_handler(Unauthenticated)
-    def unauthenticated(_: Unauthenticated) -> Response[ErrorResponse]:
+    def unauthenticated(_: Unauthenticated) -> Response[str]:
         return error_response(401, "UNAUTHENTICATED", "A valid bearer token with a subject is required.")
 
     @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response[ErrorResponse]:
+    def unexpected(error: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return error_response(500, "INTERNAL", "Something failed on our side; it was logged. Retry later.")
 
     @app.not_found
-    def not_found(_: Exception) -> Response[ErrorResponse]:
+    def not_found(_: Exception) -> Response[str]:
         return error_response(404, "NOT_FOUND", "No such route; see GET /openapi.json.")
 
     return app

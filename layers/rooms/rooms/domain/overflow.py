@@ -30,10 +30,6 @@ def room_to_fill(parallel: Sequence[Room]) -> Room | None:
     return None
 
 
-def next_parallel_index(parallel: Sequence[Room]) -> int:
-    return max((room.index for room in parallel), default=0) + 1
-
-
 def take_for_room(room: Room, pending: Sequence[T]) -> list[T]:
     """The users seated in `room` by one transaction: as many as fit, in arrival order."""
     return list(pending[: min(room.free_seats, MAX_SEATS_PER_TRANSACTION)])

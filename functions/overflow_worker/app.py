@@ -1,0 +1,26 @@
+"""Overflow worker: seats queued users in parallel rooms; failed records are reported one by one."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rooms.adapters.dynamo_store import DynamoRoomStore
+from rooms.config import settings
+from rooms.overflow_service import OverflowService
+from rooms.worker import OverflowBatch
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+service = OverflowService(DynamoRoomStore(), settings().max_parallel_rooms)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    batch = OverflowBatch(service, settings().overflow_max_receive_count).run(event)
+    metrics.add_metric(name="OverflowSeated", unit=MetricUnit.Count, value=batch.seated)
+    return process_partial_response(event=event, record_handler=batch.settle, processor=processor, context=context)
