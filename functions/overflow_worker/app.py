@@ -13,7 +13,8 @@ from rooms.worker import OverflowBatch
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# report every failed record, even when all fail, rather than failing the invocation
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 service = OverflowService(DynamoRoomStore(), settings().max_parallel_rooms)
 
 

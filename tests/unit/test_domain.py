@@ -1,0 +1,82 @@
+"""The pure domain: identities, capacity arithmetic and overflow planning. No AWS, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from rooms.domain.model import Family, Room, RoomStatus, family_of, parallel_room_id, ticket_id_for
+from rooms.domain.overflow import (
+    MAX_SEATS_PER_TRANSACTION,
+    parallel_rooms_needed,
+    retry_after_seconds,
+    room_to_fill,
+    take_for_room,
+)
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def room(index: int, occupancy: int, capacity: int = 10, status: RoomStatus = RoomStatus.OPEN) -> Room:
+    return Room(
+        room_id=parallel_room_id("r_main", index),
+        family_id="r_main",
+        index=index,
+        host_id="host",
+        title="t",
+        capacity=capacity,
+        occupancy=occupancy,
+        status=status,
+        created_at=NOW,
+    )
+
+
+def test_parallel_room_identity_is_deterministic_and_reversible() -> None:
+    assert parallel_room_id("r_abc", 0) == "r_abc"
+    assert parallel_room_id("r_abc", 3) == "r_abc-p3"
+    assert family_of("r_abc-p3") == ("r_abc", 3)
+    assert family_of("r_abc") == ("r_abc", 0)
+    assert family_of("r_abc-p0") == ("r_abc-p0", 0)  # not a parallel id: p0 would be the main room
+    with pytest.raises(ValueError):
+        parallel_room_id("r_abc", -1)
+
+
+def test_one_ticket_per_user_and_family() -> None:
+    assert ticket_id_for("r_a", "u1") == ticket_id_for("r_a", "u1")
+    assert ticket_id_for("r_a", "u1") != ticket_id_for("r_a", "u2")
+    assert ticket_id_for("r_a", "u1") != ticket_id_for("r_b", "u1")
+
+
+@pytest.mark.parametrize(
+    ("audience", "capacity", "limit", "expected"),
+    [(0, 5000, 10, 0), (5000, 5000, 10, 0), (5001, 5000, 10, 1), (12000, 5000, 10, 2), (10**6, 5000, 10, 10)],
+)
+def test_parallel_rooms_needed_is_ceil_minus_main(audience: int, capacity: int, limit: int, expected: int) -> None:
+    assert parallel_rooms_needed(audience, capacity, limit) == expected
+
+
+def test_the_lowest_open_room_with_a_free_seat_is_filled_first() -> None:
+    assert room_to_fill([room(2, 0), room(1, 9)]) == room(1, 9)
+    assert room_to_fill([room(1, 10), room(2, 3)]) == room(2, 3)
+    assert room_to_fill([room(1, 10), room(2, 0, status=RoomStatus.CLOSED)]) is None
+    assert room_to_fill([]) is None
+
+
+def test_a_batch_takes_what_fits_in_arrival_order_and_fits_a_transaction() -> None:
+    users = [f"u{n}" for n in range(100)]
+    assert take_for_room(room(1, 7), users) == ["u0", "u1", "u2"]
+    assert len(take_for_room(room(1, 0, capacity=5000), users)) == MAX_SEATS_PER_TRANSACTION
+    assert 1 + 2 * MAX_SEATS_PER_TRANSACTION <= 100  # DynamoDB's items-per-transaction limit
+
+
+def test_family_totals() -> None:
+    family = Family(main=room(0, 10), parallel=[room(1, 10), room(2, 4)])
+    assert family.occupancy == 24 and family.capacity == 30
+    assert [r.index for r in family.rooms] == [0, 1, 2]
+    assert room(1, 12).free_seats == 0
+
+
+def test_retry_after_is_bounded() -> None:
+    assert retry_after_seconds(0) == 1
+    assert retry_after_seconds(10**9) == 30
