@@ -1,0 +1,55 @@
+"""Reads the true final state of a room family straight from DynamoDB Local, with consistent reads,
+so invariants are checked against the store rather than against what the API says."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FamilyState:
+    rooms: dict[str, dict[str, Any]]  # room id -> item (plain values)
+    seats: list[dict[str, Any]]
+    tickets: list[dict[str, Any]]
+
+    def occupancy(self, room_id: str) -> int:
+        return int(self.rooms[room_id]["occupancy"])
+
+    def seats_in(self, room_id: str) -> int:
+        return sum(1 for seat in self.seats if seat["room_id"] == room_id)
+
+    def assert_invariants(self) -> None:
+        """I1 and I2 on the stored items: occupancy == seats <= capacity, one seat per user."""
+        for room_id, room in self.rooms.items():
+            assert self.occupancy(room_id) == self.seats_in(room_id), f"I1 broken in {room_id}"
+            assert self.occupancy(room_id) <= int(room["capacity"]), f"{room_id} over capacity"
+        users = Counter(seat["user_id"] for seat in self.seats)
+        twice = [user for user, count in users.items() if count > 1]
+        assert not twice, f"I2 broken: {twice[:5]}"
+
+    def by_index(self) -> dict[int, dict[str, Any]]:
+        return {int(room["index"]): room for room in self.rooms.values()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        (kind, raw), = value.items()
+        out[key] = int(raw) if kind == "N" else raw
+    return out
+
+
+def read_family(dynamodb: Any, table: str, family_id: str) -> FamilyState:
+    """Scan (a test-only read) with consistent reads, keeping what belongs to `family_id`."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    paginator = dynamodb.get_paginator("scan")
+    for page in paginator.paginate(TableName=table, ConsistentRead=True):
+        for raw in page["Items"]:
+            item = _plain(raw)
+            if item.get("family_id") != family_id:
+                continue
+            groups[str(item["pk"]).split("#", 1)[0]].append(item)
+    rooms = {str(item["room_id"]): item for item in groups["ROOM"]}
+    return FamilyState(rooms=rooms, seats=groups["SEAT"], tickets=groups["TICKET"])
