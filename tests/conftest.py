@@ -108,7 +108,6 @@ def aws() -> Iterator[dict[str, str]]:
     """moto with the tables and queues that template.yaml declares, named as the test environment expects."""
     import boto3
     from moto import mock_aws
-
     from rooms.config import settings
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template
@@ -119,7 +118,10 @@ def aws() -> Iterator[dict[str, str]]:
         for table in template.tables.values():
             dynamodb.create_table(**table.create_kwargs)
         sqs = boto3.client("sqs")
-        urls = {logical_id: sqs.create_queue(QueueName=queue.name)["QueueUrl"] for logical_id, queue in template.queues.items()}
+        urls = {
+            logical_id: sqs.create_queue(QueueName=queue.name)["QueueUrl"]
+            for logical_id, queue in template.queues.items()
+        }
         os.environ["ROOMS_OVERFLOW_QUEUE_URL"] = urls["OverflowQueue"]
         settings.cache_clear()
         _reset_services()

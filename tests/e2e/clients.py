@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 
 
-def join_over_http(api_url: str, room_id: str, tokens: list[tuple[str, str]], threads: int) -> list[tuple[str, int, Any]]:
+def join_over_http(
+    api_url: str, room_id: str, tokens: list[tuple[str, str]], threads: int
+) -> list[tuple[str, int, Any]]:
     """Each (user, token) joins `room_id` once; returns (user, status, body) per join."""
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
     with httpx.Client(base_url=api_url, timeout=120, limits=limits) as client:

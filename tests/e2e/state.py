@@ -36,7 +36,7 @@ class FamilyState:
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in item.items():
-        (kind, raw), = value.items()
+        ((kind, raw),) = value.items()
         out[key] = int(raw) if kind == "N" else raw
     return out
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from rooms_local.stack import LocalStack
 from rooms_local.tokens import mint_token
+
 from tests.e2e import clients
 from tests.e2e.conftest import create_room
 from tests.e2e.state import FamilyState
@@ -31,12 +31,15 @@ def child_env(stack: LocalStack) -> dict[str, str]:
     return {key: value for key, value in stack.function_env("ApiFunction").items() if not key.startswith("_")}
 
 
-def spawn_pool() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
+def spawn_pool(processes: int = PROCESSES) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 def test_store_admits_exactly_capacity_under_32_concurrent_writers(
-    stack: LocalStack, http: httpx.Client, tokens: Callable[[str], dict[str, str]], family_state: Callable[[str], FamilyState]
+    stack: LocalStack,
+    http: httpx.Client,
+    tokens: Callable[[str], dict[str, str]],
+    family_state: Callable[[str], FamilyState],
 ) -> None:
     # GIVEN a room of 500 and 2,000 distinct users spread over 2 processes x 16 threads
     room = create_room(http, tokens("host-c1"), capacity=500)
@@ -58,7 +61,10 @@ def test_store_admits_exactly_capacity_under_32_concurrent_writers(
 
 
 def test_http_joins_hold_the_cap_and_overflow_the_rest(
-    stack: LocalStack, http: httpx.Client, tokens: Callable[[str], dict[str, str]], family_state: Callable[[str], FamilyState]
+    stack: LocalStack,
+    http: httpx.Client,
+    tokens: Callable[[str], dict[str, str]],
+    family_state: Callable[[str], FamilyState],
 ) -> None:
     # GIVEN a room of 500 and 2,000 users joining over HTTP from 2 processes x 16 threads
     room = create_room(http, tokens("host-c2"), capacity=500)
@@ -84,7 +90,10 @@ def test_http_joins_hold_the_cap_and_overflow_the_rest(
 
 
 def test_join_leave_churn_keeps_occupancy_equal_to_seats(
-    stack: LocalStack, http: httpx.Client, tokens: Callable[[str], dict[str, str]], family_state: Callable[[str], FamilyState]
+    stack: LocalStack,
+    http: httpx.Client,
+    tokens: Callable[[str], dict[str, str]],
+    family_state: Callable[[str], FamilyState],
 ) -> None:
     # GIVEN a small room and four times as many users churning in and out of it
     room = create_room(http, tokens("host-c3"), capacity=20)

@@ -50,7 +50,7 @@ def test_bad_room_input_names_the_field(call_api: CallApi, payload: dict[str, An
     assert status == 422
     assert body["error"]["code"] == "VALIDATION_ERROR"
     assert body["error"]["field"] == field
-    assert field.split(".")[0] in body["error"]["message"]
+    assert field.split(".", maxsplit=1)[0] in body["error"]["message"]
 
 
 def test_malformed_json_is_a_400(call_api: CallApi) -> None:

@@ -90,7 +90,7 @@ def test_overflow_fills_parallel_rooms_in_order(call_api: CallApi, aws: dict[str
 
 
 def test_duplicate_delivery_seats_once(call_api: CallApi, aws: dict[str, str]) -> None:
-    room_id, tickets = fill_and_queue(call_api, capacity=2, users=2 + 3)
+    room_id, _ = fill_and_queue(call_api, capacity=2, users=2 + 3)
     event = sqs_event(aws["OverflowQueue"])
     doubled = {"Records": event["Records"] + [dict(r, messageId=r["messageId"] + "-dup") for r in event["Records"]]}
     assert run_worker(doubled) == []
@@ -141,7 +141,7 @@ def test_a_worker_dying_after_creating_a_room_leaves_no_orphan(
 def test_a_poison_message_fails_alone_and_its_ticket_fails_on_the_last_delivery(
     call_api: CallApi, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room_id, tickets = fill_and_queue(call_api, capacity=1, users=1 + 2)
+    _, tickets = fill_and_queue(call_api, capacity=1, users=1 + 2)
     event = sqs_event(aws["OverflowQueue"], receive_count=3)  # ROOMS_OVERFLOW_MAX_RECEIVE_COUNT in tests
     garbage = dict(event["Records"][0], messageId="garbage", body="{not an overflow request")
     poisoned_user = json.loads(event["Records"][0]["body"])["user_id"]

@@ -17,6 +17,11 @@ class Settings:
     heartbeat_interval_seconds: int
     overflow_max_receive_count: int
     max_parallel_rooms: int
+    schedule_group: str = "default"
+    scheduler_target_arn: str = ""
+    scheduler_role_arn: str = ""
+    scheduler_dlq_arn: str = ""
+    empty_room_grace_seconds: int = 300
 
     @property
     def seat_lease_seconds(self) -> int:
@@ -36,4 +41,9 @@ def settings() -> Settings:
         heartbeat_interval_seconds=int(env.get("ROOMS_HEARTBEAT_INTERVAL_SECONDS", "30")),
         overflow_max_receive_count=int(env.get("ROOMS_OVERFLOW_MAX_RECEIVE_COUNT", "5")),
         max_parallel_rooms=int(env.get("ROOMS_MAX_PARALLEL_ROOMS", "100")),
+        schedule_group=env.get("ROOMS_SCHEDULE_GROUP", "default"),
+        scheduler_target_arn=env.get("ROOMS_SCHEDULER_TARGET_ARN", ""),
+        scheduler_role_arn=env.get("ROOMS_SCHEDULER_ROLE_ARN", ""),
+        scheduler_dlq_arn=env.get("ROOMS_SCHEDULER_DLQ_ARN", ""),
+        empty_room_grace_seconds=int(env.get("ROOMS_EMPTY_ROOM_GRACE_SECONDS", "300")),
     )

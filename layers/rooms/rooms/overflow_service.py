@@ -22,6 +22,7 @@ class FamilyResult:
     seated: dict[str, Seat]
     failed: dict[str, str]  # ticket id -> reason the ticket was failed with (final, not retried)
     unfinished: list[OverflowRequest]  # left for SQS to deliver again
+    new_seats: int = 0  # seats this call created (redelivered requests answer with existing ones)
 
 
 class OverflowService:
@@ -46,7 +47,7 @@ class OverflowService:
             if main is None or parallel is None:
                 main = self._main_room(family_id)
                 if main is None or main.status is RoomStatus.CLOSED:
-                    self._fail(pending, "room_not_found" if main is None else "room_closed", result)
+                    self._fail(pending, _closed_reason(main), result)
                     return result
                 ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
                 parallel = self._store.get_rooms(ids)
@@ -62,6 +63,7 @@ class OverflowService:
             batch = take_for_room(target, pending)
             outcome = self._store.seat_batch(target, batch, self._clock())
             done = {seat.user_id for seat in outcome.seated} | set(outcome.not_waiting)
+            result.new_seats += len(outcome.seated)
             for seat in outcome.seated:
                 result.seated[seat.user_id] = seat
             for user_id, seat in outcome.already_seated.items():
@@ -93,6 +95,13 @@ class OverflowService:
 
     def fail_ticket(self, ticket_id: str, reason: str) -> bool:
         return self._store.fail_ticket(ticket_id, reason, self._clock())
+
+
+def _closed_reason(main: Room | None) -> str:
+    if main is None:
+        return "room_not_found"
+    # a show's family is closed by its end (or by its host ending it early): the event is over
+    return "event_ended" if main.event_id else "room_closed"
 
 
 __all__ = ["Contention", "FamilyResult", "OverflowService"]

@@ -82,9 +82,8 @@ class RoomService:
             return self._enqueue(room_id, family_id, user_id, promote)
 
     def _enqueue(self, room_id: str, family_id: str, user_id: str, promote: bool) -> Seat | Ticket:
-        seat = self._store.get_seat(family_id, user_id)
-        if seat is not None:
-            return seat
+        # The failed admission proved the user had no seat in the family (DynamoDB reports every failed
+        # condition of a cancelled transaction), so the common path is one put and one message.
         now = self._clock()
         ticket = Ticket(
             ticket_id=ticket_id_for(family_id, user_id),
@@ -100,6 +99,9 @@ class RoomService:
         if prior is not None:
             if prior.status is TicketStatus.QUEUED:
                 return prior  # already waiting: the same ticket, no second message
+            seat = self._store.get_seat(family_id, user_id)
+            if seat is not None:
+                return seat  # seated by the worker since the admission failed
             if not self._store.requeue_ticket(prior, now):
                 return self._ticket_or_raise(ticket.ticket_id)
         try:
@@ -151,7 +153,11 @@ class RoomService:
 
     def close(self, room_id: str, host_id: str) -> Room:
         """Close a room (a main room closes its whole family) and free its seats."""
-        room = self._hosted_room(room_id, host_id)
+        return self.close_unchecked(self._hosted_room(room_id, host_id))
+
+    def close_unchecked(self, room: Room) -> Room:
+        """Close without the host check: for the host above, and for the show scheduler at a show's end."""
+        room_id = room.room_id
         targets = self.family(room_id).rooms if room.is_main else [room]
         for target in targets:
             self._store.set_room_status(target.room_id, RoomStatus.CLOSED)

@@ -64,7 +64,7 @@ class OverflowBatch:
             for message_id, _ in entries:
                 self._failures[message_id] = error
             return
-        self.seated += len(result.seated)
+        self.seated += result.new_seats
         unfinished = {request.user_id for request in result.unfinished}
         for message_id, request in entries:
             if request.user_id in unfinished:

@@ -19,7 +19,17 @@ from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from rooms.adapters.models import RoomItem, SeatItem, TicketItem, room_key, seat_key, ticket_key
+from rooms.adapters.models import (
+    ACTIVE_FAMILIES,
+    RoomItem,
+    SeatItem,
+    TicketItem,
+    arrival_key,
+    family_tickets_key,
+    room_key,
+    seat_key,
+    ticket_key,
+)
 from rooms.config import settings
 from rooms.domain.errors import Contention, InvalidCursor, NotSeated, RoomClosed, RoomFull, RoomNotFound
 from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
@@ -174,7 +184,12 @@ class DynamoRoomStore:
                 tx.save(self._room_item(room), condition=RoomItem.pk.does_not_exist())
                 tx.update(
                     RoomItem(pk=room_key(main.room_id), sk="ROOM"),
-                    actions=[RoomItem.parallel_count.set(index)],
+                    actions=[
+                        RoomItem.parallel_count.set(index),
+                        # housekeeping finds families with parallel rooms through gsi2 (promotion, empty rooms)
+                        RoomItem.gsi2pk.set(ACTIVE_FAMILIES),
+                        RoomItem.gsi2sk.set(room_key(main.room_id)),
+                    ],
                     condition=(RoomItem.parallel_count == index - 1) & (RoomItem.status == RoomStatus.OPEN.value),
                 )
 
@@ -233,15 +248,19 @@ class DynamoRoomStore:
         except DoesNotExist:
             return None
 
-    def release(self, seat: Seat) -> bool:
-        """Free a seat and its room's occupancy together; False when it was already gone."""
+    def release(self, seat: Seat, *, expired_by: datetime | None = None) -> bool:
+        """Free a seat and its room's occupancy together; False when it was already gone.
+
+        With `expired_by`, only a seat whose lease ended by then is freed: a heartbeat that lands
+        between housekeeping's read and this write keeps the seat.
+        """
+        condition = SeatItem.room_id == seat.room_id
+        if expired_by is not None:
+            condition &= SeatItem.expires_at <= expired_by
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
-                tx.delete(
-                    SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
-                    condition=SeatItem.room_id == seat.room_id,
-                )
+                tx.delete(SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"), condition=condition)
                 tx.update(
                     RoomItem(pk=room_key(seat.room_id), sk="ROOM"),
                     actions=[RoomItem.occupancy.add(-1)],
@@ -390,6 +409,8 @@ class DynamoRoomStore:
                     TicketItem.ttl.remove(),
                     TicketItem.created_at.set(now),
                     TicketItem.updated_at.set(now),
+                    TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, ticket.promote)),
+                    TicketItem.gsi1sk.set(arrival_key(now, ticket.ticket_id)),
                 ],
                 condition=(TicketItem.status == ticket.status.value) & (TicketItem.updated_at == ticket.updated_at),
             )
@@ -491,4 +512,6 @@ class DynamoRoomStore:
             room_id=ticket.room_id,
             reason=ticket.reason,
             promote=ticket.promote,
+            gsi1pk=family_tickets_key(ticket.family_id, ticket.promote),
+            gsi1sk=arrival_key(ticket.created_at, ticket.ticket_id),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -38,6 +39,32 @@ def ticket_key(ticket_id: str) -> str:
     return f"TICKET#{ticket_id}"
 
 
+def event_key(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def host_events_key(host_id: str) -> str:
+    return f"HOST#{host_id}"
+
+
+def family_tickets_key(family_id: str, promote: bool) -> str:
+    """gsi1 partition of a family's tickets; users who asked to move up to the main room have their own."""
+    return f"{'PROMOTE' if promote else 'TICKETS'}#{family_id}"
+
+
+def sortable_time(when: datetime) -> str:
+    """A UTC instant as text that sorts like the instant (index sort keys)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def arrival_key(created_at: datetime, ticket_id: str) -> str:
+    return f"{sortable_time(created_at)}#{ticket_id}"
+
+
+# gsi2 partition of main rooms whose family has parallel rooms: housekeeping walks it, never the table
+ACTIVE_FAMILIES = "FAMILIES#OVERFLOW"
+
+
 class SeatsByRoom(GlobalSecondaryIndex["SeatItem"]):
     class Meta:
         index_name = "gsi1"
@@ -54,6 +81,33 @@ class SeatsByExpiry(GlobalSecondaryIndex["SeatItem"]):
 
     gsi2pk = UnicodeAttribute(hash_key=True)
     gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class FamiliesWithOverflow(GlobalSecondaryIndex["RoomItem"]):
+    class Meta:
+        index_name = "gsi2"
+        projection = KeysOnlyProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TicketsByFamily(GlobalSecondaryIndex["TicketItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class EventsByHost(GlobalSecondaryIndex["EventItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
 
 
 class RoomItem(Model):
@@ -74,6 +128,12 @@ class RoomItem(Model):
     metadata = MapAttribute[str, Any](default=dict)
     parallel_count = NumberAttribute(default=0)
     event_id = UnicodeAttribute(null=True)
+    # set on a main room when its first parallel room is made (ACTIVE_FAMILIES); removed once it is closed
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    # a parallel room seen empty by housekeeping since then; it closes after the grace period
+    empty_since = UTCDateTimeAttribute(null=True)
+    with_overflow = FamiliesWithOverflow()
 
 
 class SeatItem(Model):
@@ -112,3 +172,59 @@ class TicketItem(Model):
     reason = UnicodeAttribute(null=True)
     promote = BooleanAttribute(default=False)
     ttl = TTLAttribute(null=True)
+    # the family's tickets in arrival order: gsi1pk = family_tickets_key(...), gsi1sk = created_at#ticket_id
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_family = TicketsByFamily()
+
+
+class EventItem(Model):
+    """A booked show; gsi1 lists a host's shows by start time."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="EVENT")
+    event_id = UnicodeAttribute()
+    host_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    starts_at = UTCDateTimeAttribute()
+    ends_at = UTCDateTimeAttribute()
+    timezone = UnicodeAttribute()
+    capacity = NumberAttribute()
+    expected_audience = NumberAttribute(default=0)
+    recurrence = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    room_id = UnicodeAttribute(null=True)
+    occurrence = UnicodeAttribute(null=True)
+    provisioned_rooms = NumberAttribute(default=0)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_host = EventsByHost()
+
+
+class RsvpItem(Model):
+    """One per (event, user): its conditional put makes an RSVP count once."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class HousekeepingItem(Model):
+    """Where the expiry sweep stopped: the last heartbeat bucket fully processed."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    last_bucket = NumberAttribute()
+    updated_at = UTCDateTimeAttribute()

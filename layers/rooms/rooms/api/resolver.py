@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from rooms.api import rooms_routes, tickets_routes
+from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
 from rooms.api.schemas import ErrorDetail, ErrorResponse
 from rooms.domain import errors
@@ -28,6 +28,11 @@ _STATUS: dict[type[errors.RoomsError], int] = {
     errors.Contention: 503,
     errors.OverflowUnavailable: 503,
     errors.InvalidCursor: 400,
+    errors.EventNotFound: 404,
+    errors.NotEventHost: 403,
+    errors.EventNotEditable: 409,
+    errors.InvalidSchedule: 422,
+    errors.SchedulerUnavailable: 503,
 }
 
 
@@ -48,6 +53,7 @@ def build_resolver() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(rooms_routes.router)
     app.include_router(tickets_routes.router)
+    app.include_router(events_routes.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
@@ -68,7 +74,8 @@ def build_resolver() -> APIGatewayHttpResolver:
     def domain_error(error: errors.RoomsError) -> Response[str]:
         status = _STATUS.get(type(error), 400)
         headers = {"Retry-After": "1"} if status == 503 else None
-        return error_response(status, error.code, error.message, headers=headers)
+        field = error.field if isinstance(error, errors.InvalidSchedule) else None
+        return error_response(status, error.code, error.message, field, headers=headers)
 
     @app.exception_handler(Unauthenticated)
     def unauthenticated(_: Unauthenticated) -> Response[str]:

@@ -80,3 +80,44 @@ class InvalidCursor(RoomsError):
 
     def __init__(self) -> None:
         super().__init__("cursor is not one this API returned; start again without it.")
+
+
+class EventNotFound(RoomsError):
+    code = "EVENT_NOT_FOUND"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"Event {event_id!r} does not exist.")
+        self.event_id = event_id
+
+
+class InvalidSchedule(RoomsError):
+    """Times that cannot be booked: ends before it starts, starts in the past, unknown zone."""
+
+    code = "INVALID_SCHEDULE"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotEventHost(RoomsError):
+    code = "NOT_HOST"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"Only the host of event {event_id!r} may do this.")
+
+
+class EventNotEditable(RoomsError):
+    code = "EVENT_NOT_EDITABLE"
+
+    def __init__(self, event_id: str, status: str, what: str = "changed") -> None:
+        super().__init__(f"Event {event_id!r} is {status}; it cannot be {what}.")
+
+
+class SchedulerUnavailable(RoomsError):
+    """The Scheduler refused or failed; nothing was booked (or changed), retry is safe."""
+
+    code = "SCHEDULER_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The show scheduler is unavailable; retry shortly.")

@@ -1,0 +1,31 @@
+"""Scheduler function: EventBridge Scheduler invokes it to open a show, close it, or run housekeeping."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rooms.scheduled import dispatch
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+_METRICS = {
+    "ghosts_freed": "GhostSeatsFreed",
+    "promoted": "UsersPromoted",
+    "rooms_closed": "EmptyRoomsClosed",
+    "provisioned_rooms": "ParallelRoomsProvisioned",
+}
+
+
+@logger.inject_lambda_context(correlation_id_path="event_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = dispatch(event)
+    metrics.add_dimension(name="action", value=str(result["action"]))
+    for field, metric in _METRICS.items():
+        if isinstance(result.get(field), int):
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=result[field])
+    logger.info("scheduled action done", extra=result)
+    return result

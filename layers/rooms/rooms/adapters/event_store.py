@@ -1,0 +1,342 @@
+"""Shows and housekeeping on the Rooms table: events, RSVPs, expiry buckets, promotion queues.
+
+Everything is found through a key or an index (gsi1: a host's events, a family's tickets;
+gsi2: seats by heartbeat expiry, families with parallel rooms); nothing here scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from rooms.adapters.dynamo_store import (
+    CONDITION_FAILED,
+    DynamoRoomStore,
+    _codes,
+    _decode_cursor,
+    _encode_cursor,
+    _with_conflict_retries,
+    room_from_item,
+    seat_from_item,
+    ticket_from_item,
+)
+from rooms.adapters.models import (
+    ACTIVE_FAMILIES,
+    EventItem,
+    HousekeepingItem,
+    RoomItem,
+    RsvpItem,
+    SeatItem,
+    TicketItem,
+    event_key,
+    family_tickets_key,
+    host_events_key,
+    room_key,
+    seat_key,
+    sortable_time,
+    ticket_key,
+)
+from rooms.domain.errors import Contention, EventNotEditable, EventNotFound
+from rooms.domain.events import EDITABLE, Event, EventStatus, Recurrence
+from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus
+from rooms.ports import Promotion
+
+_CONDITIONAL = "ConditionalCheckFailedException"
+_HOUSEKEEPING_KEY = ("HOUSEKEEPING", "EXPIRY")
+# Event fields a save may change, and the attribute each is stored in.
+_MUTABLE = (
+    "title",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "capacity",
+    "expected_audience",
+    "recurrence",
+    "status",
+    "room_id",
+    "occurrence",
+    "provisioned_rooms",
+)
+
+
+def event_from_item(item: EventItem) -> Event:
+    return Event(
+        event_id=item.event_id,
+        host_id=item.host_id,
+        title=item.title,
+        starts_at=item.starts_at,
+        ends_at=item.ends_at,
+        timezone=item.timezone,
+        capacity=int(item.capacity),
+        expected_audience=int(item.expected_audience or 0),
+        recurrence=Recurrence(item.recurrence) if item.recurrence else None,
+        status=EventStatus(item.status),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        room_id=item.room_id,
+        occurrence=item.occurrence,
+        provisioned_rooms=int(item.provisioned_rooms or 0),
+    )
+
+
+def _stored(value: Any) -> Any:
+    return value.value if isinstance(value, Recurrence | EventStatus) else value
+
+
+class DynamoShowStore(DynamoRoomStore):
+    """The RoomStore plus the EventStore and HousekeepingStore ports, sharing one connection."""
+
+    # ----------------------------------------------------------------- events
+    def put_event(self, event: Event) -> None:
+        self._event_item(event).save(condition=EventItem.pk.does_not_exist())
+
+    def get_event(self, event_id: str, *, consistent: bool = False) -> Event:
+        try:
+            return event_from_item(EventItem.get(event_key(event_id), "EVENT", consistent_read=consistent))
+        except DoesNotExist:
+            raise EventNotFound(event_id) from None
+
+    def save_event(self, event: Event, prior: Event) -> Event:
+        """Write the fields that differ from `prior`, only if nobody saved the event since it was read.
+
+        RSVPs add to expected_audience without touching updated_at, so they never conflict with a save
+        and a save never undoes them (unless it sets expected_audience itself).
+        """
+        actions: list[Any] = [EventItem.updated_at.set(event.updated_at)]
+        for name in _MUTABLE:
+            value = getattr(event, name)
+            if value != getattr(prior, name):
+                attribute = getattr(EventItem, name)
+                actions.append(attribute.remove() if value is None else attribute.set(_stored(value)))
+        if event.starts_at != prior.starts_at:
+            actions.append(EventItem.gsi1sk.set(sortable_time(event.starts_at)))
+        item = EventItem(pk=event_key(event.event_id), sk="EVENT")
+        try:
+            item.update(actions=actions, condition=EventItem.updated_at == prior.updated_at)
+        except UpdateError as error:
+            if error.cause_response_code == _CONDITIONAL:
+                raise Contention(f"event {event.event_id}") from None
+            raise
+        return event_from_item(item)
+
+    def delete_event(self, event_id: str) -> None:
+        EventItem(pk=event_key(event_id), sk="EVENT").delete()
+
+    def rsvp(self, event_id: str, user_id: str, now: datetime) -> bool:
+        """Count a user once: the RSVP item's conditional put and the counter move in one transaction."""
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(
+                    RsvpItem(pk=event_key(event_id), sk=f"RSVP#{user_id}", user_id=user_id, created_at=now),
+                    condition=RsvpItem.pk.does_not_exist(),
+                )
+                tx.update(
+                    EventItem(pk=event_key(event_id), sk="EVENT"),
+                    actions=[EventItem.expected_audience.add(1)],
+                    condition=EventItem.status.is_in(*[status.value for status in EDITABLE]),
+                )
+
+        try:
+            _with_conflict_retries(f"event {event_id}", attempt)
+        except TransactWriteError as error:
+            codes = _codes(error)  # [rsvp put, event update]
+            if codes[:1] == [CONDITION_FAILED]:
+                return False
+            if codes[1:2] == [CONDITION_FAILED]:
+                event = self.get_event(event_id, consistent=True)  # EventNotFound if it never existed
+                raise EventNotEditable(event_id, event.status.value, "attended") from None
+            raise
+        return True
+
+    def host_events(
+        self, host_id: str, since: datetime, ending_after: datetime, limit: int, cursor: str | None
+    ) -> Page[Event]:
+        results = EventItem.by_host.query(
+            host_events_key(host_id),
+            EventItem.gsi1sk >= sortable_time(since),
+            filter_condition=(EventItem.ends_at > ending_after)
+            & EventItem.status.is_in(*[status.value for status in EDITABLE]),
+            limit=limit,
+            last_evaluated_key=_decode_cursor(cursor),
+        )
+        events = [event_from_item(item) for item in results]
+        return Page(items=events, next_cursor=_encode_cursor(results.last_evaluated_key))
+
+    def create_room_once(self, room: Room) -> Room:
+        """Create a room with a deterministic id, or return the one a previous attempt created."""
+        try:
+            self._room_item(room).save(condition=RoomItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code != _CONDITIONAL:
+                raise
+            return self.get_room(room.room_id, consistent=True)
+        return room
+
+    def queued_tickets(self, family_id: str) -> Iterator[Ticket]:
+        for promote in (False, True):
+            for item in TicketItem.by_family.query(
+                family_tickets_key(family_id, promote), filter_condition=TicketItem.status == TicketStatus.QUEUED.value
+            ):
+                yield ticket_from_item(item)
+
+    # ----------------------------------------------------------- housekeeping
+    def last_expiry_bucket(self) -> int | None:
+        try:
+            return int(HousekeepingItem.get(*_HOUSEKEEPING_KEY, consistent_read=True).last_bucket)
+        except DoesNotExist:
+            return None
+
+    def set_last_expiry_bucket(self, bucket: int, now: datetime) -> None:
+        item = HousekeepingItem(*_HOUSEKEEPING_KEY, last_bucket=bucket, updated_at=now)
+        try:  # never move it back: two overlapping sweeps agree on the furthest point
+            item.save(condition=HousekeepingItem.pk.does_not_exist() | (HousekeepingItem.last_bucket < bucket))
+        except PutError as error:
+            if error.cause_response_code != _CONDITIONAL:
+                raise
+
+    def expiring_seats(self, bucket: int) -> Iterator[Seat]:
+        """Seats indexed under one expiry bucket, read again consistently (the index is KEYS_ONLY and lags)."""
+        keys = [(item.pk, item.sk) for item in SeatItem.by_expiry.query(f"EXPIRY#{bucket}")]
+        for item in SeatItem.batch_get(keys, consistent_read=True):
+            yield seat_from_item(item)
+
+    def families_with_overflow(self) -> list[str]:
+        prefix = room_key("")
+        return [item.pk[len(prefix) :] for item in RoomItem.with_overflow.query(ACTIVE_FAMILIES)]
+
+    def retire_family(self, family_id: str) -> None:
+        RoomItem(pk=room_key(family_id), sk="ROOM").update(actions=[RoomItem.gsi2pk.remove(), RoomItem.gsi2sk.remove()])
+
+    def empty_since(self, room_ids: Sequence[str]) -> dict[str, datetime | None]:
+        keys = [(room_key(room_id), "ROOM") for room_id in room_ids]
+        return {item.room_id: item.empty_since for item in RoomItem.batch_get(keys, consistent_read=True)}
+
+    def mark_empty(self, room_id: str, now: datetime) -> None:
+        self._conditional_room_update(
+            room_id,
+            [RoomItem.empty_since.set(now)],
+            (RoomItem.occupancy == 0)
+            & (RoomItem.status == RoomStatus.OPEN.value)
+            & RoomItem.empty_since.does_not_exist(),
+        )
+
+    def clear_empty(self, room_id: str) -> None:
+        self._conditional_room_update(room_id, [RoomItem.empty_since.remove()], RoomItem.empty_since.exists())
+
+    def close_if_empty(self, room_id: str, since: datetime) -> bool:
+        """Close a parallel room only if it is still empty and has been since `since` (nobody came back)."""
+        return self._conditional_room_update(
+            room_id,
+            [RoomItem.status.set(RoomStatus.CLOSED.value), RoomItem.empty_since.remove()],
+            (RoomItem.occupancy == 0) & (RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.empty_since == since),
+        )
+
+    def promotion_candidates(self, family_id: str, main_room_id: str, limit: int) -> list[Ticket]:
+        """Seated users of the family who asked to move up, first come first: their tickets' arrival order."""
+        candidates: list[Ticket] = []
+        for item in TicketItem.by_family.query(
+            family_tickets_key(family_id, promote=True),
+            filter_condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id != main_room_id),
+            page_size=max(25, 2 * limit),
+        ):
+            candidates.append(ticket_from_item(item))
+            if len(candidates) >= limit:
+                break
+        return candidates
+
+    def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
+        """Move a user from their parallel room to the main room in one transaction (I1 and I2 hold throughout).
+
+        The seat item keeps its key (family, user); its room changes, the parallel room's occupancy
+        goes down by one and the main room's up by one, only while the main room is open with a free seat.
+        """
+        from_room = ticket.room_id
+        if from_room is None:
+            return Promotion.GONE
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    SeatItem(pk=seat_key(ticket.family_id, ticket.user_id), sk="SEAT"),
+                    actions=[SeatItem.room_id.set(main_room_id), SeatItem.gsi1pk.set(room_key(main_room_id))],
+                    condition=SeatItem.room_id == from_room,
+                )
+                tx.update(
+                    RoomItem(pk=room_key(from_room), sk="ROOM"),
+                    actions=[RoomItem.occupancy.add(-1)],
+                    condition=RoomItem.occupancy > 0,
+                )
+                tx.update(
+                    RoomItem(pk=room_key(main_room_id), sk="ROOM"),
+                    actions=[RoomItem.occupancy.add(1)],
+                    condition=(RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.occupancy < RoomItem.capacity),
+                )
+                tx.update(
+                    TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
+                    actions=[
+                        TicketItem.room_id.set(main_room_id),
+                        TicketItem.updated_at.set(now),
+                        TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, promote=False)),
+                    ],
+                    condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id == from_room),
+                )
+
+        try:
+            _with_conflict_retries(f"room family {ticket.family_id}", attempt)
+        except TransactWriteError as error:
+            codes = _codes(error)  # [seat, parallel room, main room, ticket]
+            if len(codes) < 4 or CONDITION_FAILED not in codes:
+                raise
+            if codes[2] == CONDITION_FAILED:
+                return Promotion.MAIN_FULL
+            if codes[0] == CONDITION_FAILED or codes[3] == CONDITION_FAILED:
+                return Promotion.GONE
+            raise
+        return Promotion.PROMOTED
+
+    def drop_promotion(self, ticket: Ticket) -> None:
+        """Take a ticket out of the promotion queue (its user left or moved)."""
+        TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET").update(
+            actions=[TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, promote=False))]
+        )
+
+    # ---------------------------------------------------------------- mapping
+    def _conditional_room_update(self, room_id: str, actions: list[Any], condition: Any) -> bool:
+        try:
+            RoomItem(pk=room_key(room_id), sk="ROOM").update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if error.cause_response_code == _CONDITIONAL:
+                return False
+            raise
+        return True
+
+    def _event_item(self, event: Event) -> EventItem:
+        return EventItem(
+            pk=event_key(event.event_id),
+            sk="EVENT",
+            event_id=event.event_id,
+            host_id=event.host_id,
+            title=event.title,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            timezone=event.timezone,
+            capacity=event.capacity,
+            expected_audience=event.expected_audience,
+            recurrence=_stored(event.recurrence),
+            status=event.status.value,
+            created_at=event.created_at,
+            updated_at=event.updated_at,
+            room_id=event.room_id,
+            occurrence=event.occurrence,
+            provisioned_rooms=event.provisioned_rooms,
+            gsi1pk=host_events_key(event.host_id),
+            gsi1sk=sortable_time(event.starts_at),
+        )
+
+
+__all__ = ["DynamoShowStore", "event_from_item", "room_from_item"]

@@ -1,0 +1,99 @@
+"""Routes under /events: book, read, list, move and cancel scheduled shows, and RSVP to them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rooms.api.deps import caller_id
+from rooms.api.event_schemas import CreateEventRequest, EventOut, EventsOut, RsvpOut, UpdateEventRequest
+from rooms.config import settings
+from rooms.domain.events import Recurrence
+from rooms.events_service import EventChanges, EventService
+
+router = APIGatewayHttpRouter()
+metrics = Metrics()
+
+EventId = Annotated[str, Path(min_length=1, max_length=64, description="An event id, e.g. e_0123456789abcdef.")]
+
+
+@cache
+def event_service() -> EventService:
+    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.scheduler import EventBridgeShowScheduler
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.events_service import ShowRunner
+    from rooms.service import RoomService
+
+    store = DynamoShowStore()
+    runner = ShowRunner(store, RoomService(store, SqsOverflowPublisher()), settings().max_parallel_rooms)
+    return EventService(store, EventBridgeShowScheduler(), runner)
+
+
+@router.post(
+    "/events",
+    summary="Book a show; the caller is its host.",
+    description="Schedules open the show's main room (and the parallel rooms its expected audience needs) "
+    "at starts_at and close them at ends_at.",
+    tags=["events"],
+)
+def create_event(request: CreateEventRequest) -> Response[EventOut]:
+    event = event_service().create(
+        host_id=caller_id(router),
+        title=request.title,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        timezone=request.timezone,
+        capacity=request.capacity,
+        expected_audience=request.expected_audience,
+        recurrence=Recurrence(request.recurrence) if request.recurrence else None,
+    )
+    metrics.add_metric(name="EventsBooked", unit=MetricUnit.Count, value=1)
+    return Response(201, "application/json", EventOut.of(event), headers={"Location": f"/events/{event.event_id}"})
+
+
+@router.get("/events", summary="The caller's shows that are not over yet, by start time.", tags=["events"])
+def list_events(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> EventsOut:
+    page = event_service().upcoming(caller_id(router), limit, cursor)
+    return EventsOut(events=[EventOut.of(event) for event in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/events/<event_id>", summary="Read a show; room_id is where to join once it is live.", tags=["events"])
+def get_event(event_id: EventId) -> EventOut:
+    caller_id(router)
+    return EventOut.of(event_service().get(event_id))
+
+
+@router.patch("/events/<event_id>", summary="Move a show or change it (host only).", tags=["events"])
+def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
+    changes = EventChanges(
+        title=request.title,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        capacity=request.capacity,
+        expected_audience=request.expected_audience,
+    )
+    return EventOut.of(event_service().update(event_id, caller_id(router), changes))
+
+
+@router.delete(
+    "/events/<event_id>", summary="Cancel a show (host only); a live show's rooms close now.", tags=["events"]
+)
+def cancel_event(event_id: EventId) -> EventOut:
+    return EventOut.of(event_service().cancel(event_id, caller_id(router)))
+
+
+@router.post("/events/<event_id>/rsvp", summary="Say you will come: counts once per user.", tags=["events"])
+def rsvp_event(event_id: EventId) -> RsvpOut:
+    user_id = caller_id(router)
+    counted, event = event_service().rsvp(event_id, user_id)
+    return RsvpOut(event_id=event_id, user_id=user_id, counted=counted, expected_audience=event.expected_audience)

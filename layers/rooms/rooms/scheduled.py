@@ -1,0 +1,86 @@
+"""What the scheduler function runs: the Scheduler's payload parsed, then open, close or housekeeping.
+
+Payloads: {"action": "open" | "close", "event_id": "...", "scheduled_time": "<aws.scheduler.scheduled-time>"}
+from a show's schedules, and {"action": "housekeeping"} from the every-minute schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rooms.config import settings
+from rooms.domain.events import Event, ScheduledAction
+from rooms.events_service import ShowRunner
+from rooms.housekeeping import Housekeeping
+
+
+class ScheduledPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    action: Literal["open", "close", "housekeeping"]
+    event_id: str | None = Field(default=None, min_length=1, max_length=64)
+    scheduled_time: datetime | None = None
+
+    @field_validator("scheduled_time", mode="before")
+    @classmethod
+    def placeholder_is_absent(cls, value: Any) -> Any:
+        # outside AWS nothing substitutes the context attribute: treat it as "now"
+        return None if isinstance(value, str) and value.startswith("<") else value
+
+    @model_validator(mode="after")
+    def event_actions_name_an_event(self) -> ScheduledPayload:
+        if self.action != ScheduledAction.HOUSEKEEPING and not self.event_id:
+            raise ValueError(f"action {self.action!r} needs an event_id")
+        return self
+
+
+@cache
+def show_runner() -> ShowRunner:
+    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.service import RoomService
+
+    store = DynamoShowStore()
+    return ShowRunner(store, RoomService(store, SqsOverflowPublisher()), settings().max_parallel_rooms)
+
+
+@cache
+def housekeeping() -> Housekeeping:
+    from rooms.adapters.event_store import DynamoShowStore
+
+    config = settings()
+    return Housekeeping(DynamoShowStore(), config.heartbeat_interval_seconds, config.empty_room_grace_seconds)
+
+
+def _event_summary(event: Event | None) -> dict[str, Any]:
+    if event is None:
+        return {"event": None}
+    return {
+        "event_id": event.event_id,
+        "status": event.status.value,
+        "room_id": event.room_id,
+        "provisioned_rooms": event.provisioned_rooms,
+    }
+
+
+def dispatch(raw: dict[str, Any]) -> dict[str, Any]:
+    """Run one scheduled action; raise on failure so the Scheduler retries (every action is idempotent)."""
+    payload = ScheduledPayload.model_validate(raw)
+    if payload.action == ScheduledAction.HOUSEKEEPING:
+        return {"action": payload.action, **asdict(housekeeping().run())}
+    assert payload.event_id is not None
+    if payload.action == ScheduledAction.OPEN:
+        event = show_runner().open(payload.event_id, payload.scheduled_time)
+    else:
+        event = show_runner().close(payload.event_id, payload.scheduled_time)
+    return {"action": payload.action, **_event_summary(event)}
+
+
+def reset() -> None:
+    """Forget the built services (tests switch AWS mocks between cases)."""
+    show_runner.cache_clear()
+    housekeeping.cache_clear()

@@ -1,0 +1,169 @@
+"""Housekeeping through moto with an injected clock: ghost seats freed by expiry bucket, opted-in users
+promoted to the main room first come first served, empty parallel rooms closed after the grace period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.test_events import CallApi, book, family, scheduled, shows
+from tests.integration.test_overflow_worker import run_worker, sqs_event
+
+__all__ = ["shows"]  # the fixture, shared with test_events
+GRACE = 300
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sweep(shows: dict[str, str], clock: Clock) -> Callable[[], Any]:
+    """One housekeeping run at the clock's time."""
+    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.config import settings
+    from rooms.housekeeping import Housekeeping
+
+    housekeeping = Housekeeping(DynamoShowStore(), settings().heartbeat_interval_seconds, GRACE, clock)
+    return housekeeping.run
+
+
+def seats_of(call_api: CallApi, room_id: str) -> list[str]:
+    status, page = call_api("list_participants", path={"room_id": room_id}, query={"limit": "200"})
+    assert status == 200, page
+    return sorted(seat["user_id"] for seat in page["participants"])
+
+
+def assert_i1(call_api: CallApi, room_id: str) -> dict[str, Any]:
+    """Occupancy of every room of the family equals its seats and stays within its capacity."""
+    body = family(call_api, room_id)
+    for room in body["rooms"]:
+        assert room["occupancy"] == len(seats_of(call_api, room["room_id"])) <= room["capacity"], room
+    return body
+
+
+def test_ghost_seats_are_freed_once_their_lease_ends(call_api: CallApi, clock: Clock, sweep: Callable[[], Any]) -> None:
+    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.service import RoomService
+
+    _, room = call_api("create_room", body={"title": "Ghosts", "capacity": 5})
+    room_id = room["room_id"]
+    for user in ("u1", "u2", "u3"):
+        assert call_api("join_room", path={"room_id": room_id}, sub=user)[0] == 200
+    # GIVEN u2 heartbeats 100 s later (lease: two 30 s intervals) and the others went silent
+    later = RoomService(DynamoShowStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100))
+    later.heartbeat(room_id, "u2")
+    # WHEN housekeeping runs 120 s after the joins THEN the two silent seats are freed, u2 keeps hers
+    clock.advance(120)
+    assert sweep().ghosts_freed == 2
+    assert seats_of(call_api, room_id) == ["u2"]
+    assert call_api("get_room", path={"room_id": room_id})[1]["occupancy"] == 1
+    # a run soon after frees nothing more; once u2's lease ends too, hers goes
+    clock.advance(5)
+    assert sweep().ghosts_freed == 0
+    clock.advance(80)
+    assert sweep().ghosts_freed == 1
+    assert call_api("get_room", path={"room_id": room_id})[1]["occupancy"] == 0
+    # a freed ghost can come back
+    assert call_api("join_room", path={"room_id": room_id}, sub="u1")[0] == 200
+
+
+def test_opted_in_users_move_up_first_come_first_served(
+    call_api: CallApi, aws: dict[str, str], clock: Clock, sweep: Callable[[], Any]
+) -> None:
+    _, room = call_api("create_room", body={"title": "Promote", "capacity": 2})
+    main = room["room_id"]
+    tickets = {}
+    # GIVEN a full main room and four overflow users, three of whom asked to move up
+    for user, promote in [("u0", False), ("u1", False), ("u2", True), ("u3", False), ("u4", True), ("u5", True)]:
+        status, body = call_api("join_room", path={"room_id": main}, sub=user, body={"promote": promote})
+        if status == 202:
+            tickets[user] = body["ticket"]["ticket_id"]
+    assert list(tickets) == ["u2", "u3", "u4", "u5"]
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+    assert family(call_api, main)["total_occupancy"] == 6
+    # WHEN two main-room seats free up
+    call_api("leave_room", path={"room_id": main}, sub="u0")
+    call_api("leave_room", path={"room_id": main}, sub="u1")
+    report = sweep()
+    # THEN the two earliest opted-in users take them, atomically (I1, I2 hold)
+    assert report.promoted == 2
+    assert seats_of(call_api, main) == ["u2", "u4"]
+    body = assert_i1(call_api, main)
+    assert body["total_occupancy"] == 4
+    for user in ("u2", "u4"):
+        ticket = call_api("get_ticket", path={"ticket_id": tickets[user]}, sub=user)[1]
+        assert ticket["status"] == "seated" and ticket["room_id"] == main
+        seat = call_api("heartbeat", path={"room_id": main}, sub=user)[1]
+        assert seat["room_id"] == main and seat["index"] == 0
+    # u3 did not ask: stays; u5 is next when a seat frees
+    call_api("leave_room", path={"room_id": main}, sub="u2")
+    assert sweep().promoted == 1
+    assert seats_of(call_api, main) == ["u4", "u5"]
+    assert_i1(call_api, main)
+    assert sweep().promoted == 0  # nobody else asked
+
+
+def test_empty_parallel_rooms_close_after_the_grace_period(
+    call_api: CallApi, aws: dict[str, str], clock: Clock, sweep: Callable[[], Any]
+) -> None:
+    _, room = call_api("create_room", body={"title": "Empty", "capacity": 1})
+    main = room["room_id"]
+    for user in ("u0", "u1", "u2"):
+        call_api("join_room", path={"room_id": main}, sub=user)
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+    p1, p2 = (r["room_id"] for r in family(call_api, main)["rooms"][1:])
+    call_api("leave_room", path={"room_id": main}, sub="u2")  # u2 sat in p2
+    assert sweep().rooms_closed == 0  # first seen empty: the grace period starts
+    clock.advance(GRACE - 10)
+    early = sweep()
+    # (the clock is now far ahead: u0 and u1 went silent, so their seats are freed as ghosts)
+    assert early.rooms_closed == 0 and early.ghosts_freed == 2
+    clock.advance(20)
+    report = sweep()
+    assert report.rooms_closed == 1
+    statuses = {r["room_id"]: r["status"] for r in family(call_api, main)["rooms"]}
+    assert statuses == {main: "open", p1: "open", p2: "closed"}
+    # overflow goes on in the lowest open room: nobody is sent to the closed one
+    assert call_api("join_room", path={"room_id": main}, sub="u3")[0] == 200
+    assert call_api("join_room", path={"room_id": main}, sub="u4")[0] == 202
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+    assert seats_of(call_api, p1) == ["u4"] and seats_of(call_api, p2) == []
+    assert_i1(call_api, main)
+
+
+def test_a_live_show_keeps_its_pre_provisioned_rooms_until_it_ends(
+    call_api: CallApi, shows: dict[str, str], clock: Clock, sweep: Callable[[], Any]
+) -> None:
+    from rooms.adapters.event_store import DynamoShowStore
+
+    event = book(call_api, capacity=2, expected_audience=6)
+    scheduled("open", event["event_id"])
+    room_id = call_api("get_event", path={"event_id": event["event_id"]})[1]["room_id"]
+    assert DynamoShowStore().families_with_overflow() == [room_id]
+    for _ in range(3):
+        sweep()
+        clock.advance(GRACE)
+    assert [r["status"] for r in family(call_api, room_id)["rooms"]] == ["open", "open", "open"]
+    # after the show the family leaves housekeeping's list
+    scheduled("close", event["event_id"])
+    sweep()
+    assert DynamoShowStore().families_with_overflow() == []
