@@ -1,0 +1,67 @@
+"""Physical names, ARNs and URLs that the template's resources get in a local stack.
+
+CloudFormation would generate them; locally they are `<stack>-<LogicalId>`, so they are predictable
+and two stacks can share nothing by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_STACK = "rooms-local"
+DEFAULT_REGION = "us-east-1"
+# moto's default account: ARNs that moto returns (queues, schedule groups) carry it.
+DEFAULT_ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class LocalNaming:
+    stack: str = DEFAULT_STACK
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    # moto builds queue URLs from the endpoint the client used, so the URL depends on it.
+    sqs_endpoint: str = "http://127.0.0.1:5000"
+    api_endpoint: str = "http://127.0.0.1:8080"
+
+    def name(self, logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
+        name = f"{self.stack}-{logical_id}"
+        # SQS insists that FIFO queue names end in .fifo.
+        if resource_type == "AWS::SQS::Queue" and str(properties.get("FifoQueue", "")).lower() == "true":
+            name += ".fifo"
+        return name
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+    def queue_url(self, name: str) -> str:
+        return f"{self.sqs_endpoint.rstrip('/')}/{self.account}/{name}"
+
+    def attributes(self, logical_id: str, resource_type: str, properties: dict[str, Any]) -> dict[str, str]:
+        """`Ref` (under the key "Ref") and the `Fn::GetAtt` attributes of one resource."""
+        name = self.name(logical_id, resource_type, properties)
+        service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "local"
+        match resource_type:
+            case "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable":
+                arn = self.arn("dynamodb", f"table/{name}")
+                return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/local"}
+            case "AWS::SQS::Queue":
+                url = self.queue_url(name)
+                return {"Ref": url, "Arn": self.arn("sqs", name), "QueueName": name, "QueueUrl": url}
+            case "AWS::Scheduler::ScheduleGroup":
+                return {"Ref": name, "Arn": self.arn("scheduler", f"schedule-group/{name}")}
+            case "AWS::Scheduler::Schedule":
+                return {"Ref": name, "Arn": self.arn("scheduler", f"schedule/default/{name}")}
+            case "AWS::Serverless::Function" | "AWS::Lambda::Function":
+                return {"Ref": name, "Arn": self.arn("lambda", f"function:{name}")}
+            case "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion":
+                return {"Ref": self.arn("lambda", f"layer:{name}:1")}
+            case "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api":
+                return {"Ref": name, "ApiEndpoint": self.api_endpoint, "ApiId": name}
+            case "AWS::SNS::Topic":
+                arn = self.arn("sns", name)
+                return {"Ref": arn, "TopicArn": arn, "TopicName": name}
+            case "AWS::IAM::Role":
+                return {"Ref": name, "Arn": f"arn:aws:iam::{self.account}:role/{name}", "RoleId": name}
+            case _:
+                return {"Ref": name, "Arn": self.arn(service, name)}

@@ -1,0 +1,247 @@
+"""The whole local stack from template.yaml: DynamoDB Local, a moto server, the tables and queues,
+a process pool per function, the HTTP gateway and the SQS pollers. No Docker, no AWS account.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .dynamodb_local import REPO_ROOT, DynamoDBLocal
+from .gateway import Gateway
+from .lambda_pool import LambdaPool, lambda_environment
+from .moto_server import MotoServer
+from .naming import DEFAULT_REGION, DEFAULT_STACK, LocalNaming
+from .ports import free_port
+from .provision import client, provision_queues, provision_schedule_groups, provision_tables
+from .sqs_source import SqsEventSource
+from .template import Template, load_template
+
+log = logging.getLogger(__name__)
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+
+
+class LocalStack:
+    """Start with `with LocalStack() as stack:`; every process it started stops on exit.
+
+    `visibility_timeout` overrides every queue's VisibilityTimeout (tests want retries in seconds);
+    keep it above the batching window plus the handler's duration, or a message is received twice
+    while its batch is still in flight, as it would be on AWS. `max_instances` is each function's
+    concurrency unless the template reserves one, and `environment` adds variables to every function.
+    """
+
+    def __init__(
+        self,
+        template_path: str | Path | None = None,
+        *,
+        stack_name: str = DEFAULT_STACK,
+        port: int = 0,
+        parameters: Mapping[str, Any] | None = None,
+        visibility_timeout: int | None = None,
+        max_instances: int = 4,
+        environment: Mapping[str, str] | None = None,
+        pollers: bool = True,
+        region: str = DEFAULT_REGION,
+    ):
+        self.template_path = Path(template_path or DEFAULT_TEMPLATE)
+        self.stack_name = stack_name
+        self.port = port
+        self.parameters = dict(parameters or {})
+        self.visibility_timeout = visibility_timeout
+        self.max_instances = max_instances
+        self.extra_environment = dict(environment or {})
+        self.run_pollers = pollers
+        self.region = region
+        self.pools: dict[str, LambdaPool] = {}
+        self.sources: list[SqsEventSource] = []
+        self.startup_seconds = 0.0
+        self._template: Template | None = None
+        self._gateway: Gateway | None = None
+        self._dynamodb: DynamoDBLocal | None = None
+        self._moto: MotoServer | None = None
+        self._cleanup = contextlib.ExitStack()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        if self._dynamodb is not None:
+            raise RuntimeError("a LocalStack starts once; make a new one")
+        started = time.perf_counter()
+        atexit.register(self.stop)  # also on an unhandled exception or sys.exit
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+        log.info("local stack %s up in %.1f s at %s", self.stack_name, self.startup_seconds, self.api_url)
+        return self
+
+    def _start(self) -> None:
+        # The JVM is the slow one: everything that does not need DynamoDB happens while it boots.
+        self._dynamodb = DynamoDBLocal()
+        self._cleanup.callback(self._dynamodb.stop)
+        self._dynamodb.start()
+        self._moto = MotoServer()
+        self._cleanup.callback(self._moto.stop)
+        self._moto.start()
+        self._moto.wait_ready()
+
+        port = self.port or free_port()
+        naming = LocalNaming(
+            stack=self.stack_name,
+            region=self.region,
+            sqs_endpoint=self.moto_endpoint,
+            api_endpoint=f"http://127.0.0.1:{port}",
+        )
+        template = self._template = load_template(self.template_path, parameters=self.parameters, naming=naming)
+        provision_queues(template, self.moto_endpoint, self.region, self.visibility_timeout)
+        provision_schedule_groups(template, self.moto_endpoint, self.region)
+        self._dynamodb.wait_ready()
+        provision_tables(template, self.dynamodb_endpoint, self.region)
+        self._start_functions(template)
+        self._gateway = Gateway(template.routes, template.http_apis, self.pools, port=port, account_id=naming.account)
+        self._cleanup.callback(self._gateway.stop)
+        self._gateway.start()
+        for source in self.sources:
+            self._cleanup.callback(source.request_stop)  # runs first on stop: no new batches
+            source.start()
+
+    def _start_functions(self, template: Template) -> None:
+        """A process pool per function, and the SQS pollers that feed them (started last)."""
+        for logical_id, spec in template.functions.items():
+            if spec.code_dir is None:
+                log.warning("%s has no local CodeUri; it will not run", logical_id)
+                continue
+            pool = LambdaPool(
+                spec, self.function_env(logical_id), max_instances=spec.reserved_concurrency or self.max_instances
+            )
+            self.pools[logical_id] = pool
+            self._cleanup.callback(pool.close)
+        for event in template.sqs_events:
+            if event.enabled and self.run_pollers and event.function_id in self.pools:
+                pool = self.pools[event.function_id]
+                source = SqsEventSource(
+                    event,
+                    template.queues[event.queue_id],
+                    pool,
+                    moto_endpoint=self.moto_endpoint,
+                    region=self.region,
+                    concurrency=min(event.maximum_concurrency or pool.max_instances, pool.max_instances),
+                )
+                self.sources.append(source)
+                if self.visibility_timeout is not None and self.visibility_timeout <= event.batching_window_s:
+                    log.warning(
+                        "visibility timeout %s s <= %s's batching window: expect duplicate deliveries",
+                        self.visibility_timeout,
+                        event.function_id,
+                    )
+                self._cleanup.callback(source.join)
+
+    def stop(self) -> None:
+        """Stop pollers, gateway, function processes, moto and java, in that order. Idempotent."""
+        atexit.unregister(self.stop)
+        self._cleanup.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what tests use
+    @property
+    def template(self) -> Template:
+        if self._template is None:
+            raise RuntimeError("the stack is not started")
+        return self._template
+
+    @property
+    def api_url(self) -> str:
+        return self._gateway.url if self._gateway else ""
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        return self._dynamodb.endpoint if self._dynamodb else ""
+
+    @property
+    def moto_endpoint(self) -> str:
+        return self._moto.endpoint if self._moto else ""
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The variables that point AWS SDKs (boto3, pynamodb through botocore) at this stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_endpoint,  # anything not named below
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
+            "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
+            "AWS_ENDPOINT_URL_SCHEDULER": self.moto_endpoint,
+        }
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Endpoints, region and dummy credentials, plus each resource's local `Ref` by logical id
+        (table names, queue URLs...)."""
+        return {
+            **self.endpoints,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            **self.template.refs,
+        }
+
+    @property
+    def process_ids(self) -> list[int]:
+        """PIDs of the processes this stack runs now: java, moto, and each function instance."""
+        pids = [self._dynamodb.pid if self._dynamodb else None, self._moto.pid if self._moto else None]
+        pids += [pid for pool in self.pools.values() for pid in pool.pids]
+        return [pid for pid in pids if pid is not None]
+
+    def function_env(self, logical_id: str) -> dict[str, str]:
+        """Every variable the function's instances see (the template's, resolved, and Lambda's)."""
+        spec = self.template.functions[logical_id]
+        return {**lambda_environment(spec, self.endpoints, self.region), **self.extra_environment}
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this stack: DynamoDB Local for dynamodb, moto for the rest."""
+        endpoint = self.dynamodb_endpoint if service in ("dynamodb", "dynamodbstreams") else self.moto_endpoint
+        return client(service, endpoint, self.region)
+
+    def invoke(self, logical_id: str, event: Mapping[str, Any]) -> Any:
+        """Invoke a function directly, as `aws lambda invoke` would."""
+        return self.pools[logical_id].invoke(event)
+
+    def wait_idle(self, timeout: float = 30.0, poll_s: float = 0.1) -> None:
+        """Wait until no invocation runs and every queue a function consumes is empty (in flight
+        included, so failed messages are retried or dead-lettered first). Dead-letter queues and
+        other unconsumed queues are not waited for."""
+        deadline = time.monotonic() + timeout
+        sqs = self.client("sqs")
+        quiet_checks = 0
+        while quiet_checks < 2:  # twice in a row: a message may be between two hops
+            pending = self._pending(sqs)
+            quiet_checks = quiet_checks + 1 if not pending else 0
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"local stack still busy after {timeout} s: {pending}")
+            time.sleep(poll_s)
+
+    def _pending(self, sqs: Any) -> dict[str, int]:
+        pending = {f"{name} invocations": pool.busy for name, pool in self.pools.items() if pool.busy}
+        for source in self.sources:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=source.queue.url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            count = sum(int(value) for value in attributes.values()) + source.in_flight
+            if count:
+                pending[source.queue.logical_id] = count
+        return pending

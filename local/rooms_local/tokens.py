@@ -1,0 +1,80 @@
+"""Development JWTs: minted here, verified by the local gateway like the HTTP API JWT authorizer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+
+ISSUER = "rooms-local"
+AUDIENCE = "rooms-local"
+ALGORITHM = "HS256"
+SECRET_VARIABLE = "ROOMS_LOCAL_JWT_SECRET"
+# A public, development-only key: local tokens grant nothing anywhere else.
+DEFAULT_SECRET = "rooms-local-development-secret-not-for-production"
+
+
+def secret() -> str:
+    return os.environ.get(SECRET_VARIABLE) or DEFAULT_SECRET
+
+
+def mint_token(user_id: str, *, ttl_seconds: int = 3600, extra_claims: Mapping[str, Any] | None = None) -> str:
+    """An HS256 access token for `user_id` that the local gateway accepts."""
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "token_use": "access",
+        **(extra_claims or {}),
+    }
+    return jwt.encode(claims, secret(), algorithm=ALGORITHM)
+
+
+def verify_token(token: str, *, issuer: str = ISSUER, audiences: tuple[str, ...] = (AUDIENCE,)) -> dict[str, Any]:
+    """The token's claims, or jwt.InvalidTokenError, checked as API Gateway does: signature, exp,
+    nbf, iss, and `aud` or (Cognito access tokens) `client_id` among the audiences."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret(),
+        algorithms=[ALGORITHM],
+        issuer=issuer,
+        options={"require": ["exp", "iss"], "verify_aud": False},
+    )
+    audience = claims.get("aud", claims.get("client_id"))
+    offered = audience if isinstance(audience, list) else [audience]
+    if not any(item in audiences for item in offered):
+        raise jwt.InvalidAudienceError("audience not allowed")
+    return claims
+
+
+def claims_as_strings(claims: Mapping[str, Any]) -> dict[str, str]:
+    """Claims as API Gateway passes them to Lambda: every value a string, lists as "[a b]"."""
+    return {key: _claim_text(value) for key, value in claims.items()}
+
+
+def _claim_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(_claim_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def scopes(claims: Mapping[str, Any]) -> list[str] | None:
+    """Scopes from the `scope` (space separated) or `scp` claim; None when there are none, as in AWS."""
+    raw = claims.get("scope", claims.get("scp"))
+    if raw is None:
+        return None
+    found = raw.split() if isinstance(raw, str) else [str(item) for item in raw]
+    return found or None

@@ -1,0 +1,267 @@
+"""The template reader: the real template.yaml, read generically, and a fake one for each feature."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rooms_local.cfn_yaml import load_yaml
+from rooms_local.intrinsics import Resolver, TemplateError, parameter_values
+from rooms_local.naming import LocalNaming
+from rooms_local.template import load_template
+
+REAL_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+NAMING = LocalNaming(stack="t", sqs_endpoint="http://127.0.0.1:4566")
+
+
+def _raw_resources(kind: str) -> dict[str, Any]:
+    document = load_yaml(REAL_TEMPLATE)
+    return {key: res for key, res in document["Resources"].items() if res["Type"] == kind and "Condition" not in res}
+
+
+def _unresolved(value: Any) -> list[Any]:
+    """Intrinsics left anywhere inside `value`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::")):
+            return [value]
+        return [found for item in value.values() for found in _unresolved(item)]
+    if isinstance(value, list | tuple):
+        return [found for item in value for found in _unresolved(item)]
+    return []
+
+
+# ---------------------------------------------------------------------- the real template
+@pytest.fixture(scope="module")
+def real() -> Any:
+    return load_template(REAL_TEMPLATE, naming=NAMING)
+
+
+def test_every_table_of_the_real_template_is_read_and_resolved(real: Any) -> None:
+    # GIVEN every AWS::DynamoDB::Table in template.yaml
+    declared = _raw_resources("AWS::DynamoDB::Table")
+    # THEN each becomes create_table kwargs with the local name and nothing left to resolve
+    assert set(real.tables) == set(declared)
+    for logical_id, table in real.tables.items():
+        props = declared[logical_id]["Properties"]
+        assert table.name == f"t-{logical_id}"
+        assert table.create_kwargs["TableName"] == table.name
+        assert table.create_kwargs["KeySchema"] == props["KeySchema"]
+        assert table.create_kwargs["AttributeDefinitions"] == props["AttributeDefinitions"]
+        assert [i["IndexName"] for i in table.create_kwargs.get("GlobalSecondaryIndexes", [])] == [
+            i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])
+        ]
+        ttl = props.get("TimeToLiveSpecification")
+        assert table.ttl_attribute == (ttl["AttributeName"] if ttl and ttl["Enabled"] else None)
+        assert not _unresolved(table.create_kwargs)
+
+
+def test_every_queue_of_the_real_template_has_its_redrive_resolved(real: Any) -> None:
+    declared = _raw_resources("AWS::SQS::Queue")
+    assert set(real.queues) == set(declared)
+    for logical_id, queue in real.queues.items():
+        assert queue.url == f"http://127.0.0.1:4566/123456789012/t-{logical_id}"
+        assert queue.arn == f"arn:aws:sqs:us-east-1:123456789012:t-{logical_id}"
+        if "RedrivePolicy" in declared[logical_id]["Properties"]:
+            assert queue.redrive is not None
+            assert queue.redrive.dead_letter_id in real.queues  # the DLQ is one of ours
+            assert queue.redrive.max_receive_count >= 1
+    # The overflow queue's DLQ and its receive count come from the template's parameter.
+    overflow = real.queues["OverflowQueue"]
+    assert overflow.redrive.dead_letter_id == "OverflowDeadLetterQueue"
+    assert overflow.redrive.max_receive_count == int(real.parameters["OverflowMaxReceiveCount"])
+
+
+def test_every_function_and_route_of_the_real_template_is_found(real: Any) -> None:
+    declared = _raw_resources("AWS::Serverless::Function")
+    assert set(real.functions) == set(declared)
+    globals_env = load_yaml(REAL_TEMPLATE)["Globals"]["Function"]["Environment"]["Variables"]
+    for logical_id, spec in real.functions.items():
+        props = declared[logical_id]["Properties"]
+        assert spec.code_dir == (REAL_TEMPLATE.parent / props["CodeUri"]).resolve()
+        assert spec.handler == "app.lambda_handler"
+        assert set(globals_env) <= set(spec.environment)  # Globals merged in
+        assert all(isinstance(value, str) for value in spec.environment.values())
+        assert not _unresolved(spec.environment)
+        events = props.get("Events", {})
+        http = {name for name, event in events.items() if event["Type"] == "HttpApi"}
+        sqs = {name for name, event in events.items() if event["Type"] == "SQS"}
+        assert {route.event_name for route in spec.http_routes} == http
+        assert {event.event_name for event in spec.sqs_events} == sqs
+        for route in spec.http_routes:
+            raw = events[route.event_name]["Properties"]
+            assert (route.method, route.path) == (raw["Method"], raw["Path"])
+            public = raw.get("Auth", {}).get("Authorizer") == "NONE"
+            assert (route.authorizer is None) == public
+
+
+def test_real_function_environment_points_at_local_resources(real: Any) -> None:
+    env = real.functions["ApiFunction"].environment
+    assert env["ROOMS_TABLE_NAME"] == real.tables["RoomsTable"].name
+    assert env["ROOMS_OVERFLOW_QUEUE_URL"] == real.queues["OverflowQueue"].url
+    assert env["ROOMS_MAX_CAPACITY"] == str(real.parameters["MaxRoomCapacity"])
+
+
+def test_real_sqs_event_settings_come_from_the_template(real: Any) -> None:
+    (event,) = real.sqs_events
+    raw = _raw_resources("AWS::Serverless::Function")[event.function_id]["Properties"]["Events"][event.event_name]
+    props = raw["Properties"]
+    assert event.queue_id == "OverflowQueue"
+    assert event.batch_size == props["BatchSize"]
+    assert event.batching_window_s == props["MaximumBatchingWindowInSeconds"]
+    assert event.report_batch_item_failures is True
+    assert event.maximum_concurrency == props["ScalingConfig"]["MaximumConcurrency"]
+
+
+def test_parameters_can_be_overridden_and_are_checked() -> None:
+    template = load_template(REAL_TEMPLATE, parameters={"OverflowMaxReceiveCount": 2}, naming=NAMING)
+    redrive = template.queues["OverflowQueue"].redrive
+    assert redrive is not None
+    assert redrive.max_receive_count == 2
+    assert template.functions["OverflowWorkerFunction"].environment["ROOMS_OVERFLOW_MAX_RECEIVE_COUNT"] == "2"
+    with pytest.raises(TemplateError, match="MinValue"):
+        load_template(REAL_TEMPLATE, parameters={"OverflowMaxReceiveCount": 0})
+    with pytest.raises(TemplateError, match="unknown parameters"):
+        load_template(REAL_TEMPLATE, parameters={"Nope": 1})
+
+
+def test_conditions_switch_resources_and_branches(real: Any) -> None:
+    assert real.conditions["UseCognito"] is True
+    external = load_template(
+        REAL_TEMPLATE, parameters={"JwtIssuer": "https://id.example", "JwtAudience": "app"}, naming=NAMING
+    )
+    assert external.conditions["UseCognito"] is False
+    assert "UserPool" not in external.refs
+    authorizer = next(iter(external.http_apis["HttpApi"].authorizers.values()))
+    assert (authorizer.issuer, authorizer.audience) == ("https://id.example", ("app",))
+
+
+# ---------------------------------------------------------------------- the YAML loader
+def test_short_tags_become_the_long_json_form() -> None:
+    text = """
+    A: !Ref X
+    B: !GetAtt Res.Attr.Sub
+    C: !Sub "${AWS::Region}-x"
+    D: !Sub ["${a}", {a: !Ref Y}]
+    E: !If [Cond, 1, 2]
+    F: !Equals [a, b]
+    G: !FindInMap [M, k, v]
+    H: !Join [",", [a, !Ref Z]]
+    I: !Select [0, !Split [",", "a,b"]]
+    J: !GetAtt [Res, Attr]
+    K: 2010-09-09
+    L: !Not [!Condition C1]
+    """
+    from rooms_local.cfn_yaml import CfnLoader
+
+    loaded = yaml.load(text.replace("\n    ", "\n"), Loader=CfnLoader)
+    assert loaded["A"] == {"Ref": "X"}
+    assert loaded["B"] == {"Fn::GetAtt": ["Res", "Attr.Sub"]}
+    assert loaded["C"] == {"Fn::Sub": "${AWS::Region}-x"}
+    assert loaded["D"] == {"Fn::Sub": ["${a}", {"a": {"Ref": "Y"}}]}
+    assert loaded["E"] == {"Fn::If": ["Cond", 1, 2]}
+    assert loaded["F"] == {"Fn::Equals": ["a", "b"]}
+    assert loaded["G"] == {"Fn::FindInMap": ["M", "k", "v"]}
+    assert loaded["H"] == {"Fn::Join": [",", ["a", {"Ref": "Z"}]]}
+    assert loaded["I"] == {"Fn::Select": [0, {"Fn::Split": [",", "a,b"]}]}
+    assert loaded["J"] == {"Fn::GetAtt": ["Res", "Attr"]}
+    assert loaded["K"] == "2010-09-09"  # not a date
+    assert loaded["L"] == {"Fn::Not": [{"Condition": "C1"}]}
+
+
+# ---------------------------------------------------------------------- intrinsics
+def _resolver(document: dict[str, Any], **overrides: Any) -> Resolver:
+    return Resolver(document, parameter_values(document, overrides), NAMING)
+
+
+DOCUMENT: dict[str, Any] = {
+    "Parameters": {
+        "Env": {"Type": "String", "Default": "dev"},
+        "Zones": {"Type": "CommaDelimitedList", "Default": "a,b"},
+    },
+    "Conditions": {"IsDev": {"Fn::Equals": [{"Ref": "Env"}, "dev"]}, "NotDev": {"Fn::Not": [{"Condition": "IsDev"}]}},
+    "Mappings": {"Sizes": {"dev": {"Mem": 128}}},
+    "Resources": {
+        "Q": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}},
+        "T": {"Type": "AWS::DynamoDB::Table"},
+        "Gone": {"Type": "AWS::SQS::Queue", "Condition": "NotDev"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ({"Ref": "Env"}, "dev"),
+        ({"Ref": "Zones"}, ["a", "b"]),
+        ({"Ref": "AWS::StackName"}, "t"),
+        ({"Ref": "T"}, "t-T"),
+        ({"Ref": "Q"}, "http://127.0.0.1:4566/123456789012/t-Q.fifo"),
+        ({"Fn::GetAtt": ["Q", "QueueName"]}, "t-Q.fifo"),
+        ({"Fn::GetAtt": "T.Arn"}, "arn:aws:dynamodb:us-east-1:123456789012:table/t-T"),
+        (
+            {"Fn::Sub": "${Env}/${T}/${Q.Arn}/${!Literal}/${AWS::Region}"},
+            f"dev/t-T/{NAMING.arn('sqs', 't-Q.fifo')}/${{Literal}}/us-east-1",
+        ),
+        ({"Fn::Sub": ["${x}-${Env}", {"x": {"Ref": "T"}}]}, "t-T-dev"),
+        ({"Fn::Join": ["-", ["a", {"Ref": "Env"}, 3]]}, "a-dev-3"),
+        ({"Fn::Select": [1, {"Ref": "Zones"}]}, "b"),
+        ({"Fn::Select": [0, {"Fn::Split": ["/", "x/y"]}]}, "x"),
+        ({"Fn::FindInMap": ["Sizes", {"Ref": "Env"}, "Mem"]}, 128),
+        ({"Fn::If": ["IsDev", "yes", "no"]}, "yes"),
+        ({"Fn::If": ["NotDev", "yes", "no"]}, "no"),
+        ({"Fn::Base64": "hi"}, "aGk="),
+        ({"Fn::ToJsonString": {"a": [1]}}, '{"a":[1]}'),
+        ({"k": {"Fn::If": ["NotDev", 1, {"Ref": "AWS::NoValue"}]}, "j": [1, {"Ref": "AWS::NoValue"}]}, {"j": [1]}),
+    ],
+)
+def test_intrinsics_resolve(expression: Any, expected: Any) -> None:
+    assert _resolver(DOCUMENT).resolve(expression) == expected
+
+
+def test_parameter_overrides_flow_into_conditions() -> None:
+    resolver = _resolver(DOCUMENT, Env="prod")
+    assert resolver.conditions() == {"IsDev": False, "NotDev": True}
+    assert resolver.enabled("Gone")
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ({"Ref": "Missing"}, "unknown resource or parameter"),
+        ({"Ref": "Gone"}, "condition switched off"),
+        ({"Fn::ImportValue": "x"}, "cannot be resolved locally"),
+        ({"Fn::If": ["NoSuchCondition", 1, 2]}, "unknown condition"),
+    ],
+)
+def test_unresolvable_intrinsics_say_why(expression: Any, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        _resolver(DOCUMENT).resolve(expression)
+
+
+# ---------------------------------------------------------------------- the fake template's features
+def test_fake_template_globals_layers_and_events(fake_template: Path) -> None:
+    template = load_template(fake_template, naming=NAMING)
+    api = template.functions["ApiFunction"]
+    assert api.environment["GREETING"] == "own"  # the function's value wins over Globals
+    assert api.environment["TABLE_NAME"] == "t-ItemsTable"  # and Globals' others are kept
+    assert api.environment["STAGE_LABEL"] == "test-t"
+    assert "EXTRA" not in api.environment  # AWS::NoValue
+    assert (api.memory_mb, api.timeout_s) == (256, 5)  # FindInMap in Globals; Globals' Timeout
+    assert api.layer_dirs == ((fake_template.parent / "layers/shared").resolve(),)
+    assert template.functions["WorkerFunction"].timeout_s == 3
+    routes = {route.route_key: route for route in template.routes}
+    assert routes["GET /health"].authorizer is None
+    assert routes["GET /items/{item_id}"].authorizer == "Jwt"
+    assert routes["DELETE /items/{item_id}"].scopes == ("admin",)
+    assert set(template.schedule_groups) == {"Shows"}
+    assert set(template.queues) == {"WorkQueue", "WorkDeadLetterQueue"}  # ProdOnlyQueue is off
+    (work,) = template.sqs_events
+    assert (work.batch_size, work.batching_window_s, work.maximum_concurrency) == (5, 1.0, 2)
+    table = template.tables["ItemsTable"]
+    assert table.create_kwargs["GlobalSecondaryIndexes"][0]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert "ProvisionedThroughput" not in table.create_kwargs
+    assert table.ttl_attribute == "expires_at"
+    assert json.loads(json.dumps(table.create_kwargs)) == table.create_kwargs  # plain data, boto3-ready
