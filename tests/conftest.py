@@ -108,6 +108,7 @@ def aws() -> Iterator[dict[str, str]]:
     """moto with the tables and queues that template.yaml declares, named as the test environment expects."""
     import boto3
     from moto import mock_aws
+
     from rooms.config import settings
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template

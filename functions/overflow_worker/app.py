@@ -5,6 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from rooms.adapters.dynamo_store import DynamoRoomStore
 from rooms.config import settings
 from rooms.overflow_service import OverflowService

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from rooms_local.stack import LocalStack
 from rooms_local.tokens import mint_token
-
 from tests.e2e.state import FamilyState, read_family
 
 pytestmark = pytest.mark.stack

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from rooms_local.stack import LocalStack
 from rooms_local.tokens import mint_token
-
 from tests.e2e import clients
 from tests.e2e.conftest import create_room
 from tests.e2e.state import FamilyState

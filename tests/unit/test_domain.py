@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from rooms.domain.model import Family, Room, RoomStatus, family_of, parallel_room_id, ticket_id_for
 from rooms.domain.overflow import (
     MAX_SEATS_PER_TRANSACTION,

@@ -1,0 +1,122 @@
+"""Client SDK for the Rooms API: rooms with a hard cap, overflow to parallel rooms, scheduled shows.
+
+from rooms_client import RoomsClient
+
+with RoomsClient("https://api.example.com", token="...") as rooms:
+    room = rooms.create_room("Good Time Show", capacity=5000)
+    seat = rooms.join(room.room_id)  # follows the overflow ticket when the room is full
+"""
+
+from rooms_client._base import DEFAULT_API_URL, default_api_url
+from rooms_client.async_client import AsyncRoomsClient
+from rooms_client.auth import (
+    DevToken,
+    StaticToken,
+    SupportsToken,
+    TokenProvider,
+    TokenSource,
+    as_token_provider,
+)
+from rooms_client.client import RoomsClient
+from rooms_client.devtoken import mint_dev_token
+from rooms_client.errors import (
+    BadRequestError,
+    ConflictError,
+    ContentionError,
+    EventNotEditableError,
+    EventNotFoundError,
+    ForbiddenError,
+    InternalError,
+    InvalidCursorError,
+    InvalidJsonError,
+    InvalidScheduleError,
+    JoinTimeoutError,
+    NotFoundError,
+    NotHostError,
+    NotSeatedError,
+    OverflowUnavailableError,
+    RoomClosedError,
+    RoomFullError,
+    RoomNotFoundError,
+    RoomsApiError,
+    RoomsConnectionError,
+    RoomsError,
+    SchedulerUnavailableError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TicketFailedError,
+    TicketNotFoundError,
+    UnauthenticatedError,
+    ValidationError,
+)
+from rooms_client.models import (
+    Event,
+    EventChanges,
+    EventsPage,
+    Family,
+    JoinOutcome,
+    KickResult,
+    LeaveResult,
+    ParticipantsPage,
+    Room,
+    RsvpResult,
+    Seat,
+    Ticket,
+)
+from rooms_client.retry import NO_RETRY, RetryPolicy
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "NO_RETRY",
+    "AsyncRoomsClient",
+    "BadRequestError",
+    "ConflictError",
+    "ContentionError",
+    "DevToken",
+    "Event",
+    "EventChanges",
+    "EventNotEditableError",
+    "EventNotFoundError",
+    "EventsPage",
+    "Family",
+    "ForbiddenError",
+    "InternalError",
+    "InvalidCursorError",
+    "InvalidJsonError",
+    "InvalidScheduleError",
+    "JoinOutcome",
+    "JoinTimeoutError",
+    "KickResult",
+    "LeaveResult",
+    "NotFoundError",
+    "NotHostError",
+    "NotSeatedError",
+    "OverflowUnavailableError",
+    "ParticipantsPage",
+    "RetryPolicy",
+    "Room",
+    "RoomClosedError",
+    "RoomFullError",
+    "RoomNotFoundError",
+    "RoomsApiError",
+    "RoomsClient",
+    "RoomsConnectionError",
+    "RoomsError",
+    "RsvpResult",
+    "SchedulerUnavailableError",
+    "Seat",
+    "ServiceUnavailableError",
+    "StaticToken",
+    "SupportsToken",
+    "ThrottledError",
+    "Ticket",
+    "TicketFailedError",
+    "TicketNotFoundError",
+    "TokenProvider",
+    "TokenSource",
+    "UnauthenticatedError",
+    "ValidationError",
+    "as_token_provider",
+    "default_api_url",
+    "mint_dev_token",
+]

@@ -1,0 +1,179 @@
+"""The asyncio client: each method runs one shared operation over ``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from rooms_client._base import ClientBase
+from rooms_client.auth import TokenSource, token_async
+from rooms_client.models import (
+    Event,
+    EventChanges,
+    EventsPage,
+    Family,
+    JoinOutcome,
+    KickResult,
+    LeaveResult,
+    ParticipantsPage,
+    Room,
+    RsvpResult,
+    Seat,
+    Ticket,
+)
+from rooms_client.operations import Call, Op, Reply, Sleep, TicketCallback
+from rooms_client.retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class AsyncRoomsClient(ClientBase):
+    """The async twin of ``RoomsClient``: same methods, same retries, awaitable.
+
+    ``token`` may also be an async callable. Share one connection pool between many identities
+    with ``with_token`` (the storm simulation does, one client per simulated user).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: TokenSource = None,
+        *,
+        retry: RetryPolicy | None = None,
+        request_timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        min_poll_interval: float = 0.1,
+    ) -> None:
+        super().__init__(base_url, token, retry, clock, min_poll_interval)
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=request_timeout, transport=transport)
+        self._sleep = sleep
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncRoomsClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def run(self, op: Op[T]) -> T:
+        """Drive an operation to its result: send its calls, sleep its sleeps."""
+        reply: Reply | None = None
+        while True:
+            try:
+                step = op.send(reply)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, Sleep):
+                await self._sleep(step.seconds)
+                reply = None
+            else:
+                reply = await self._exchange(step)
+
+    async def _exchange(self, call: Call) -> Reply:
+        request = self._http.build_request(**self._request_args(call, await token_async(self._token)))
+        try:
+            return await self._http.send(request)
+        except httpx.TransportError as error:
+            return error
+
+    # -- rooms
+    async def create_room(self, title: str, capacity: int, metadata: Mapping[str, str] | None = None) -> Room:
+        return await self.run(self._ops.create_room(title, capacity, metadata))
+
+    async def get_room(self, room_id: str) -> Room:
+        return await self.run(self._ops.get_room(room_id))
+
+    async def close_room(self, room_id: str) -> Room:
+        return await self.run(self._ops.close_room(room_id))
+
+    async def get_family(self, room_id: str) -> Family:
+        return await self.run(self._ops.get_family(room_id))
+
+    # -- seats
+    async def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
+        return await self.run(self._ops.request_join(room_id, promote))
+
+    async def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
+        return await self.run(self._ops.join(room_id, promote, timeout))
+
+    async def get_ticket(self, ticket_id: str) -> Ticket:
+        return await self.run(self._ops.get_ticket(ticket_id))
+
+    async def follow_ticket(
+        self, ticket: Ticket | str, *, timeout: float | None = 120.0, on_update: TicketCallback | None = None
+    ) -> Ticket:
+        return await self.run(self._ops.follow_ticket(ticket, timeout, on_update))
+
+    async def seat_of(self, ticket: Ticket) -> Seat:
+        return await self.run(self._ops.seat_of(ticket))
+
+    async def leave(self, room_id: str) -> LeaveResult:
+        return await self.run(self._ops.leave(room_id))
+
+    async def heartbeat(self, room_id: str) -> Seat:
+        return await self.run(self._ops.heartbeat(room_id))
+
+    async def list_participants(
+        self, room_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> ParticipantsPage:
+        return await self.run(self._ops.list_participants(room_id, limit, cursor))
+
+    async def all_participants(self, room_id: str) -> list[Seat]:
+        return await self.run(self._ops.all_participants(room_id))
+
+    async def kick(self, room_id: str, user_id: str) -> KickResult:
+        return await self.run(self._ops.kick(room_id, user_id))
+
+    # -- events
+    async def create_event(
+        self,
+        title: str,
+        *,
+        starts_at: datetime | str,
+        ends_at: datetime | str,
+        timezone: str,
+        capacity: int,
+        expected_audience: int,
+        recurrence: str | None = None,
+    ) -> Event:
+        op = self._ops.create_event(
+            title,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            timezone=timezone,
+            capacity=capacity,
+            expected_audience=expected_audience,
+            recurrence=recurrence,
+        )
+        return await self.run(op)
+
+    async def get_event(self, event_id: str) -> Event:
+        return await self.run(self._ops.get_event(event_id))
+
+    async def list_events(self, *, limit: int | None = None, cursor: str | None = None) -> EventsPage:
+        return await self.run(self._ops.list_events(limit, cursor))
+
+    async def update_event(self, event_id: str, changes: EventChanges) -> Event:
+        return await self.run(self._ops.update_event(event_id, changes))
+
+    async def cancel_event(self, event_id: str) -> Event:
+        return await self.run(self._ops.cancel_event(event_id))
+
+    async def rsvp(self, event_id: str) -> RsvpResult:
+        return await self.run(self._ops.rsvp(event_id))
+
+    # -- meta
+    async def get_openapi(self) -> dict[str, Any]:
+        return await self.run(self._ops.get_openapi())

@@ -1,0 +1,179 @@
+"""The synchronous client: each method runs one shared operation over ``httpx.Client``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from rooms_client._base import ClientBase
+from rooms_client.auth import TokenSource, token_now
+from rooms_client.models import (
+    Event,
+    EventChanges,
+    EventsPage,
+    Family,
+    JoinOutcome,
+    KickResult,
+    LeaveResult,
+    ParticipantsPage,
+    Room,
+    RsvpResult,
+    Seat,
+    Ticket,
+)
+from rooms_client.operations import Call, Op, Reply, Sleep, TicketCallback
+from rooms_client.retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class RoomsClient(ClientBase):
+    """Rooms API client. ``token`` is a string, a callable returning one, or an object with ``token()``.
+
+    Requests that fail with 429, 5xx or a connection error are retried with backoff (the API is
+    idempotent); ``join`` follows an overflow ticket to the seat. Use it as a context manager, or
+    call ``close()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: TokenSource = None,
+        *,
+        retry: RetryPolicy | None = None,
+        request_timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        min_poll_interval: float = 0.1,
+    ) -> None:
+        super().__init__(base_url, token, retry, clock, min_poll_interval)
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=request_timeout, transport=transport)
+        self._sleep = sleep
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> RoomsClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def run(self, op: Op[T]) -> T:
+        """Drive an operation to its result: send its calls, sleep its sleeps."""
+        reply: Reply | None = None
+        while True:
+            try:
+                step = op.send(reply)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                reply = None
+            else:
+                reply = self._exchange(step)
+
+    def _exchange(self, call: Call) -> Reply:
+        request = self._http.build_request(**self._request_args(call, token_now(self._token)))
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as error:
+            return error
+
+    # -- rooms
+    def create_room(self, title: str, capacity: int, metadata: Mapping[str, str] | None = None) -> Room:
+        return self.run(self._ops.create_room(title, capacity, metadata))
+
+    def get_room(self, room_id: str) -> Room:
+        return self.run(self._ops.get_room(room_id))
+
+    def close_room(self, room_id: str) -> Room:
+        return self.run(self._ops.close_room(room_id))
+
+    def get_family(self, room_id: str) -> Family:
+        return self.run(self._ops.get_family(room_id))
+
+    # -- seats
+    def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
+        return self.run(self._ops.request_join(room_id, promote))
+
+    def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
+        return self.run(self._ops.join(room_id, promote, timeout))
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        return self.run(self._ops.get_ticket(ticket_id))
+
+    def follow_ticket(
+        self, ticket: Ticket | str, *, timeout: float | None = 120.0, on_update: TicketCallback | None = None
+    ) -> Ticket:
+        return self.run(self._ops.follow_ticket(ticket, timeout, on_update))
+
+    def seat_of(self, ticket: Ticket) -> Seat:
+        return self.run(self._ops.seat_of(ticket))
+
+    def leave(self, room_id: str) -> LeaveResult:
+        return self.run(self._ops.leave(room_id))
+
+    def heartbeat(self, room_id: str) -> Seat:
+        return self.run(self._ops.heartbeat(room_id))
+
+    def list_participants(
+        self, room_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> ParticipantsPage:
+        return self.run(self._ops.list_participants(room_id, limit, cursor))
+
+    def all_participants(self, room_id: str) -> list[Seat]:
+        return self.run(self._ops.all_participants(room_id))
+
+    def kick(self, room_id: str, user_id: str) -> KickResult:
+        return self.run(self._ops.kick(room_id, user_id))
+
+    # -- events
+    def create_event(
+        self,
+        title: str,
+        *,
+        starts_at: datetime | str,
+        ends_at: datetime | str,
+        timezone: str,
+        capacity: int,
+        expected_audience: int,
+        recurrence: str | None = None,
+    ) -> Event:
+        op = self._ops.create_event(
+            title,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            timezone=timezone,
+            capacity=capacity,
+            expected_audience=expected_audience,
+            recurrence=recurrence,
+        )
+        return self.run(op)
+
+    def get_event(self, event_id: str) -> Event:
+        return self.run(self._ops.get_event(event_id))
+
+    def list_events(self, *, limit: int | None = None, cursor: str | None = None) -> EventsPage:
+        return self.run(self._ops.list_events(limit, cursor))
+
+    def update_event(self, event_id: str, changes: EventChanges) -> Event:
+        return self.run(self._ops.update_event(event_id, changes))
+
+    def cancel_event(self, event_id: str) -> Event:
+        return self.run(self._ops.cancel_event(event_id))
+
+    def rsvp(self, event_id: str) -> RsvpResult:
+        return self.run(self._ops.rsvp(event_id))
+
+    # -- meta
+    def get_openapi(self) -> dict[str, Any]:
+        return self.run(self._ops.get_openapi())

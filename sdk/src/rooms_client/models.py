@@ -1,0 +1,318 @@
+"""What the API returns, as frozen dataclasses parsed from its JSON (docs/openapi.json).
+
+Parsers read the fields they know and ignore the rest, so a server that adds fields never
+breaks an older client. ``to_json`` gives plain JSON back (for the CLI and reports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+Json = Mapping[str, Any]
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """ISO 8601 (with ``Z`` or an offset) to an aware datetime; None stays None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _required_datetime(data: Json, key: str) -> datetime:
+    value = parse_datetime(data[key])
+    if value is None:
+        raise ValueError(f"{key} is null")
+    return value
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def to_json(value: Any) -> Any:
+    """A dataclass (or a list of them) as JSON-ready data: datetimes in ISO 8601."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Room:
+    room_id: str
+    family_id: str
+    index: int
+    host_id: str
+    title: str
+    capacity: int
+    occupancy: int
+    status: str
+    created_at: datetime
+    metadata: dict[str, str]
+    parallel_count: int
+    event_id: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.index == 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @classmethod
+    def from_json(cls, data: Json) -> Room:
+        return cls(
+            room_id=str(data["room_id"]),
+            family_id=str(data["family_id"]),
+            index=int(data["index"]),
+            host_id=str(data["host_id"]),
+            title=str(data["title"]),
+            capacity=int(data["capacity"]),
+            occupancy=int(data["occupancy"]),
+            status=str(data["status"]),
+            created_at=_required_datetime(data, "created_at"),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            parallel_count=int(data.get("parallel_count") or 0),
+            event_id=data.get("event_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Seat:
+    room_id: str
+    family_id: str
+    index: int
+    user_id: str
+    joined_at: datetime
+    expires_at: datetime
+    heartbeat_interval_seconds: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> Seat:
+        return cls(
+            room_id=str(data["room_id"]),
+            family_id=str(data["family_id"]),
+            index=int(data["index"]),
+            user_id=str(data["user_id"]),
+            joined_at=_required_datetime(data, "joined_at"),
+            expires_at=_required_datetime(data, "expires_at"),
+            heartbeat_interval_seconds=int(data["heartbeat_interval_seconds"]),
+        )
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: str
+    status: str
+    family_id: str
+    requested_room_id: str
+    retry_after_seconds: int
+    created_at: datetime
+    updated_at: datetime
+    room_id: str | None = None
+    room_index: int | None = None
+    reason: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """Seated and failed are final; only a queued ticket changes."""
+        return self.status in ("seated", "failed")
+
+    @classmethod
+    def from_json(cls, data: Json) -> Ticket:
+        return cls(
+            ticket_id=str(data["ticket_id"]),
+            status=str(data["status"]),
+            family_id=str(data["family_id"]),
+            requested_room_id=str(data["requested_room_id"]),
+            retry_after_seconds=_optional_int(data.get("retry_after_seconds")) or 0,
+            created_at=_required_datetime(data, "created_at"),
+            updated_at=_required_datetime(data, "updated_at"),
+            room_id=data.get("room_id"),
+            room_index=_optional_int(data.get("room_index")),
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    """The answer to one POST /rooms/{id}/join: a seat (200) or a ticket to follow (202)."""
+
+    status: str
+    seat: Seat | None = None
+    ticket: Ticket | None = None
+    retry_after: float | None = None  # the 202's Retry-After header, in seconds
+
+    @property
+    def seated(self) -> bool:
+        return self.seat is not None
+
+    @classmethod
+    def from_json(cls, data: Json, retry_after: float | None = None) -> JoinOutcome:
+        seat, ticket = data.get("seat"), data.get("ticket")
+        return cls(
+            status=str(data["status"]),
+            seat=Seat.from_json(seat) if seat else None,
+            ticket=Ticket.from_json(ticket) if ticket else None,
+            retry_after=retry_after,
+        )
+
+
+@dataclass(frozen=True)
+class LeaveResult:
+    left: bool
+    room_id: str | None
+    ticket_cancelled: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> LeaveResult:
+        return cls(
+            left=bool(data["left"]),
+            room_id=data.get("room_id"),
+            ticket_cancelled=bool(data.get("ticket_cancelled", False)),
+        )
+
+
+@dataclass(frozen=True)
+class KickResult:
+    kicked: bool
+    user_id: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> KickResult:
+        return cls(kicked=bool(data["kicked"]), user_id=str(data["user_id"]))
+
+
+@dataclass(frozen=True)
+class ParticipantsPage:
+    room_id: str
+    participants: list[Seat]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Json) -> ParticipantsPage:
+        return cls(
+            room_id=str(data["room_id"]),
+            participants=[Seat.from_json(item) for item in data.get("participants") or []],
+            next_cursor=data.get("next_cursor"),
+        )
+
+
+@dataclass(frozen=True)
+class Family:
+    family_id: str
+    main_room_id: str
+    rooms: list[Room]
+    total_occupancy: int
+    total_capacity: int
+
+    @property
+    def main(self) -> Room:
+        return next(room for room in self.rooms if room.room_id == self.main_room_id)
+
+    @property
+    def parallel(self) -> list[Room]:
+        return sorted((room for room in self.rooms if not room.is_main), key=lambda room: room.index)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Family:
+        return cls(
+            family_id=str(data["family_id"]),
+            main_room_id=str(data["main_room_id"]),
+            rooms=[Room.from_json(item) for item in data.get("rooms") or []],
+            total_occupancy=int(data["total_occupancy"]),
+            total_capacity=int(data["total_capacity"]),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A scheduled show. ``room_id`` is the main room to join once it is live."""
+
+    event_id: str
+    title: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    timezone: str | None
+    capacity: int | None
+    expected_audience: int | None
+    recurrence: str | None = None
+    status: str | None = None  # scheduled, live, ended or cancelled
+    host_id: str | None = None
+    room_id: str | None = None
+    occurrence: str | None = None  # local start date (YYYYMMDD) of the current or last occurrence
+    provisioned_rooms: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Event:
+        return cls(
+            event_id=str(data["event_id"]),
+            title=str(data.get("title") or ""),
+            starts_at=parse_datetime(data.get("starts_at")),
+            ends_at=parse_datetime(data.get("ends_at")),
+            timezone=data.get("timezone"),
+            capacity=_optional_int(data.get("capacity")),
+            expected_audience=_optional_int(data.get("expected_audience")),
+            recurrence=data.get("recurrence"),
+            status=data.get("status"),
+            host_id=data.get("host_id"),
+            room_id=data.get("room_id"),
+            occurrence=data.get("occurrence"),
+            provisioned_rooms=_optional_int(data.get("provisioned_rooms")),
+            created_at=parse_datetime(data.get("created_at")),
+            updated_at=parse_datetime(data.get("updated_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    events: list[Event]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> EventsPage:
+        # a bare list is accepted too: a page without a cursor
+        if isinstance(data, list):
+            return cls([Event.from_json(item) for item in data], None)
+        return cls([Event.from_json(item) for item in data.get("events") or []], data.get("next_cursor"))
+
+
+@dataclass(frozen=True)
+class RsvpResult:
+    event_id: str
+    user_id: str
+    counted: bool  # False when the caller had already said they would come
+    expected_audience: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> RsvpResult:
+        return cls(
+            event_id=str(data["event_id"]),
+            user_id=str(data["user_id"]),
+            counted=bool(data["counted"]),
+            expected_audience=int(data["expected_audience"]),
+        )
+
+
+class EventChanges(TypedDict, total=False):
+    """The fields a PATCH /events/{id} may change; absent ones stay as they are."""
+
+    title: str
+    starts_at: datetime | str
+    ends_at: datetime | str
+    capacity: int
+    expected_audience: int

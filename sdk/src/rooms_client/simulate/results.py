@@ -1,0 +1,89 @@
+"""What a storm leaves behind: each user's outcome, the occupancy samples, the final rooms."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from rooms_client.simulate.config import StormConfig
+
+# A user's outcome. "seated" and "failed" (a ticket the server failed, with its reason) and
+# "error" (a typed API error) are outcomes the client can see; "timeout" and "pending" are not.
+VISIBLE_OUTCOMES = ("seated", "failed", "error")
+
+
+@dataclass
+class UserResult:
+    user_id: str
+    arrival: float  # scheduled offset from the start, seconds
+    outcome: str = "pending"
+    room_id: str | None = None  # where the user was seated
+    via_ticket: bool = False  # queued (202) before being seated
+    detail: str | None = None  # the failure reason or error code
+    join_latency: float | None = None  # request to 200/202, seconds
+    seat_latency: float | None = None  # request to seated, seconds
+    left: bool = False
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # seconds from the start
+    occupancy: dict[str, int]  # room id -> occupancy
+
+
+@dataclass(frozen=True)
+class RoomFinal:
+    room_id: str
+    index: int
+    capacity: int
+    occupancy: int
+    status: str
+    participants: list[str]  # user ids, from the paginated participants list
+
+
+@dataclass
+class Traffic:
+    """Every HTTP exchange of the run, retries, ticket polls, heartbeats and samples included."""
+
+    sent: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)  # HTTP status -> responses
+
+    async def on_request(self, _: httpx.Request) -> None:
+        self.sent += 1
+
+    async def on_response(self, response: httpx.Response) -> None:
+        self.statuses[response.status_code] += 1
+
+
+@dataclass
+class StormResult:
+    config: StormConfig
+    api_url: str
+    family_id: str
+    started_at: datetime
+    elapsed: float = 0.0  # from the first arrival to the last outcome
+    storm_requests: int = 0  # sent within ``elapsed``: not the room's creation nor the final reads
+    users: list[UserResult] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    rooms: list[RoomFinal] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
+
+    @property
+    def requests(self) -> int:
+        return self.traffic.sent
+
+    @property
+    def statuses(self) -> Counter[int]:
+        return self.traffic.statuses
+
+    @property
+    def transport_errors(self) -> int:
+        """Requests that got no answer: refused, reset or timed out."""
+        return max(0, self.traffic.sent - sum(self.traffic.statuses.values()))
+
+    @property
+    def any_left(self) -> bool:
+        return any(user.left for user in self.users)

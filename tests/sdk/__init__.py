@@ -1,0 +1,1 @@
+"""Tests of the client SDK, the `rooms` CLI and the storm simulation."""
