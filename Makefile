@@ -16,7 +16,7 @@ lint: setup
 	.venv/bin/mypy
 
 openapi: setup
-	.venv/bin/python -m rooms_local.openapi --write docs/openapi.json
+	.venv/bin/python -m rooms.api.openapi --write docs/openapi.json
 
 bench: setup
 	.venv/bin/python bench/joins.py
