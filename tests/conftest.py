@@ -73,6 +73,7 @@ def api_event(
     body: Any = None,
     query: dict[str, str] | None = None,
     raw_body: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A sample API event with its path parameters, caller, body and query replaced."""
     event = copy.deepcopy(load_event(f"api/{sample}"))
@@ -92,6 +93,8 @@ def api_event(
         event["body"] = json.dumps(body)
     if raw_body is not None:
         event["body"] = raw_body
+    if headers:
+        event["headers"].update({name.lower(): value for name, value in headers.items()})
     if query is not None:
         event["queryStringParameters"] = query
         event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())

@@ -150,3 +150,19 @@ def test_family_lists_main_room(call_api: CallApi) -> None:
 def test_openapi_is_served_without_a_token(call_api: CallApi) -> None:
     status, spec = call_api("openapi", sub=None)
     assert status == 200 and "/rooms/{room_id}/join" in spec["paths"]
+
+
+def test_an_idempotency_key_makes_create_retries_safe(call_api: CallApi) -> None:
+    body = {"title": "Daily show", "capacity": 10}
+    first = call_api("create_room", body=body, headers={"Idempotency-Key": "retry-me"})
+    again = call_api("create_room", body=body, headers={"Idempotency-Key": "retry-me"})
+    assert first[0] == again[0] == 201 and first[1] == again[1]
+    other = call_api("create_room", body=body, headers={"Idempotency-Key": "another"})
+    assert other[1]["room_id"] != first[1]["room_id"]
+    # the same key from another caller is another request
+    theirs = call_api("create_room", body=body, sub="someone-else", headers={"Idempotency-Key": "retry-me"})
+    assert theirs[1]["room_id"] != first[1]["room_id"]
+    status, error = call_api("create_room", body={**body, "capacity": 11}, headers={"Idempotency-Key": "retry-me"})
+    assert status == 422 and error["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # without a key, every create is a new room
+    assert call_api("create_room", body=body)[1]["room_id"] != call_api("create_room", body=body)[1]["room_id"]

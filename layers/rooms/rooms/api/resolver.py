@@ -7,6 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
 from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
@@ -76,6 +80,16 @@ def build_resolver() -> APIGatewayHttpResolver:
         headers = {"Retry-After": "1"} if status == 503 else None
         field = error.field if isinstance(error, errors.InvalidSchedule) else None
         return error_response(status, error.code, error.message, field, headers=headers)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def key_reused(_: Exception) -> Response[str]:
+        message = "This Idempotency-Key was already used with a different body; use a new key for a new request."
+        return error_response(422, "IDEMPOTENCY_KEY_REUSED", message, "Idempotency-Key")
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def key_in_progress(_: Exception) -> Response[str]:
+        message = "A request with this Idempotency-Key is still in progress; retry shortly."
+        return error_response(409, "REQUEST_IN_PROGRESS", message, headers={"Retry-After": "1"})
 
     @app.exception_handler(Unauthenticated)
     def unauthenticated(_: Unauthenticated) -> Response[str]:

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rooms.api.deps import caller_id, room_service
+from rooms.api.idempotency import run_once
 from rooms.api.schemas import (
     CreateRoomRequest,
     FamilyOut,
@@ -30,13 +31,35 @@ metrics = Metrics()
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64, description="A main or parallel room id.")]
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
 
 
-@router.post("/rooms", summary="Create a main room; the caller is its host.", tags=["rooms"])
-def create_room(request: CreateRoomRequest) -> Response[RoomOut]:
-    room = room_service().create_room(caller_id(router), request.title, request.capacity, request.metadata)
-    metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
-    return Response(status_code=201, content_type="application/json", body=RoomOut.of(room))
+@router.post(
+    "/rooms",
+    summary="Create a main room; the caller is its host.",
+    description="Send an `Idempotency-Key` header to make retries safe: the same key returns the same room.",
+    tags=["rooms"],
+)
+def create_room(
+    request: CreateRoomRequest,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Response[RoomOut]:
+    caller = caller_id(router)
+
+    def create() -> RoomOut:
+        room = room_service().create_room(caller, request.title, request.capacity, request.metadata)
+        metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
+        return RoomOut.of(room)
+
+    room = run_once(
+        idempotency_key,
+        operation="create_room",
+        caller=caller,
+        payload=request.model_dump(),
+        model=RoomOut,
+        work=create,
+    )
+    return Response(status_code=201, content_type="application/json", body=room)
 
 
 @router.get("/rooms/<room_id>", summary="Read a room.", tags=["rooms"])

@@ -1,0 +1,56 @@
+"""`Idempotency-Key` for the API's creates: a retried POST returns the first answer instead of acting twice.
+
+Powertools' idempotency utility stores each answer in the IdempotencyTable for a day, keyed on the
+operation, the caller and the client's key; the same key with a different body is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from rooms.config import settings
+
+M = TypeVar("M", bound=BaseModel)
+HEADER = "idempotency-key"
+_DAY = 24 * 3600
+
+
+@cache
+def _once(model: type[BaseModel]) -> Callable[..., Any]:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name),
+        config=IdempotencyConfig(
+            event_key_jmespath="[operation, caller, key]",
+            payload_validation_jmespath="payload",
+            expires_after_seconds=_DAY,
+        ),
+        output_serializer=PydanticSerializer(model),
+        key_prefix=f"rooms.{model.__name__}",
+    )
+    def run(request: dict[str, Any], work: Callable[[], BaseModel]) -> BaseModel:
+        return work()
+
+    return run
+
+
+def run_once(
+    key: str | None, *, operation: str, caller: str, payload: dict[str, Any], model: type[M], work: Callable[[], M]
+) -> M:
+    """Run `work` once per (operation, caller, key); without a key, just run it."""
+    if not key:
+        return work()
+    request = {"operation": operation, "caller": caller, "key": key, "payload": payload}
+    result: M = _once(model)(request=request, work=work)
+    return result
