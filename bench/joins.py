@@ -31,7 +31,7 @@ from rooms_local.tokens import mint_token
 
 _calls: Counter[str] = Counter()
 _lock = threading.Lock()
-_real_make_api_call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+_real_make_api_call = botocore.client.BaseClient._make_api_call
 
 
 def _counting_make_api_call(self: Any, operation: str, params: Any) -> Any:
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--overflow-users", type=int, default=1500)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    botocore.client.BaseClient._make_api_call = _counting_make_api_call  # type: ignore[attr-defined]
+    botocore.client.BaseClient._make_api_call = _counting_make_api_call
 
     with LocalStack(visibility_timeout=30) as stack:
         os.environ.update(stack.function_env("ApiFunction"))  # before importing rooms: pynamodb reads it

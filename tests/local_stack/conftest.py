@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from rooms_local.dynamodb_local import DynamoDBLocalError, find_jar
 
 FAKE_TEMPLATE = """\

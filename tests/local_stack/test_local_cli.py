@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rooms_local.cli import main
 from rooms_local.tokens import verify_token
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+
 from rooms_local.gateway import Gateway, Router
 from rooms_local.http_event import HttpRequest, HttpResponse
 from rooms_local.template import HttpRoute, Template, load_template

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from rooms_local.lambda_pool import LambdaError, LambdaPool, LambdaTimeout, TooManyRequests, lambda_environment
 from rooms_local.template import FunctionSpec
 

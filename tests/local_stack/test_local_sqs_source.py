@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from rooms_local.moto_server import MotoServer
 from rooms_local.naming import LocalNaming
 from rooms_local.provision import client, provision_queues

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rooms_local import LocalStack, mint_token
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("local_stack")]

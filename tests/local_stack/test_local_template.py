@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from rooms_local.cfn_yaml import load_yaml
 from rooms_local.intrinsics import Resolver, TemplateError, parameter_values
 from rooms_local.naming import LocalNaming
