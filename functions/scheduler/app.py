@@ -25,6 +25,7 @@ _METRICS = {
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = dispatch(event)
     metrics.add_dimension(name="action", value=str(result["action"]))
+    metrics.add_metric(name="ScheduledActions", unit=MetricUnit.Count, value=1)  # flushes the dimension too
     for field, metric in _METRICS.items():
         if isinstance(result.get(field), int):
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=result[field])
