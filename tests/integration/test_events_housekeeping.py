@@ -167,3 +167,26 @@ def test_a_live_show_keeps_its_pre_provisioned_rooms_until_it_ends(
     scheduled("close", event["event_id"])
     sweep()
     assert DynamoShowStore().families_with_overflow() == []
+
+
+def test_a_close_that_runs_out_of_time_is_finished_by_housekeeping(
+    call_api: CallApi, sweep: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a room with seats, closed by a host whose request has no time left to free them
+    from rooms import service
+
+    status, room = call_api("create_room", body={"title": "Big close", "capacity": 150})
+    assert status == 201
+    for n in range(120):
+        assert call_api("join_room", path={"room_id": room["room_id"]}, sub=f"big-{n}")[0] == 200
+    monkeypatch.setattr(service, "CLOSE_BUDGET_SECONDS", 0.0)
+    status, closed = call_api("close_room", path={"room_id": room["room_id"]})
+    # THEN the room is closed at once (nobody else gets in) and I1 still holds on what is left
+    assert status == 200 and closed["status"] == "closed" and closed["occupancy"] == 120
+    assert call_api("join_room", path={"room_id": room["room_id"]}, sub="late")[1]["error"]["code"] == "ROOM_CLOSED"
+    assert_i1(call_api, room["room_id"])
+    # AND the next housekeeping run frees the rest and forgets the room
+    assert sweep().rooms_emptied == 1
+    body = assert_i1(call_api, room["room_id"])
+    assert body["total_occupancy"] == 0
+    assert sweep().rooms_emptied == 0

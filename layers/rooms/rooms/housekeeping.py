@@ -8,6 +8,7 @@ partition (`PROMOTE#<family>`, in arrival order).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 # With no record of the last sweep, look this many buckets back; never sweep more than the cap in one run.
 _FIRST_LOOKBACK_BUCKETS = 10
 _MAX_BUCKETS_PER_RUN = 240
+# Freeing closed rooms' seats gets this much of each run; the scheduler function has 60 s.
+_EVICTION_BUDGET_SECONDS = 30.0
 
 
 class SweepStore(RoomStore, EventStore, HousekeepingStore, Protocol):
@@ -37,6 +40,7 @@ class SweepReport:
     families: int = 0
     promoted: int = 0
     rooms_closed: int = 0
+    rooms_emptied: int = 0
 
 
 def expiry_bucket(when: datetime, interval_seconds: int) -> int:
@@ -68,6 +72,7 @@ class Housekeeping:
 
     def run(self) -> SweepReport:
         report = SweepReport()
+        self.finish_evictions(report)
         self.free_ghosts(report)
         for family_id in self._store.families_with_overflow():
             try:
@@ -75,6 +80,15 @@ class Housekeeping:
             except Exception:  # one family's trouble must not stop the sweep of the others
                 logger.exception("housekeeping failed for a family", extra={"family_id": family_id})
         return report
+
+    # -------------------------------------------------------- closed rooms
+    def finish_evictions(self, report: SweepReport) -> None:
+        """Free the seats still held in closed rooms (a close answers before a huge family is empty)."""
+        deadline = time.monotonic() + _EVICTION_BUDGET_SECONDS
+        for room_id in self._store.rooms_being_evicted():
+            if not self._store.evict_all(room_id, deadline):
+                return  # the next sweep goes on
+            report.rooms_emptied += 1
 
     # ------------------------------------------------------------ ghost seats
     def free_ghosts(self, report: SweepReport) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ from rooms.domain.model import (
 from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore
 
 logger = logging.getLogger(__name__)
+# Closing frees seats for at most this long in the request (API Gateway gives up at 29 s); the rest is
+# freed by housekeeping within a minute.
+CLOSE_BUDGET_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -155,14 +159,21 @@ class RoomService:
         """Close a room (a main room closes its whole family) and free its seats."""
         return self.close_unchecked(self._hosted_room(room_id, host_id))
 
-    def close_unchecked(self, room: Room) -> Room:
-        """Close without the host check: for the host above, and for the show scheduler at a show's end."""
+    def close_unchecked(self, room: Room, budget_seconds: float | None = None) -> Room:
+        """Close without the host check: for the host above, and for the show scheduler at a show's end.
+
+        Every room is closed first, so nobody else gets in; seats are then freed within the time budget
+        and housekeeping frees whatever a very large family still holds after it.
+        """
         room_id = room.room_id
         targets = self.family(room_id).rooms if room.is_main else [room]
         for target in targets:
-            self._store.set_room_status(target.room_id, RoomStatus.CLOSED)
+            self._store.close_room(target.room_id)
+        deadline = time.monotonic() + (CLOSE_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
         for target in targets:
-            self._store.evict_all(target.room_id)
+            if not self._store.evict_all(target.room_id, deadline):
+                logger.info("seats left for housekeeping to free", extra={"room_id": target.room_id})
+                break
         return self._store.get_room(room_id, consistent=True)
 
     def ticket(self, ticket_id: str, user_id: str) -> Ticket:

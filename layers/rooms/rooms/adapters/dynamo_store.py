@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
+    EVICTING_ROOMS,
     RoomItem,
     SeatItem,
     TicketItem,
@@ -153,15 +154,26 @@ class DynamoRoomStore:
         found = {item.room_id: room_from_item(item) for item in RoomItem.batch_get(keys, consistent_read=True)}
         return [found[room_id] for room_id in room_ids if room_id in found]
 
-    def set_room_status(self, room_id: str, status: RoomStatus) -> Room:
+    def close_room(self, room_id: str) -> Room:
+        """Close a room and list it among the rooms whose seats are being freed, in one write."""
         item = RoomItem(pk=room_key(room_id), sk="ROOM")
         try:
-            item.update(actions=[RoomItem.status.set(status.value)], condition=RoomItem.pk.exists())
+            item.update(
+                actions=[
+                    RoomItem.status.set(RoomStatus.CLOSED.value),
+                    RoomItem.gsi2pk.set(EVICTING_ROOMS),
+                    RoomItem.gsi2sk.set(room_id),
+                ],
+                condition=RoomItem.pk.exists(),
+            )
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise RoomNotFound(room_id) from None
             raise
         return room_from_item(item)
+
+    def rooms_being_evicted(self) -> list[str]:
+        return [item.gsi2sk for item in RoomItem.with_overflow.query(EVICTING_ROOMS) if item.gsi2sk]
 
     def create_parallel_room(self, main: Room, index: int, now: datetime) -> None:
         """Create parallel room `index` once, however many callers race: deterministic id + conditions."""
@@ -296,18 +308,33 @@ class DynamoRoomStore:
         seats = [seat_from_item(item) for item in results]
         return Page(items=seats, next_cursor=_encode_cursor(results.last_evaluated_key))
 
-    def evict_all(self, room_id: str) -> int:
-        """Free every seat of a (closed) room, 99 per transaction so I1 holds after each step."""
-        freed = 0
-        for _ in range(1000):
+    def evict_all(self, room_id: str, deadline: float | None = None) -> bool:
+        """Free every seat of a closed room, 99 per transaction so I1 holds after each step.
+
+        Stops at `deadline` (time.monotonic()) and returns False: housekeeping finishes the job later,
+        so closing a family of any size answers within the API's time limit. True once the room is empty.
+        """
+        while deadline is None or time.monotonic() < deadline:
             batch = list(SeatItem.by_room.query(room_key(room_id), limit=_EVICT_CHUNK))
-            if not batch:
-                if self.get_room(room_id, consistent=True).occupancy == 0:
-                    return freed
+            if batch:
+                self._evict(room_id, batch)
+                continue
+            if self.get_room(room_id, consistent=True).occupancy > 0:
                 time.sleep(0.05)  # the index is eventually consistent: late seats are still coming
                 continue
-            freed += self._evict(room_id, batch)
-        raise Contention(f"room {room_id}")
+            self._unlist_evicting(room_id)
+            return True
+        return False
+
+    def _unlist_evicting(self, room_id: str) -> None:
+        try:
+            RoomItem(pk=room_key(room_id), sk="ROOM").update(
+                actions=[RoomItem.gsi2pk.remove(), RoomItem.gsi2sk.remove()],
+                condition=RoomItem.gsi2pk == EVICTING_ROOMS,
+            )
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def _evict(self, room_id: str, seats: list[SeatItem]) -> int:
         while seats:

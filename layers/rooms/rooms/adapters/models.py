@@ -63,6 +63,8 @@ def arrival_key(created_at: datetime, ticket_id: str) -> str:
 
 # gsi2 partition of main rooms whose family has parallel rooms: housekeeping walks it, never the table
 ACTIVE_FAMILIES = "FAMILIES#OVERFLOW"
+# gsi2 partition of closed rooms whose seats are still being freed (see DynamoRoomStore.close_room)
+EVICTING_ROOMS = "ROOMS#EVICTING"
 
 
 class SeatsByRoom(GlobalSecondaryIndex["SeatItem"]):
