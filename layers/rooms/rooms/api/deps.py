@@ -6,7 +6,6 @@ from functools import cache
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from rooms.config import settings
 from rooms.service import RoomService
 
 
@@ -19,7 +18,6 @@ def room_service() -> RoomService:
     from rooms.adapters.dynamo_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
 
-    settings()
     return RoomService(DynamoRoomStore(), SqsOverflowPublisher())
 
 

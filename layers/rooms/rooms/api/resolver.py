@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -108,8 +110,34 @@ def build_resolver() -> APIGatewayHttpResolver:
 
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
-    return app.get_openapi_json_schema(
-        title=API_TITLE,
-        version=API_VERSION,
-        description="Room orchestration for live audio: per-room caps, overflow to parallel rooms, shows.",
+    spec = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="Room orchestration for live audio: per-room caps, overflow to parallel rooms, shows. "
+            "Every route but this document needs a bearer JWT; the caller is its `sub`.",
+            security_schemes={"bearerJwt": HTTPBearer(bearerFormat="JWT")},
+            security=[{"bearerJwt": []}],
+        )
     )
+    return json.dumps(_with_error_shape(spec), indent=2)
+
+
+def _with_error_shape(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document the one error shape this API answers with, in place of Powertools' default 422 body."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorResponse"] = error_schema
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses["422"] = {"description": "Invalid input; `field` names it.", "content": content}
+            responses["default"] = {
+                "description": "Any other error: a stable `code` and a message.",
+                "content": content,
+            }
+    return spec
