@@ -69,7 +69,8 @@ def main() -> int:
     args = parser.parse_args()
     botocore.client.BaseClient._make_api_call = _counting_make_api_call
 
-    with LocalStack(visibility_timeout=30) as stack:
+    # the seats it makes never heartbeat: a long interval keeps housekeeping from freeing them mid-run
+    with LocalStack(visibility_timeout=30, parameters={"HeartbeatIntervalSeconds": "3600"}) as stack:
         os.environ.update(stack.function_env("ApiFunction"))  # before importing rooms: pynamodb reads it
         bench = Bench(stack, args.threads)
         figures: dict[str, Any] = {"attempts": args.attempts, "threads": args.threads}

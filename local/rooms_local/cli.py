@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--visibility-timeout", type=int, default=None, help="seconds, for every queue")
     up.add_argument("--max-instances", type=int, default=4, help="processes per function (default 4)")
+    up.add_argument(
+        "--clock-speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="run the scheduler's clock N times faster than real time (default 1; 60: a minute a second)",
+    )
     token = commands.add_parser("token", help="print a development JWT accepted by the local API")
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
@@ -74,6 +81,7 @@ def _up(args: argparse.Namespace) -> int:
         parameters=dict(args.param),
         visibility_timeout=args.visibility_timeout,
         max_instances=args.max_instances,
+        clock_speed=args.clock_speed,
     )
     try:
         with stack:
@@ -85,6 +93,12 @@ def _up(args: argparse.Namespace) -> int:
             print("Routes:")
             for route in stack.template.routes:
                 print(f"  {route.route_key:<48} {route.function_id}{'' if route.authorizer else '  (public)'}")
+            schedules = stack.template.schedules.values()
+            if schedules or stack.clock_speed != 1:
+                print(f"\nSchedules fire on a clock running {stack.clock_speed:g}x real time:")
+                for schedule in schedules:
+                    print(f"  {schedule.expression:<48} {schedule.name}")
+                print("  plus any schedule the functions create")
             sample = _sample_curl(stack)
             if sample:
                 print(f"\nTry:\n  {sample}")

@@ -1,4 +1,4 @@
-"""Creates the template's tables in DynamoDB Local and its queues and schedule groups in moto."""
+"""Creates the template's tables in DynamoDB Local and its queues, schedule groups and schedules in moto."""
 
 from __future__ import annotations
 
@@ -69,6 +69,14 @@ def provision_schedule_groups(template: Template, moto_endpoint: str, region: st
         scheduler.create_schedule_group(Name=group.name)
 
 
+def provision_schedules(template: Template, moto_endpoint: str, region: str = "us-east-1") -> None:
+    """The schedules the template declares (its functions' ScheduleV2 events...), as CloudFormation
+    would create them; their groups must exist first."""
+    scheduler = client("scheduler", moto_endpoint, region)
+    for schedule in template.schedules.values():
+        scheduler.create_schedule(**schedule.create_kwargs())
+
+
 def provision(
     template: Template,
     *,
@@ -77,7 +85,8 @@ def provision(
     region: str = "us-east-1",
     visibility_timeout: int | None = None,
 ) -> None:
-    """Create every table, queue and schedule group the template declares."""
+    """Create every table, queue, schedule group and schedule the template declares."""
     provision_tables(template, dynamodb_endpoint, region)
     provision_queues(template, moto_endpoint, region, visibility_timeout)
     provision_schedule_groups(template, moto_endpoint, region)
+    provision_schedules(template, moto_endpoint, region)

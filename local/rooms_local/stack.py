@@ -1,5 +1,6 @@
-"""The whole local stack from template.yaml: DynamoDB Local, a moto server, the tables and queues,
-a process pool per function, the HTTP gateway and the SQS pollers. No Docker, no AWS account.
+"""The whole local stack from template.yaml: DynamoDB Local, a moto server, the tables, queues and
+schedules, a process pool per function, the HTTP gateway, the SQS pollers and the scheduler that fires
+the schedules. No Docker, no AWS account.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .clock import SchedulerClock
 from .dynamodb_local import REPO_ROOT, DynamoDBLocal
 from .gateway import Gateway
 from .lambda_pool import LambdaPool, lambda_environment
 from .moto_server import MotoServer
 from .naming import DEFAULT_REGION, DEFAULT_STACK, LocalNaming
 from .ports import free_port
-from .provision import client, provision_queues, provision_schedule_groups, provision_tables
+from .provision import client, provision_queues, provision_schedule_groups, provision_schedules, provision_tables
+from .scheduler_runner import SchedulerRunner
 from .sqs_source import SqsEventSource
 from .template import Template, load_template
 
@@ -33,6 +37,12 @@ class LocalStack:
     keep it above the batching window plus the handler's duration, or a message is received twice
     while its batch is still in flight, as it would be on AWS. `max_instances` is each function's
     concurrency unless the template reserves one, and `environment` adds variables to every function.
+
+    The scheduler fires the schedules moto holds (the template's and those the functions create) on its
+    own clock: `clock_speed=60` makes it run 60 times faster than real time from the moment the stack
+    is up (a show booked 2 minutes ahead opens 2 seconds later), 0 freezes it, and `advance_clock()`
+    jumps it ahead. The functions keep the real clock. `schedules` (default: as `pollers`) turns the
+    scheduler off; `scheduler_retry_delay` is the first retry's backoff, in real seconds.
     """
 
     def __init__(
@@ -47,7 +57,12 @@ class LocalStack:
         environment: Mapping[str, str] | None = None,
         pollers: bool = True,
         region: str = DEFAULT_REGION,
+        clock_speed: float = 1.0,
+        schedules: bool | None = None,
+        scheduler_retry_delay: float = 1.0,
     ):
+        if clock_speed < 0:
+            raise ValueError("clock_speed must be >= 0")
         self.template_path = Path(template_path or DEFAULT_TEMPLATE)
         self.stack_name = stack_name
         self.port = port
@@ -57,6 +72,9 @@ class LocalStack:
         self.extra_environment = dict(environment or {})
         self.run_pollers = pollers
         self.region = region
+        self.clock_speed = clock_speed
+        self.run_schedules = pollers if schedules is None else schedules
+        self.scheduler_retry_delay = scheduler_retry_delay
         self.pools: dict[str, LambdaPool] = {}
         self.sources: list[SqsEventSource] = []
         self.startup_seconds = 0.0
@@ -64,6 +82,8 @@ class LocalStack:
         self._gateway: Gateway | None = None
         self._dynamodb: DynamoDBLocal | None = None
         self._moto: MotoServer | None = None
+        self._clock: SchedulerClock | None = None
+        self._scheduler: SchedulerRunner | None = None
         self._cleanup = contextlib.ExitStack()
 
     # ------------------------------------------------------------------ lifecycle
@@ -101,6 +121,7 @@ class LocalStack:
         template = self._template = load_template(self.template_path, parameters=self.parameters, naming=naming)
         provision_queues(template, self.moto_endpoint, self.region, self.visibility_timeout)
         provision_schedule_groups(template, self.moto_endpoint, self.region)
+        provision_schedules(template, self.moto_endpoint, self.region)
         self._dynamodb.wait_ready()
         provision_tables(template, self.dynamodb_endpoint, self.region)
         self._start_functions(template)
@@ -110,6 +131,18 @@ class LocalStack:
         for source in self.sources:
             self._cleanup.callback(source.request_stop)  # runs first on stop: no new batches
             source.start()
+        # The scheduler's clock starts now, when everything is up: "2 minutes from now" is 2 minutes away.
+        self._clock = SchedulerClock(self.clock_speed)
+        if self.run_schedules:
+            self._scheduler = SchedulerRunner(
+                moto_endpoint=self.moto_endpoint,
+                functions={pool.spec.name: pool for pool in self.pools.values()},
+                clock=self._clock,
+                region=self.region,
+                retry_delay_s=self.scheduler_retry_delay,
+            )
+            self._cleanup.callback(self._scheduler.stop)  # runs first on stop: nothing new fires
+            self._scheduler.start()
 
     def _start_functions(self, template: Template) -> None:
         """A process pool per function, and the SQS pollers that feed them (started last)."""
@@ -143,7 +176,7 @@ class LocalStack:
                 self._cleanup.callback(source.join)
 
     def stop(self) -> None:
-        """Stop pollers, gateway, function processes, moto and java, in that order. Idempotent."""
+        """Stop the scheduler, pollers, gateway, function processes, moto and java, in that order. Idempotent."""
         atexit.unregister(self.stop)
         self._cleanup.close()
 
@@ -207,6 +240,29 @@ class LocalStack:
         spec = self.template.functions[logical_id]
         return {**lambda_environment(spec, self.endpoints, self.region), **self.extra_environment}
 
+    @property
+    def scheduler(self) -> SchedulerRunner:
+        """The runner firing schedules: its `invocations`, `failures`, `wait_idle()`..."""
+        if self._scheduler is None:
+            raise RuntimeError("the scheduler is not running (the stack is not started, or schedules=False)")
+        return self._scheduler
+
+    def scheduler_now(self) -> datetime:
+        """Now, on the scheduler's clock (UTC)."""
+        if self._clock is None:
+            raise RuntimeError("the stack is not started")
+        return self._clock.now()
+
+    def advance_clock(self, seconds: float, *, wait: bool = True, timeout: float = 120.0) -> datetime:
+        """Jump the scheduler's clock `seconds` ahead; everything due by then fires (a recurring
+        schedule once, for its latest occurrence). With `wait`, return once those first attempts are
+        done. Returns the new scheduler time."""
+        if self._clock is None:
+            raise RuntimeError("the stack is not started")
+        if self._scheduler is not None:
+            return self._scheduler.advance(seconds, wait=wait, timeout=timeout)
+        return self._clock.advance(seconds)
+
     def client(self, service: str) -> Any:
         """A boto3 client for this stack: DynamoDB Local for dynamodb, moto for the rest."""
         endpoint = self.dynamodb_endpoint if service in ("dynamodb", "dynamodbstreams") else self.moto_endpoint
@@ -218,8 +274,8 @@ class LocalStack:
 
     def wait_idle(self, timeout: float = 30.0, poll_s: float = 0.1) -> None:
         """Wait until no invocation runs and every queue a function consumes is empty (in flight
-        included, so failed messages are retried or dead-lettered first). Dead-letter queues and
-        other unconsumed queues are not waited for."""
+        included, so failed messages are retried or dead-lettered first) and no scheduled delivery is
+        in flight or waiting for a retry. Dead-letter queues and other unconsumed queues are not waited for."""
         deadline = time.monotonic() + timeout
         sqs = self.client("sqs")
         quiet_checks = 0
@@ -232,6 +288,8 @@ class LocalStack:
 
     def _pending(self, sqs: Any) -> dict[str, int]:
         pending = {f"{name} invocations": pool.busy for name, pool in self.pools.items() if pool.busy}
+        if self._scheduler is not None and self._scheduler.pending:
+            pending["scheduled deliveries"] = self._scheduler.pending
         for source in self.sources:
             attributes = sqs.get_queue_attributes(
                 QueueUrl=source.queue.url,

@@ -7,8 +7,10 @@ function or route added there shows up locally without touching this package.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,11 @@ __all__ = [
     "TableSpec",
     "Template",
     "TemplateError",
+    "TemplateSchedule",
     "load_template",
 ]
+
+log = logging.getLogger(__name__)
 
 IMPLICIT_HTTP_API = "ServerlessHttpApi"  # what SAM creates for HttpApi events without an ApiId
 _FUNCTION_KEYS = (
@@ -88,6 +93,44 @@ class ScheduleGroupSpec:
     logical_id: str
     name: str
     arn: str
+
+
+@dataclass(frozen=True)
+class TemplateSchedule:
+    """An EventBridge Scheduler schedule the template declares: a function's ScheduleV2 event (SAM makes
+    it an AWS::Scheduler::Schedule named after the function and the event) or such a resource.
+
+    The local stack creates it in moto, where the scheduler runner finds it with the API's schedules.
+    """
+
+    logical_id: str
+    name: str
+    group: str
+    arn: str
+    expression: str
+    timezone: str
+    target: dict[str, Any]  # Arn, RoleArn, Input, RetryPolicy, DeadLetterConfig, as create_schedule takes it
+    state: str = "ENABLED"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    description: str | None = None
+    flexible_time_window: dict[str, Any] = field(default_factory=lambda: {"Mode": "OFF"})
+    function_id: str | None = None  # the function whose ScheduleV2 event this is
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """Arguments of scheduler.create_schedule."""
+        kwargs: dict[str, Any] = {
+            "Name": self.name,
+            "GroupName": self.group,
+            "ScheduleExpression": self.expression,
+            "ScheduleExpressionTimezone": self.timezone,
+            "FlexibleTimeWindow": self.flexible_time_window,
+            "Target": self.target,
+            "State": self.state,
+        }
+        optional = {"StartDate": self.start_date, "EndDate": self.end_date, "Description": self.description}
+        kwargs.update({key: value for key, value in optional.items() if value is not None})
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -152,6 +195,7 @@ class FunctionSpec:
     reserved_concurrency: int | None
     http_routes: tuple[HttpRoute, ...] = ()
     sqs_events: tuple[SqsEventSpec, ...] = ()
+    schedule_events: tuple[TemplateSchedule, ...] = ()  # its ScheduleV2 events
     other_events: dict[str, str] = field(default_factory=dict)  # event name -> Type, not emulated
 
 
@@ -166,6 +210,8 @@ class Template:
     schedule_groups: dict[str, ScheduleGroupSpec]
     functions: dict[str, FunctionSpec]
     http_apis: dict[str, HttpApiSpec]
+    # by logical id: the functions' ScheduleV2 events and the AWS::Scheduler::Schedule resources
+    schedules: dict[str, TemplateSchedule] = field(default_factory=dict)
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -214,6 +260,9 @@ class _Reader:
         }
         if any(route.api_id == IMPLICIT_HTTP_API for f in functions.values() for route in f.http_routes):
             http_apis.setdefault(IMPLICIT_HTTP_API, HttpApiSpec(IMPLICIT_HTTP_API, None, {}))
+        schedules = {event.logical_id: event for spec in functions.values() for event in spec.schedule_events}
+        for key, res in self.of_type("AWS::Scheduler::Schedule").items():
+            schedules[key] = self.schedule_resource(key, res)
         return Template(
             path=self.path,
             parameters=self.resolver.parameters,
@@ -230,6 +279,7 @@ class _Reader:
             },
             functions=functions,
             http_apis=http_apis,
+            schedules=schedules,
         )
 
     def attr(self, logical_id: str, attribute: str) -> str:
@@ -311,7 +361,7 @@ class _Reader:
             for arn in props.get("Layers") or []
             if arn in layers  # a published layer (ARN) is expected to be installed in the venv
         )
-        routes, sqs_events, others = [], [], {}
+        routes, sqs_events, schedules, others = [], [], [], {}
         # Events stay unresolved here: each kind resolves what it reads.
         raw_events = (resource.get("Properties") or {}).get("Events") or {}
         for event_name, event in raw_events.items():
@@ -320,6 +370,8 @@ class _Reader:
             elif event["Type"] == "SQS":
                 event_props = self.resolver.resolve(event.get("Properties") or {})
                 sqs_events.append(_sqs_event(logical_id, event_name, event_props, queues))
+            elif event["Type"] == "ScheduleV2":
+                schedules.append(self.schedule_v2(logical_id, event_name, event))
             else:
                 others[event_name] = event["Type"]
         reserved = props.get("ReservedConcurrentExecutions")
@@ -337,7 +389,65 @@ class _Reader:
             reserved_concurrency=None if reserved is None else int(reserved),
             http_routes=tuple(routes),
             sqs_events=tuple(sqs_events),
+            schedule_events=tuple(schedules),
             other_events=others,
+        )
+
+    # ------------------------------------------------------------------ schedules
+    def schedule_v2(self, function_id: str, event_name: str, event: Mapping[str, Any]) -> TemplateSchedule:
+        """A ScheduleV2 event as SAM expands it: a schedule named `<FunctionId><EventName>` (unless Name
+        or OmitName says otherwise) that invokes the function with Input."""
+        props = self.resolver.resolve(event.get("Properties") or {})
+        logical_id = f"{function_id}{event_name}"
+        if props.get("Name"):
+            name = str(props["Name"])
+        elif str(props.get("OmitName", "")).lower() == "true":
+            name = self.resolver.naming.name(logical_id, "AWS::Scheduler::Schedule", {})
+        else:
+            name = logical_id
+        target: dict[str, Any] = {"Arn": self.attr(function_id, "Arn")}
+        for key in ("RoleArn", "Input", "RetryPolicy"):
+            if props.get(key) is not None:
+                target[key] = props[key]
+        dead_letter = props.get("DeadLetterConfig") or {}
+        if dead_letter.get("Arn"):
+            target["DeadLetterConfig"] = {"Arn": str(dead_letter["Arn"])}
+        elif dead_letter:
+            log.warning("%s.%s: only a DeadLetterConfig with an Arn is emulated", function_id, event_name)
+        return self._schedule(logical_id, name, props, target, function_id)
+
+    def schedule_resource(self, logical_id: str, resource: Mapping[str, Any]) -> TemplateSchedule:
+        props = self.properties(resource)
+        name = str(props.get("Name") or self.attr(logical_id, "Ref"))
+        target = dict(props.get("Target") or {})
+        return self._schedule(logical_id, name, props, target, None)
+
+    def _schedule(
+        self, logical_id: str, name: str, props: Mapping[str, Any], target: dict[str, Any], function_id: str | None
+    ) -> TemplateSchedule:
+        if not props.get("ScheduleExpression"):
+            raise TemplateError(f"{logical_id}: a schedule needs a ScheduleExpression")
+        naming = self.resolver.naming
+        group = str(props.get("GroupName") or "default")
+        target.setdefault("RoleArn", f"arn:aws:iam::{naming.account}:role/{naming.stack}-{logical_id}Role")
+        if "Input" in target and not isinstance(target["Input"], str):
+            target["Input"] = json.dumps(target["Input"])
+        if target.get("RetryPolicy"):
+            target["RetryPolicy"] = {key: int(value) for key, value in target["RetryPolicy"].items()}
+        return TemplateSchedule(
+            logical_id=logical_id,
+            name=name,
+            group=group,
+            arn=naming.arn("scheduler", f"schedule/{group}/{name}"),
+            expression=str(props["ScheduleExpression"]),
+            timezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
+            target=target,
+            state=str(props.get("State") or "ENABLED"),
+            start_date=_date(props.get("StartDate")),
+            end_date=_date(props.get("EndDate")),
+            description=props.get("Description"),
+            flexible_time_window=dict(props.get("FlexibleTimeWindow") or {"Mode": "OFF"}),
+            function_id=function_id,
         )
 
     def http_route(
@@ -376,6 +486,14 @@ def _text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
+
+
+def _date(value: Any) -> datetime | None:
+    """A StartDate or EndDate: ISO-8601 text (UTC when it has no offset)."""
+    if value is None or value == "":
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _json_text(value: Any) -> str:

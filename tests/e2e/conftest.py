@@ -17,8 +17,9 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    # short visibility so a failed overflow batch is retried within seconds, as tests wait for it
-    with LocalStack(visibility_timeout=20, max_instances=4) as local:
+    # Short visibility, so a failed overflow batch is retried within seconds as tests wait for it; a long
+    # heartbeat interval, because these listeners never heartbeat and housekeeping runs for real.
+    with LocalStack(visibility_timeout=20, max_instances=4, parameters={"HeartbeatIntervalSeconds": "3600"}) as local:
         yield local
 
 

@@ -21,15 +21,14 @@ from rooms_client import (
 )
 from rooms_client.cli import main
 from rooms_client.simulate import StormConfig, check_invariants, run_storm
-
-stack_module = pytest.importorskip("rooms_local.stack")
+from rooms_local.stack import LocalStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
 
 
 @pytest.fixture(scope="module")
 def api_url() -> Iterator[str]:
-    with stack_module.LocalStack(visibility_timeout=20) as stack:
+    with LocalStack(visibility_timeout=20) as stack:
         yield stack.api_url
 
 
