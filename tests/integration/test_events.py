@@ -342,3 +342,13 @@ def test_the_scheduler_samples_are_handled(shows: dict[str, str]) -> None:
 
 def utc(seconds: float = 0) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def test_a_retried_booking_with_an_idempotency_key_books_one_show(call_api: CallApi, shows: dict[str, str]) -> None:
+    first = call_api("create_event", sub="host-bob", body=SHOW, headers={"Idempotency-Key": "book-once"})
+    again = call_api("create_event", sub="host-bob", body=SHOW, headers={"Idempotency-Key": "book-once"})
+    assert first[0] == again[0] == 201 and first[1]["event_id"] == again[1]["event_id"]
+    status, listed = call_api("list_events", sub="host-bob")
+    assert status == 200
+    assert [e["event_id"] for e in listed["events"]].count(first[1]["event_id"]) == 1
+    assert len(listed["events"]) == 1

@@ -47,7 +47,7 @@ class ClientBase:
         return self._ops
 
     def _request_args(self, call: Call, token: str) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **call.headers}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         args: dict[str, Any] = {"method": call.method, "url": self.base_url + call.path, "headers": headers}

@@ -89,8 +89,15 @@ class AsyncRoomsClient(ClientBase):
             return error
 
     # -- rooms
-    async def create_room(self, title: str, capacity: int, metadata: Mapping[str, str] | None = None) -> Room:
-        return await self.run(self._ops.create_room(title, capacity, metadata))
+    async def create_room(
+        self,
+        title: str,
+        capacity: int,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Room:
+        return await self.run(self._ops.create_room(title, capacity, metadata, idempotency_key=idempotency_key))
 
     async def get_room(self, room_id: str) -> Room:
         return await self.run(self._ops.get_room(room_id))
@@ -147,6 +154,7 @@ class AsyncRoomsClient(ClientBase):
         capacity: int,
         expected_audience: int,
         recurrence: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Event:
         op = self._ops.create_event(
             title,
@@ -156,6 +164,7 @@ class AsyncRoomsClient(ClientBase):
             capacity=capacity,
             expected_audience=expected_audience,
             recurrence=recurrence,
+            idempotency_key=idempotency_key,
         )
         return await self.run(op)
 

@@ -89,8 +89,15 @@ class RoomsClient(ClientBase):
             return error
 
     # -- rooms
-    def create_room(self, title: str, capacity: int, metadata: Mapping[str, str] | None = None) -> Room:
-        return self.run(self._ops.create_room(title, capacity, metadata))
+    def create_room(
+        self,
+        title: str,
+        capacity: int,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Room:
+        return self.run(self._ops.create_room(title, capacity, metadata, idempotency_key=idempotency_key))
 
     def get_room(self, room_id: str) -> Room:
         return self.run(self._ops.get_room(room_id))
@@ -147,6 +154,7 @@ class RoomsClient(ClientBase):
         capacity: int,
         expected_audience: int,
         recurrence: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Event:
         op = self._ops.create_event(
             title,
@@ -156,6 +164,7 @@ class RoomsClient(ClientBase):
             capacity=capacity,
             expected_audience=expected_audience,
             recurrence=recurrence,
+            idempotency_key=idempotency_key,
         )
         return self.run(op)
 

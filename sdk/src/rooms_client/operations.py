@@ -11,8 +11,9 @@ drive them with a fake clock.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -49,13 +50,18 @@ MAX_PAGE_SIZE = 200  # the API's ceiling for ?limit=
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request. ``body`` None sends no body; ``idempotent`` False narrows the retries."""
+    """One HTTP request. ``body`` None sends no body."""
 
     method: str
     path: str
     body: Any = None
     params: Mapping[str, str | int] | None = None
-    idempotent: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def creation(method: str, path: str, body: Any, idempotency_key: str | None) -> Call:
+    """A create the API makes idempotent with an `Idempotency-Key`: one key for all retries of it."""
+    return Call(method, path, body, headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ class Operations:
             reply = yield call
             if reply is None:
                 raise RuntimeError("the driver sent nothing back for a Call")
-            if self.retry.should_retry(reply, attempt, call.idempotent):
+            if self.retry.should_retry(reply, attempt):
                 yield Sleep(self.retry.delay(attempt, retry_after_of(reply)))
                 continue
             if not isinstance(reply, httpx.Response):
@@ -111,12 +117,19 @@ class Operations:
 
     # -- rooms -------------------------------------------------------------------------------
 
-    def create_room(self, title: str, capacity: int, metadata: Mapping[str, str] | None = None) -> Op[Room]:
+    def create_room(
+        self,
+        title: str,
+        capacity: int,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Op[Room]:
         body: dict[str, Any] = {"title": title, "capacity": capacity}
         if metadata:
             body["metadata"] = dict(metadata)
-        # not idempotent: a blind retry after a lost answer could open a second room
-        return Room.from_json((yield from self.send_json(Call("POST", "/rooms", body, idempotent=False))))
+        # the key makes a retry after a lost answer return the same room instead of opening a second one
+        return Room.from_json((yield from self.send_json(creation("POST", "/rooms", body, idempotency_key))))
 
     def get_room(self, room_id: str) -> Op[Room]:
         return Room.from_json((yield from self.send_json(Call("GET", f"/rooms/{segment(room_id)}"))))
@@ -234,6 +247,7 @@ class Operations:
         capacity: int,
         expected_audience: int,
         recurrence: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Op[Event]:
         body = {
             "title": title,
@@ -244,7 +258,7 @@ class Operations:
             "expected_audience": expected_audience,
             "recurrence": recurrence,
         }
-        return Event.from_json((yield from self.send_json(Call("POST", "/events", body, idempotent=False))))
+        return Event.from_json((yield from self.send_json(creation("POST", "/events", body, idempotency_key))))
 
     def get_event(self, event_id: str) -> Op[Event]:
         return Event.from_json((yield from self.send_json(Call("GET", f"/events/{segment(event_id)}"))))

@@ -14,10 +14,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+# Every call is safe to repeat (creates carry an Idempotency-Key), so any of these is retried.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Answers that prove the request was not acted on: API Gateway's throttle and the API's 503s
-# ("nothing was recorded"). Only these are retried for requests that are not idempotent.
-UNPROCESSED_STATUSES = frozenset({429, 503})
 
 Jitter = Callable[[float], float]
 
@@ -58,16 +56,12 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # never sleep longer than this on a server's say-so
     jitter: Jitter = field(default=full_jitter, compare=False, repr=False)
 
-    def should_retry(self, reply: httpx.Response | Exception, attempt: int, idempotent: bool) -> bool:
+    def should_retry(self, reply: httpx.Response | Exception, attempt: int) -> bool:
         if attempt >= self.max_attempts:
             return False
         if isinstance(reply, httpx.Response):
-            statuses = RETRYABLE_STATUSES if idempotent else UNPROCESSED_STATUSES
-            return reply.status_code in statuses
-        if idempotent:
-            return isinstance(reply, httpx.TransportError)
-        # a request that never left (no connection) cannot have been acted on
-        return isinstance(reply, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            return reply.status_code in RETRYABLE_STATUSES
+        return isinstance(reply, httpx.TransportError)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1``."""

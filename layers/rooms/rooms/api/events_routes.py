@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from rooms.api.deps import caller_id
 from rooms.api.event_schemas import CreateEventRequest, EventOut, EventsOut, RsvpOut, UpdateEventRequest
+from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.config import settings
 from rooms.domain.events import Recurrence
 from rooms.events_service import EventChanges, EventService
@@ -40,22 +41,32 @@ def event_service() -> EventService:
     "/events",
     summary="Book a show; the caller is its host.",
     description="Schedules open the show's main room (and the parallel rooms its expected audience needs) "
-    "at starts_at and close them at ends_at.",
+    "at starts_at and close them at ends_at. Send an `Idempotency-Key` header to make retries safe.",
     tags=["events"],
 )
-def create_event(request: CreateEventRequest) -> Response[EventOut]:
-    event = event_service().create(
-        host_id=caller_id(router),
-        title=request.title,
-        starts_at=request.starts_at,
-        ends_at=request.ends_at,
-        timezone=request.timezone,
-        capacity=request.capacity,
-        expected_audience=request.expected_audience,
-        recurrence=Recurrence(request.recurrence) if request.recurrence else None,
+def create_event(request: CreateEventRequest, idempotency_key: IdempotencyKey = None) -> Response[EventOut]:
+    host_id = caller_id(router)
+
+    def book() -> EventOut:
+        event = event_service().create(
+            host_id=host_id,
+            title=request.title,
+            starts_at=request.starts_at,
+            ends_at=request.ends_at,
+            timezone=request.timezone,
+            capacity=request.capacity,
+            expected_audience=request.expected_audience,
+            recurrence=Recurrence(request.recurrence) if request.recurrence else None,
+        )
+        metrics.add_metric(name="EventsBooked", unit=MetricUnit.Count, value=1)
+        return EventOut.of(event)
+
+    run_once_context(router.lambda_context)
+    payload = request.model_dump(mode="json")
+    event = run_once(
+        idempotency_key, operation="create_event", caller=host_id, payload=payload, model=EventOut, work=book
     )
-    metrics.add_metric(name="EventsBooked", unit=MetricUnit.Count, value=1)
-    return Response(201, "application/json", EventOut.of(event), headers={"Location": f"/events/{event.event_id}"})
+    return Response(201, "application/json", event, headers={"Location": f"/events/{event.event_id}"})
 
 
 @router.get("/events", summary="The caller's shows that are not over yet, by start time.", tags=["events"])

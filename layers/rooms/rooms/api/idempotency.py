@@ -8,34 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
 from rooms.config import settings
 
 M = TypeVar("M", bound=BaseModel)
 HEADER = "idempotency-key"
+# The header as a route parameter: the same key, from the same caller, gets the first answer back.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
 _DAY = 24 * 3600
 
 
 @cache
-def _once(model: type[BaseModel]) -> Callable[..., Any]:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
+def _config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="[operation, caller, key]", payload_validation_jmespath="payload", expires_after_seconds=_DAY
     )
+
+
+@cache
+def _once(model: type[BaseModel]) -> Callable[..., Any]:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
     @idempotent_function(
         data_keyword_argument="request",
         persistence_store=DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name),
-        config=IdempotencyConfig(
-            event_key_jmespath="[operation, caller, key]",
-            payload_validation_jmespath="payload",
-            expires_after_seconds=_DAY,
-        ),
+        config=_config(),
         output_serializer=PydanticSerializer(model),
         key_prefix=f"rooms.{model.__name__}",
     )
@@ -43,6 +47,11 @@ def _once(model: type[BaseModel]) -> Callable[..., Any]:
         return work()
 
     return run
+
+
+def run_once_context(context: Any) -> None:
+    """Give the idempotency records the invocation's deadline, so a crashed request's key frees itself."""
+    _config().register_lambda_context(context)
 
 
 def run_once(

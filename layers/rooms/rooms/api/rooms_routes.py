@@ -6,12 +6,12 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rooms.api.deps import caller_id, room_service
-from rooms.api.idempotency import run_once
+from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.schemas import (
     CreateRoomRequest,
     FamilyOut,
@@ -31,7 +31,6 @@ metrics = Metrics()
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64, description="A main or parallel room id.")]
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
 
 
 @router.post(
@@ -42,7 +41,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 )
 def create_room(
     request: CreateRoomRequest,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[RoomOut]:
     caller = caller_id(router)
 
@@ -51,11 +50,12 @@ def create_room(
         metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
         return RoomOut.of(room)
 
+    run_once_context(router.lambda_context)
     room = run_once(
         idempotency_key,
         operation="create_room",
         caller=caller,
-        payload=request.model_dump(),
+        payload=request.model_dump(mode="json"),
         model=RoomOut,
         work=create,
     )
