@@ -10,7 +10,6 @@ from rooms.domain.model import Family, Room, RoomStatus, family_of, parallel_roo
 from rooms.domain.overflow import (
     MAX_SEATS_PER_TRANSACTION,
     parallel_rooms_needed,
-    retry_after_seconds,
     room_to_fill,
     take_for_room,
 )
@@ -75,8 +74,3 @@ def test_family_totals() -> None:
     assert family.occupancy == 24 and family.capacity == 30
     assert [r.index for r in family.rooms] == [0, 1, 2]
     assert room(1, 12).free_seats == 0
-
-
-def test_retry_after_is_bounded() -> None:
-    assert retry_after_seconds(0) == 1
-    assert retry_after_seconds(10**9) == 30

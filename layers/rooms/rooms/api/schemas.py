@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rooms.config import settings
 from rooms.domain.model import Family, Room, Seat, Ticket
 
+# How soon a queued client should look again: the overflow worker gathers a batch for up to 1 s.
+TICKET_POLL_SECONDS = 1
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -112,7 +115,7 @@ class TicketOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, ticket: Ticket, retry_after: int = 1) -> TicketOut:
+    def of(cls, ticket: Ticket, retry_after: int = TICKET_POLL_SECONDS) -> TicketOut:
         return cls(
             ticket_id=ticket.ticket_id,
             status=ticket.status.value,

@@ -33,8 +33,3 @@ def room_to_fill(parallel: Sequence[Room]) -> Room | None:
 def take_for_room(room: Room, pending: Sequence[T]) -> list[T]:
     """The users seated in `room` by one transaction: as many as fit, in arrival order."""
     return list(pending[: min(room.free_seats, MAX_SEATS_PER_TRANSACTION)])
-
-
-def retry_after_seconds(queued_ahead: int, seats_per_second: float = 200.0) -> int:
-    """A polling hint for queued clients: roughly when their seat should be ready, 1 to 30 s."""
-    return max(1, min(30, math.ceil(queued_ahead / seats_per_second)))
