@@ -482,9 +482,6 @@ class DynamoRoomStore:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
 
-    def delete_ticket(self, ticket_id: str) -> None:
-        TicketItem(pk=ticket_key(ticket_id), sk="TICKET").delete()
-
     # ---------------------------------------------------------------- mapping
     def _room_item(self, room: Room) -> RoomItem:
         return RoomItem(

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from rooms.config import settings
 
 M = TypeVar("M", bound=BaseModel)
-HEADER = "idempotency-key"
 # The header as a route parameter: the same key, from the same caller, gets the first answer back.
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
 _DAY = 24 * 3600
