@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+RETRIES = 5
+
 
 def join_over_http(
     api_url: str, room_id: str, tokens: list[tuple[str, str]], threads: int
@@ -22,7 +24,12 @@ def join_over_http(
 
         def join(entry: tuple[str, str]) -> tuple[str, int, Any]:
             user, token = entry
-            response = client.post(f"/rooms/{room_id}/join", headers={"Authorization": f"Bearer {token}"})
+            for _ in range(RETRIES):
+                response = client.post(f"/rooms/{room_id}/join", headers={"Authorization": f"Bearer {token}"})
+                if response.status_code not in (429, 503):
+                    break
+                # the API's contract: 429/503 mean "nothing was done, retry" (as the SDK does)
+                time.sleep(float(response.headers.get("Retry-After", "1")))
             return user, response.status_code, response.json()
 
         with ThreadPoolExecutor(threads) as pool:
