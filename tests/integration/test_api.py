@@ -166,3 +166,29 @@ def test_an_idempotency_key_makes_create_retries_safe(call_api: CallApi) -> None
     assert status == 422 and error["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     # without a key, every create is a new room
     assert call_api("create_room", body=body)[1]["room_id"] != call_api("create_room", body=body)[1]["room_id"]
+
+
+def test_throttling_is_a_503_to_retry_never_a_500(call_api: CallApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import TransactWriteError
+
+    from rooms.api.deps import room_service
+
+    room_id = create_room(call_api)
+    throttled = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "TransactWriteItems"
+    )
+
+    def overloaded(*args: Any, **kwargs: Any) -> Any:
+        raise TransactWriteError("Failed to write transaction items", throttled)
+
+    monkeypatch.setattr(room_service()._store, "admit", overloaded)
+    status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
+    assert status == 503 and body["error"]["code"] == "BUSY"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(room_service()._store, "admit", broken)
+    status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
+    assert status == 500 and body["error"]["code"] == "INTERNAL"

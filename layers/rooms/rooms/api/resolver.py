@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from rooms.adapters.overload import is_overload
 from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
 from rooms.api.schemas import ErrorDetail, ErrorResponse
@@ -99,6 +100,10 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:
+        if is_overload(error):
+            logger.warning("overloaded", exc_info=error)
+            message = "The service is busy (throttled); nothing was done. Retry after the Retry-After delay."
+            return error_response(503, "BUSY", message, headers={"Retry-After": "1"})
         logger.exception("unhandled error")
         return error_response(500, "INTERNAL", "Something failed on our side; it was logged. Retry later.")
 
