@@ -109,8 +109,20 @@ class EventNotEditableError(ConflictError):
     code = "EVENT_NOT_EDITABLE"
 
 
+class RequestInProgressError(ConflictError):
+    """A create with the same Idempotency-Key is still running; retry after Retry-After."""
+
+    code = "REQUEST_IN_PROGRESS"
+
+
 class ValidationError(RoomsApiError):
     status_code, code = 422, "VALIDATION_ERROR"
+
+
+class IdempotencyKeyReusedError(ValidationError):
+    """The Idempotency-Key was used before with a different body: use a new key for a new request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class InvalidScheduleError(ValidationError):
@@ -137,6 +149,12 @@ class ServiceUnavailableError(RoomsApiError):
 
 class ContentionError(ServiceUnavailableError):
     code = "CONTENTION"
+
+
+class BusyError(ServiceUnavailableError):
+    """The service was throttled; nothing was done."""
+
+    code = "BUSY"
 
 
 class OverflowUnavailableError(ServiceUnavailableError):
@@ -191,8 +209,11 @@ _CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     RoomFullError,
     NotSeatedError,
     EventNotEditableError,
+    RequestInProgressError,
     InvalidScheduleError,
+    IdempotencyKeyReusedError,
     ContentionError,
+    BusyError,
     OverflowUnavailableError,
     SchedulerUnavailableError,
 )
