@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from rooms_client import (
@@ -128,3 +131,76 @@ def test_the_simulate_command_against_the_stack(api_url: str, tmp_path: Path) ->
     assert main(argv) == 0
     assert (tmp_path / "occupancy.png").stat().st_size > 0
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+class FlakyFrontDoor:
+    """An HTTP server in front of the stack that misbehaves on purpose, request by request.
+
+    Each scripted answer is one of: "429" (throttled, nothing forwarded), "lost" (forwarded to the
+    stack, then the answer is replaced by a 503 as if the connection died), or "pass".
+    """
+
+    def __init__(self, upstream: str, script: list[str]) -> None:
+        self.upstream = upstream
+        self.script = list(script)
+        self.forwarded: list[dict[str, Any]] = []
+        door = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _serve(self) -> None:
+                step = door.script.pop(0) if door.script else "pass"
+                if step == "429":
+                    self._answer(429, b'{"message":"Too Many Requests"}', {"Retry-After": "0"})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                reply = httpx.request(
+                    self.command, door.upstream + self.path, headers=headers, content=self.rfile.read(length)
+                )
+                door.forwarded.append({"path": self.path, "status": reply.status_code, "body": reply.json()})
+                if step == "lost":
+                    self._answer(503, b'{"message":"Service Unavailable"}', {})
+                    return
+                self._answer(reply.status_code, reply.content, {"Retry-After": reply.headers.get("Retry-After", "")})
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    if value:
+                        self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_DELETE = do_PATCH = _serve
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_retries_over_http_survive_throttling_and_lost_answers(api_url: str) -> None:
+    # GIVEN a front door that throttles the first create, then loses the answer of the second
+    door = FlakyFrontDoor(api_url, ["429", "lost", "pass", "429", "pass"])
+    try:
+        with RoomsClient(door.url, DevToken("flaky-host")) as rooms:
+            # WHEN the SDK creates a room through it
+            room = rooms.create_room("through a flaky network", 3)
+            # THEN the retry carried the same Idempotency-Key: the room made by the attempt whose
+            # answer was lost is the one returned, not a second room
+            created = [f for f in door.forwarded if f["path"] == "/rooms"]
+            assert [f["status"] for f in created] == [201, 201]
+            assert created[0]["body"]["room_id"] == created[1]["body"]["room_id"] == room.room_id
+            # AND a join throttled once still ends in a seat
+            seat = rooms.join(room.room_id, timeout=30)
+            assert seat.room_id == room.room_id
+    finally:
+        door.close()
