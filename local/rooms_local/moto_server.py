@@ -22,6 +22,10 @@ def _serve(conn: Connection, host: str, port: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     from moto.server import ThreadedMotoServer
 
+    from .moto_sqs_lock import install
+
+    install()
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
