@@ -106,6 +106,13 @@ class Show:
         assert booked.json()["status"] == "scheduled" and booked.json()["room_id"] is None
         assert {self.opening, self.closing} <= schedule_names(self.stack)
 
+    def wait_deleted(self, schedule: str, timeout: float = 15) -> None:
+        """A one-time schedule deletes itself once its invocation returned, a moment after its effect shows."""
+        deadline = time.monotonic() + timeout
+        while schedule in schedule_names(self.stack):
+            assert time.monotonic() < deadline, f"{schedule} was not deleted after it fired"
+            time.sleep(0.2)
+
     def wait_until(self, status: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while (event := self.event())["status"] != status:
@@ -127,7 +134,8 @@ class Show:
             "event_id": self.event_id,
             "scheduled_time": f"{self.starts:{SCHEDULED_TIME}}",
         }
-        assert self.opening not in schedule_names(self.stack) and self.closing in schedule_names(self.stack)
+        self.wait_deleted(self.opening)
+        assert self.closing in schedule_names(self.stack)
         # exactly two parallel rooms beside the main room, open and empty
         self.room_id = event["room_id"]
         assert event["provisioned_rooms"] == math.ceil(AUDIENCE / CAPACITY) - 1 == 2
@@ -192,7 +200,7 @@ class Show:
         closings = self.stack.scheduler.invocations_of(self.closing)
         assert closings and closings[-1].ok and {c.scheduled_time for c in closings} == {self.ends}
         assert closings[-1].event["scheduled_time"] == f"{self.ends:{SCHEDULED_TIME}}"
-        assert self.closing not in schedule_names(self.stack)
+        self.wait_deleted(self.closing)
         # every room of the family is closed, empty, with no seat left
         state = self.family()
         state.assert_invariants()
