@@ -17,6 +17,9 @@ from typing import Any, TypeVar
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from rooms.adapters.models import (
@@ -55,6 +58,17 @@ def _raw(error: TransactWriteError, position: int) -> dict[str, Any] | None:
     if position < len(reasons) and reasons[position] is not None:
         return reasons[position].raw_item  # type: ignore[union-attr]
     return None
+
+
+def update_if(item: Model, actions: Sequence[Action], condition: Condition) -> bool:
+    """UpdateItem under a condition; False, not an error, when the condition does not hold."""
+    try:
+        item.update(actions=list(actions), condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _with_conflict_retries(what: str, attempt: Callable[[], T]) -> T:
@@ -157,19 +171,13 @@ class DynamoRoomStore:
     def close_room(self, room_id: str) -> Room:
         """Close a room and list it among the rooms whose seats are being freed, in one write."""
         item = RoomItem(pk=room_key(room_id), sk="ROOM")
-        try:
-            item.update(
-                actions=[
-                    RoomItem.status.set(RoomStatus.CLOSED.value),
-                    RoomItem.gsi2pk.set(EVICTING_ROOMS),
-                    RoomItem.gsi2sk.set(room_id),
-                ],
-                condition=RoomItem.pk.exists(),
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                raise RoomNotFound(room_id) from None
-            raise
+        actions = [
+            RoomItem.status.set(RoomStatus.CLOSED.value),
+            RoomItem.gsi2pk.set(EVICTING_ROOMS),
+            RoomItem.gsi2sk.set(room_id),
+        ]
+        if not update_if(item, actions, RoomItem.pk.exists()):
+            raise RoomNotFound(room_id)
         return room_from_item(item)
 
     def rooms_being_evicted(self) -> list[str]:
@@ -289,18 +297,9 @@ class DynamoRoomStore:
 
     def touch(self, seat: Seat, now: datetime) -> Seat:
         item = self._seat_item(seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at)
-        try:
-            item.update(
-                actions=[
-                    SeatItem.expires_at.set(item.expires_at),
-                    SeatItem.gsi2pk.set(item.gsi2pk),
-                ],
-                condition=SeatItem.room_id == seat.room_id,
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                raise NotSeated(seat.room_id, seat.user_id) from None
-            raise
+        actions = [SeatItem.expires_at.set(item.expires_at), SeatItem.gsi2pk.set(item.gsi2pk)]
+        if not update_if(item, actions, SeatItem.room_id == seat.room_id):
+            raise NotSeated(seat.room_id, seat.user_id)
         return seat_from_item(item)
 
     def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
@@ -327,14 +326,11 @@ class DynamoRoomStore:
         return False
 
     def _unlist_evicting(self, room_id: str) -> None:
-        try:
-            RoomItem(pk=room_key(room_id), sk="ROOM").update(
-                actions=[RoomItem.gsi2pk.remove(), RoomItem.gsi2sk.remove()],
-                condition=RoomItem.gsi2pk == EVICTING_ROOMS,
-            )
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        update_if(
+            RoomItem(pk=room_key(room_id), sk="ROOM"),
+            [RoomItem.gsi2pk.remove(), RoomItem.gsi2sk.remove()],
+            RoomItem.gsi2pk == EVICTING_ROOMS,
+        )
 
     def _evict(self, room_id: str, seats: list[SeatItem]) -> int:
         while seats:
@@ -425,62 +421,46 @@ class DynamoRoomStore:
 
     def requeue_ticket(self, ticket: Ticket, now: datetime) -> bool:
         """Put a finished ticket back in the queue, unless another request already did."""
-        item = TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET")
-        try:
-            item.update(
-                actions=[
-                    TicketItem.status.set(TicketStatus.QUEUED.value),
-                    TicketItem.requested_room_id.set(ticket.requested_room_id),
-                    TicketItem.room_id.remove(),
-                    TicketItem.reason.remove(),
-                    TicketItem.ttl.remove(),
-                    TicketItem.created_at.set(now),
-                    TicketItem.updated_at.set(now),
-                    TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, ticket.promote)),
-                    TicketItem.gsi1sk.set(arrival_key(now, ticket.ticket_id)),
-                ],
-                condition=(TicketItem.status == ticket.status.value) & (TicketItem.updated_at == ticket.updated_at),
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return update_if(
+            TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
+            [
+                TicketItem.status.set(TicketStatus.QUEUED.value),
+                TicketItem.requested_room_id.set(ticket.requested_room_id),
+                TicketItem.room_id.remove(),
+                TicketItem.reason.remove(),
+                TicketItem.ttl.remove(),
+                TicketItem.created_at.set(now),
+                TicketItem.updated_at.set(now),
+                TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, ticket.promote)),
+                TicketItem.gsi1sk.set(arrival_key(now, ticket.ticket_id)),
+            ],
+            (TicketItem.status == ticket.status.value) & (TicketItem.updated_at == ticket.updated_at),
+        )
 
     def fail_ticket(self, ticket_id: str, reason: str, now: datetime) -> bool:
         """Mark a queued ticket failed with a reason the client can read; False if it was not queued."""
-        item = TicketItem(pk=ticket_key(ticket_id), sk="TICKET")
-        try:
-            item.update(
-                actions=[
-                    TicketItem.status.set(TicketStatus.FAILED.value),
-                    TicketItem.reason.set(reason),
-                    TicketItem.updated_at.set(now),
-                    TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
-                ],
-                condition=TicketItem.status == TicketStatus.QUEUED.value,
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return update_if(
+            TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
+            [
+                TicketItem.status.set(TicketStatus.FAILED.value),
+                TicketItem.reason.set(reason),
+                TicketItem.updated_at.set(now),
+                TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+            ],
+            TicketItem.status == TicketStatus.QUEUED.value,
+        )
 
     def mark_ticket_seated(self, ticket_id: str, seat: Seat, now: datetime) -> None:
-        item = TicketItem(pk=ticket_key(ticket_id), sk="TICKET")
-        try:
-            item.update(
-                actions=[
-                    TicketItem.status.set(TicketStatus.SEATED.value),
-                    TicketItem.room_id.set(seat.room_id),
-                    TicketItem.updated_at.set(now),
-                    TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
-                ],
-                condition=TicketItem.status == TicketStatus.QUEUED.value,
-            )
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        update_if(
+            TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
+            [
+                TicketItem.status.set(TicketStatus.SEATED.value),
+                TicketItem.room_id.set(seat.room_id),
+                TicketItem.updated_at.set(now),
+                TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+            ],
+            TicketItem.status == TicketStatus.QUEUED.value,
+        )
 
     # ---------------------------------------------------------------- mapping
     def _room_item(self, room: Room) -> RoomItem:

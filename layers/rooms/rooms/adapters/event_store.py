@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from rooms.adapters.dynamo_store import (
@@ -23,6 +23,7 @@ from rooms.adapters.dynamo_store import (
     room_from_item,
     seat_from_item,
     ticket_from_item,
+    update_if,
 )
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
@@ -115,12 +116,8 @@ class DynamoShowStore(DynamoRoomStore):
         if event.starts_at != prior.starts_at:
             actions.append(EventItem.gsi1sk.set(sortable_time(event.starts_at)))
         item = EventItem(pk=event_key(event.event_id), sk="EVENT")
-        try:
-            item.update(actions=actions, condition=EventItem.updated_at == prior.updated_at)
-        except UpdateError as error:
-            if error.cause_response_code == _CONDITIONAL:
-                raise Contention(f"event {event.event_id}") from None
-            raise
+        if not update_if(item, actions, EventItem.updated_at == prior.updated_at):
+            raise Contention(f"event {event.event_id}")
         return event_from_item(item)
 
     def delete_event(self, event_id: str) -> None:
@@ -307,13 +304,7 @@ class DynamoShowStore(DynamoRoomStore):
 
     # ---------------------------------------------------------------- mapping
     def _conditional_room_update(self, room_id: str, actions: list[Any], condition: Any) -> bool:
-        try:
-            RoomItem(pk=room_key(room_id), sk="ROOM").update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if error.cause_response_code == _CONDITIONAL:
-                return False
-            raise
-        return True
+        return update_if(RoomItem(pk=room_key(room_id), sk="ROOM"), actions, condition)
 
     def _event_item(self, event: Event) -> EventItem:
         return EventItem(
