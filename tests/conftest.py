@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 SAMPLE_CALLER = "<the sample event's caller>"
+pytest_plugins = ["tests.require_stack"]
 
 os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
