@@ -25,7 +25,7 @@ class Settings:
 
     @property
     def seat_lease_seconds(self) -> int:
-        # a seat survives one missed heartbeat; housekeeping frees it within two intervals
+        # a seat survives one missed heartbeat; the next minute sweep after the lease ends frees it
         return self.heartbeat_interval_seconds * 2
 
 
