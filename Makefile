@@ -1,5 +1,5 @@
 # The two commands of the README: `make local` runs the local stack, `make test` passes the tests.
-.PHONY: setup local test lint openapi bench
+.PHONY: setup local test lint openapi bench fuzz
 
 setup:
 	@scripts/bootstrap
@@ -20,3 +20,7 @@ openapi: setup
 
 bench: setup
 	.venv/bin/python bench/joins.py
+
+# Schemathesis against the local stack's /openapi.json: every operation and phase, 100 cases each
+fuzz: setup
+	.venv/bin/python tests/e2e/fuzz.py --max-examples 100
