@@ -20,6 +20,9 @@ from .lambda_runtime import WorkerSpec, serve
 from .template import FunctionSpec
 
 INIT_TIMEOUT_S = 30.0  # Lambda allows 10 s; first imports on a cold laptop can take longer
+# Synchronous invoke payload quotas ("6 MB"); Lambda allows 100 bytes more for the response.
+REQUEST_LIMIT_BYTES = 6 * 1024 * 1024
+RESPONSE_LIMIT_BYTES = REQUEST_LIMIT_BYTES + 100
 
 
 class LambdaError(Exception):
@@ -39,6 +42,10 @@ class LambdaTimeout(LambdaError):
 
 class TooManyRequests(Exception):
     """Every instance is busy and the pool throttles instead of queueing (throttle=True)."""
+
+
+class RequestTooLarge(Exception):
+    """The event is over Lambda's synchronous request payload limit (RequestEntityTooLargeException)."""
 
 
 def lambda_environment(spec: FunctionSpec, endpoints: Mapping[str, str], region: str = "us-east-1") -> dict[str, str]:
@@ -119,14 +126,21 @@ class LambdaPool:
 
     def invoke(self, event: Mapping[str, Any], *, timeout_s: float | None = None) -> Any:
         """Invoke synchronously and return the handler's JSON result; raise LambdaError on failure."""
+        # Measured as Lambda receives it: compact UTF-8 JSON.
+        event_json = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        if len(event_json.encode("utf-8")) > REQUEST_LIMIT_BYTES:
+            raise RequestTooLarge(f"{self.spec.name}: request must be smaller than {REQUEST_LIMIT_BYTES} bytes")
         instance = self._acquire()
         healthy = False
         try:
-            status, payload = self._exchange(instance, event, timeout_s or float(self.spec.timeout_s))
+            status, payload = self._exchange(instance, event_json, timeout_s or float(self.spec.timeout_s))
             # A handler error leaves the instance warm, as in Lambda; an exit does not.
             healthy = status == "ok" or payload["errorType"] != "Runtime.ExitError"
         finally:
             self._release(instance, healthy)
+        if status == "ok" and len(payload) > RESPONSE_LIMIT_BYTES:  # ASCII JSON: characters are bytes
+            message = f"Response payload size exceeded maximum allowed payload size ({RESPONSE_LIMIT_BYTES} bytes)."
+            raise LambdaError(self.spec.name, "Function.ResponseSizeTooLarge", message)
         if status == "ok":
             return json.loads(payload)
         raise LambdaError(self.spec.name, payload["errorType"], payload["errorMessage"], payload["stackTrace"])
@@ -156,7 +170,14 @@ class LambdaPool:
             raise
         with self._lock:
             self._starting -= 1
-            self._live[id(instance)] = instance
+            closed = self._closed
+            if not closed:
+                self._live[id(instance)] = instance
+            else:
+                self._busy -= 1
+        if closed:  # close() ran while this instance started: it never joins the pool
+            _stop(instance)
+            raise RuntimeError(f"{self.spec.name}: the pool is closed")
         return instance
 
     def _release(self, instance: _Instance, healthy: bool) -> None:
@@ -184,24 +205,24 @@ class LambdaPool:
         instance = _Instance(process, parent_conn)
         self.cold_starts += 1
         if not parent_conn.poll(INIT_TIMEOUT_S):
-            _stop(instance)
+            _stop(instance, graceful=False)
             raise LambdaError(self.spec.name, "Runtime.InitTimeout", f"init took over {INIT_TIMEOUT_S} s")
         try:
             status, payload = parent_conn.recv()
         except EOFError:
-            _stop(instance)
+            _stop(instance, graceful=False)
             raise LambdaError(self.spec.name, "Runtime.ExitError", "the instance died during init") from None
         if status != "ready":
-            _stop(instance)
+            _stop(instance, graceful=False)
             raise LambdaError(self.spec.name, payload["errorType"], payload["errorMessage"], payload["stackTrace"])
         return instance
 
-    def _exchange(self, instance: _Instance, event: Mapping[str, Any], timeout_s: float) -> tuple[str, Any]:
+    def _exchange(self, instance: _Instance, event_json: str, timeout_s: float) -> tuple[str, Any]:
         request_id = str(uuid.uuid4())
         deadline_ms = int((time.time() + timeout_s) * 1000)
         instance.invocations += 1
         try:
-            instance.conn.send((request_id, json.dumps(event), deadline_ms))
+            instance.conn.send((request_id, event_json, deadline_ms))
             if not instance.conn.poll(timeout_s):
                 raise LambdaTimeout(self.spec.name, "Sandbox.Timedout", f"Task timed out after {timeout_s:.2f} seconds")
             status, payload = instance.conn.recv()
@@ -210,16 +231,26 @@ class LambdaPool:
         return status, payload
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop every instance: idle ones are asked to exit, busy ones are killed."""
+        """Stop every instance: idle ones are asked to exit (and given `timeout` to), busy ones are
+        killed at once, so their invocations fail with Runtime.ExitError instead of running on."""
         with self._lock:
             self._closed = True
-            instances = list(self._live.values())
             idle = list(self._idle)
+            idle_ids = {id(instance) for instance in idle}
+            busy = [instance for key, instance in self._live.items() if key not in idle_ids]
             self._live.clear()
             self._idle.clear()
             self._lock.notify_all()
-        for instance in instances:
-            _stop(instance, timeout, graceful=instance not in idle)
+        for instance in idle:
+            _ask_to_exit(instance)
+        for instance in busy:
+            # The invoking thread owns the connection: it sees EOF, fails, and closes it on release.
+            instance.process.terminate()
+        for instance in idle:
+            _end(instance.process, timeout, grace=timeout)
+            instance.conn.close()
+        for instance in busy:
+            _end(instance.process, timeout)
 
     def __enter__(self) -> LambdaPool:
         return self
@@ -228,16 +259,26 @@ class LambdaPool:
         self.close()
 
 
-def _stop(instance: _Instance, timeout: float = 2.0, graceful: bool = True) -> None:
-    process = instance.process
-    if graceful and process.is_alive():
+def _ask_to_exit(instance: _Instance) -> None:
+    if instance.process.is_alive():
         with contextlib.suppress(OSError):
-            instance.conn.send(None)
-        process.join(0.5)
+            instance.conn.send(None)  # the runtime loop returns and the process exits normally
+
+
+def _end(process: Any, timeout: float, *, grace: float = 0.0) -> None:
+    """Give `process` `grace` seconds to exit by itself, then SIGTERM it, then SIGKILL it."""
+    if grace:
+        process.join(grace)
     if process.is_alive():
         process.terminate()
         process.join(timeout)
     if process.is_alive():
         process.kill()
         process.join(timeout)
+
+
+def _stop(instance: _Instance, timeout: float = 2.0, graceful: bool = True) -> None:
+    if graceful:
+        _ask_to_exit(instance)
+    _end(instance.process, timeout, grace=timeout if graceful else 0.0)
     instance.conn.close()
