@@ -10,17 +10,24 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import jwt
 
-from .http_event import HttpRequest, HttpResponse, build_event, json_response, proxy_response
+from .http_event import (
+    HttpRequest,
+    HttpResponse,
+    build_event,
+    decode_path,
+    decode_path_parameter,
+    json_response,
+    proxy_response,
+)
+from .http_server import IDLE_TIMEOUT_S, MAX_BODY_BYTES, HttpServer
+from .lambda_pool import RequestTooLarge
 from .naming import DEFAULT_ACCOUNT
 from .template import HttpApiSpec, HttpRoute
 from .tokens import AUDIENCE, ISSUER, claims_as_strings, scopes, verify_token
@@ -69,13 +76,22 @@ class Router:
         self._routes = sorted((_compile(r) for r in routes if r.path != "$default"), key=lambda c: c.rank)
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+        """The route for `path` (still percent-encoded, so an encoded `/` stays inside its segment)
+        and its path parameters, decoded; ValueError when a parameter cannot be decoded."""
         for compiled in self._routes:
             if compiled.route.method not in (method, "ANY"):
                 continue
             found = compiled.pattern.fullmatch(path)
             if found:
-                return compiled.route, {n: unquote(v) for n, v in zip(compiled.names, found.groups(), strict=True)}
+                values = found.groups()
+                return compiled.route, {
+                    n: decode_path_parameter(v) for n, v in zip(compiled.names, values, strict=True)
+                }
         return (self._default, {}) if self._default else None
+
+
+def _bad_request() -> HttpResponse:
+    return json_response(400, {"message": "Bad Request"})
 
 
 def _unauthorized(description: str | None) -> HttpResponse:
@@ -97,6 +113,7 @@ class Gateway:
         account_id: str = DEFAULT_ACCOUNT,
         issuer: str = ISSUER,
         audiences: tuple[str, ...] = (AUDIENCE,),
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ):
         routes = list(routes)
         for route in routes:
@@ -110,29 +127,20 @@ class Gateway:
         self.account_id = account_id
         self.issuer = issuer
         self.audiences = audiences
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._server = HttpServer(self.handle, host=host, port=port, idle_timeout_s=idle_timeout_s)
         # Invocations run beside the request thread so the integration timeout can answer 503.
         self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="gw")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._server.address
+        return f"http://{host}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="rooms-local-gateway", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._server.stop()
         self._invocations.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> Gateway:
@@ -144,7 +152,13 @@ class Gateway:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """One request, end to end, without sockets (the HTTP server only calls this)."""
-        matched = self.router.match(request.method, request.raw_path)
+        if len(request.body) > MAX_BODY_BYTES:  # the server refuses these before reading them
+            return json_response(413, {"message": "Request Entity Too Large"})
+        try:
+            decode_path(request.raw_path)
+            matched = self.router.match(request.method, request.raw_path)
+        except ValueError:
+            return _bad_request()  # a malformed percent-escape, refused before routing
         if matched is None:
             return json_response(404, {"message": "Not Found"})
         route, path_parameters = matched
@@ -168,8 +182,12 @@ class Gateway:
         except concurrent.futures.TimeoutError:
             log.error("%s: no response within %d ms", route.route_key, route.timeout_ms)
             response = json_response(503, {"message": "Service Unavailable"})
+        except RequestTooLarge:
+            # The event passes API Gateway's 10 MB but not Lambda's 6 MB invoke limit (base64 adds a third).
+            log.error("%s: the event is over Lambda's request payload limit", route.route_key)
+            response = json_response(413, {"message": "Request Entity Too Large"})
         except Exception:
-            # Handler errors, timeouts, throttles and malformed results all look like this to clients.
+            # Handler errors, throttles, oversized (over 6 MB) and malformed results all look like this.
             log.exception("%s -> %s failed", route.route_key, route.function_id)
             response = json_response(500, {"message": "Internal Server Error"})
         response.headers.append(("apigw-requestid", request_id))
@@ -197,63 +215,15 @@ class Gateway:
 
 def _identity(source: str, request: HttpRequest) -> str | None:
     kind, _, name = source.removeprefix("$request.").partition(".")
-    value: str | None = None
+    values: list[str] = []
     if kind == "header":
-        value = next((v for k, v in request.headers if k.lower() == name.lower()), None)
+        values = [v for k, v in request.headers if k.lower() == name.lower()]
     elif kind == "querystring":
-        value = next((v for k, v in parse_qsl(request.raw_query, keep_blank_values=True) if k == name), None)
-    if value is None:
+        values = [v for k, v in parse_qsl(request.raw_query, keep_blank_values=True) if k == name]
+    if not values:
         return None
+    # Repeated values reach the authorizer comma-joined, as in the event: two tokens are no token.
+    value = ",".join(values)
     # The authorizer takes the token with or without the Bearer scheme.
     scheme, _, rest = value.strip().partition(" ")
     return rest.strip() if scheme.lower() == "bearer" else value.strip()
-
-
-def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as clients expect of API Gateway
-
-        def _serve(self) -> None:
-            started = time.perf_counter()
-            path, _, query = self.path.partition("?")
-            request = HttpRequest(
-                method=self.command,
-                raw_path=path,
-                raw_query=query,
-                headers=list(self.headers.items()),
-                body=self._body(),
-                source_ip=self.client_address[0],
-            )
-            try:
-                response = gateway.handle(request)
-            except Exception:
-                log.exception("%s %s: the local gateway failed", self.command, self.path)
-                response = json_response(500, {"message": "Internal Server Error"})
-            self.send_response(response.status)
-            for name, value in response.headers:
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(response.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s -> %d (%.0f ms)", self.command, self.path, response.status, elapsed)
-
-        def _body(self) -> bytes:
-            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-                chunks = []
-                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()  # the CRLF after each chunk
-                while self.rfile.readline().strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(chunks)
-            length = int(self.headers.get("content-length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format, *args)  # the access line is logged above, with the duration
-
-    return Handler

@@ -16,6 +16,7 @@ ALGORITHM = "HS256"
 SECRET_VARIABLE = "ROOMS_LOCAL_JWT_SECRET"
 # A public, development-only key: local tokens grant nothing anywhere else.
 DEFAULT_SECRET = "rooms-local-development-secret-not-for-production"
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 def secret() -> str:
@@ -39,7 +40,7 @@ def mint_token(user_id: str, *, ttl_seconds: int = 3600, extra_claims: Mapping[s
 
 def verify_token(token: str, *, issuer: str = ISSUER, audiences: tuple[str, ...] = (AUDIENCE,)) -> dict[str, Any]:
     """The token's claims, or jwt.InvalidTokenError, checked as API Gateway does: signature, exp,
-    nbf, iss, and `aud` or (Cognito access tokens) `client_id` among the audiences."""
+    nbf, iat, iss, and `aud` or (Cognito access tokens) `client_id` among the audiences."""
     claims: dict[str, Any] = jwt.decode(
         token,
         secret(),
@@ -47,6 +48,11 @@ def verify_token(token: str, *, issuer: str = ISSUER, audiences: tuple[str, ...]
         issuer=issuer,
         options={"require": ["exp", "iss"], "verify_aud": False},
     )
+    # PyJWT takes int("1700000000") for a time claim; RFC 7519 and API Gateway want a JSON number.
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise jwt.InvalidTokenError(f"the {name} claim must be a number")
     audience = claims.get("aud", claims.get("client_id"))
     offered = audience if isinstance(audience, list) else [audience]
     if not any(item in audiences for item in offered):
