@@ -522,7 +522,7 @@ def test_a_failing_target_is_retried_per_policy_then_dead_lettered(stack: LocalS
     create(stack, "failing", at_expression(when), payload, Target=target, ActionAfterCompletion="DELETE")
     # WHEN it falls due and the retries run their course
     stack.advance_clock(120)
-    stack.scheduler.wait_idle(timeout=30)
+    stack.scheduler.wait_idle(timeout=120)
     # THEN three attempts, each its own execution id and attempt number, then one recorded failure
     attempts = stack.scheduler.invocations_of("failing")
     assert [(a.attempt, a.event["attempt"], a.ok) for a in attempts] == [

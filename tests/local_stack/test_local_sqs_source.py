@@ -93,7 +93,7 @@ def _run(
     (event,) = template.sqs_events
     source = SqsEventSource(event, queue, recorder, moto_endpoint=moto.endpoint, concurrency=1)
     source.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a safety net: the loop ends when until() holds
     try:
         while not until() and time.monotonic() < deadline:
             time.sleep(0.05)
