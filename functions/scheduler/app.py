@@ -15,6 +15,10 @@ _METRICS = {
     "ghosts_freed": "GhostSeatsFreed",
     "promoted": "UsersPromoted",
     "rooms_closed": "EmptyRoomsClosed",
+    "dead_letters": "OverflowDeadLettersSeen",
+    "tickets_seated": "StaleTicketsSeated",
+    "tickets_republished": "StaleTicketsRepublished",
+    "tickets_failed": "StaleTicketsFailed",
     "provisioned_rooms": "ParallelRoomsProvisioned",
 }
 

@@ -22,11 +22,19 @@ class Settings:
     scheduler_role_arn: str = ""
     scheduler_dlq_arn: str = ""
     empty_room_grace_seconds: int = 300
+    overflow_visibility_timeout_seconds: int = 180
+    overflow_dlq_url: str = ""
 
     @property
     def seat_lease_seconds(self) -> int:
         # a seat survives one missed heartbeat; the next minute sweep after the lease ends frees it
         return self.heartbeat_interval_seconds * 2
+
+    @property
+    def overflow_delivery_budget_seconds(self) -> int:
+        """How long SQS keeps trying one overflow message: every receive, each hidden for the visibility
+        timeout. A ticket queued longer than this waits on a dead-lettered (or lost) message."""
+        return self.overflow_visibility_timeout_seconds * self.overflow_max_receive_count
 
 
 @cache
@@ -46,4 +54,6 @@ def settings() -> Settings:
         scheduler_role_arn=env.get("ROOMS_SCHEDULER_ROLE_ARN", ""),
         scheduler_dlq_arn=env.get("ROOMS_SCHEDULER_DLQ_ARN", ""),
         empty_room_grace_seconds=int(env.get("ROOMS_EMPTY_ROOM_GRACE_SECONDS", "300")),
+        overflow_visibility_timeout_seconds=int(env.get("ROOMS_OVERFLOW_VISIBILITY_TIMEOUT_SECONDS", "180")),
+        overflow_dlq_url=env.get("ROOMS_OVERFLOW_DLQ_URL", ""),
     )

@@ -1,8 +1,10 @@
-"""The every-minute sweep: free ghost seats, promote opted-in users to the main room, close empty parallel rooms.
+"""The every-minute sweep: free ghost seats, settle tickets nobody would seat, promote opted-in users to
+the main room, close empty parallel rooms.
 
-No scans. Ghost seats are found by their heartbeat-expiry bucket (gsi2 `EXPIRY#<bucket>`), families with
-parallel rooms through their main room's gsi2 marker, promotion candidates through their tickets' gsi1
-partition (`PROMOTE#<family>`, in arrival order).
+No scans. Ghost seats are found by their heartbeat-expiry bucket (gsi2 `EXPIRY#<bucket>`), tickets queued
+past their delivery budget by their due minute (gsi2 `TICKETS#DUE#<minute>#<shard>`, see rooms.reconciler)
+and in the overflow dead-letter queue, families with parallel rooms through their main room's gsi2
+marker, promotion candidates through their tickets' gsi1 partition (`PROMOTE#<family>`, arrival order).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from rooms.domain.errors import EventNotFound, RoomNotFound
 from rooms.domain.events import EventStatus
-from rooms.domain.model import Room, RoomStatus, parallel_room_id
-from rooms.ports import EventStore, HousekeepingStore, Promotion, RoomStore
+from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, due_bucket, parallel_room_id
+from rooms.ports import DeadLetter, DeadLetters, EventStore, HousekeepingStore, Promotion, RoomStore
+from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import utcnow
+from rooms.worker import OverflowMessage
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +33,10 @@ _FIRST_LOOKBACK_BUCKETS = 10
 _MAX_BUCKETS_PER_RUN = 240
 # Freeing closed rooms' seats gets this much of each run; the scheduler function has 60 s.
 _EVICTION_BUDGET_SECONDS = 30.0
+# Due minutes of queued tickets: each is one query per shard, so a run catching up takes a few at a time.
+_MAX_DUE_BUCKETS_PER_RUN = 20
+# Dead-lettered requests looked at per run (the due index finds the rest once their budget ends).
+_DEAD_LETTERS_PER_RUN = 100
 
 
 class SweepStore(RoomStore, EventStore, HousekeepingStore, Protocol):
@@ -41,6 +51,10 @@ class SweepReport:
     promoted: int = 0
     rooms_closed: int = 0
     rooms_emptied: int = 0
+    dead_letters: int = 0  # dead-lettered requests looked at (they stay in the queue)
+    tickets_seated: int = 0  # stale tickets of users who had a seat: they say so now
+    tickets_republished: int = 0
+    tickets_failed: int = 0
 
 
 def expiry_bucket(when: datetime, interval_seconds: int) -> int:
@@ -48,13 +62,13 @@ def expiry_bucket(when: datetime, interval_seconds: int) -> int:
     return int(when.timestamp()) // interval_seconds
 
 
-def buckets_to_sweep(last_done: int | None, now_bucket: int) -> range:
+def buckets_to_sweep(last_done: int | None, now_bucket: int, most: int = _MAX_BUCKETS_PER_RUN) -> range:
     """Buckets from the one after the last fully swept to the current one (partly past).
 
-    At most _MAX_BUCKETS_PER_RUN: after an outage the sweep catches up over a few runs.
+    At most `most`: after an outage the sweep catches up over a few runs.
     """
     first = now_bucket - _FIRST_LOOKBACK_BUCKETS if last_done is None else last_done + 1
-    return range(first, min(now_bucket, first + _MAX_BUCKETS_PER_RUN - 1) + 1)
+    return range(first, min(now_bucket, first + most - 1) + 1)
 
 
 class Housekeeping:
@@ -64,16 +78,25 @@ class Housekeeping:
         heartbeat_interval_seconds: int,
         empty_room_grace_seconds: int,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        reconciler: TicketReconciler | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
+        """`reconciler` settles stale tickets (production always passes it: rooms.scheduled), with
+        `dead_letters`, the overflow dead-letter queue, looked at first."""
         self._store = store
         self._interval = heartbeat_interval_seconds
         self._grace = timedelta(seconds=empty_room_grace_seconds)
         self._clock = clock
+        self._reconciler = reconciler
+        self._dead_letters = dead_letters
 
     def run(self) -> SweepReport:
         report = SweepReport()
         self.finish_evictions(report)
         self.free_ghosts(report)
+        if self._reconciler is not None:
+            self.settle_stale_tickets(self._reconciler, report)
         for family_id in self._store.families_with_overflow():
             try:
                 self.tidy_family(family_id, report)
@@ -100,10 +123,67 @@ class Housekeeping:
             for seat in self._store.expiring_seats(bucket):
                 if seat.expires_at <= now and self._store.release(seat, expired_by=now):
                     report.ghosts_freed += 1
+                    if seat.ticketed:  # a seat taken in the main room has no ticket to tell, as a rule
+                        self._store.end_ticket(seat, TicketStatus.EXPIRED, None, now)
             report.buckets_swept += 1
         # the current bucket still holds seats expiring later this interval: sweep it again next time
         done = min(sweep[-1], now_bucket - 1) if len(sweep) else now_bucket - 1
         self._store.set_last_expiry_bucket(done, now)
+
+    # ---------------------------------------------------------- stale tickets
+    def settle_stale_tickets(self, reconciler: TicketReconciler, report: SweepReport) -> None:
+        """Settle every ticket nobody would seat: dead-lettered requests first, then those past their budget.
+
+        Each step is idempotent (conditional writes): a run that dies is simply done again by the next.
+        """
+        if self._dead_letters is not None:
+            try:
+                self.settle_dead_letters(reconciler, self._dead_letters, report)
+            except Exception:  # the due index still finds these tickets: the sweep goes on
+                logger.exception("reading the overflow dead-letter queue failed")
+        now = self._clock()
+        now_bucket = due_bucket(now)
+        sweep = buckets_to_sweep(self._store.last_due_bucket(), now_bucket, _MAX_DUE_BUCKETS_PER_RUN)
+        for bucket in sweep:
+            for ticket in self._store.due_tickets(bucket):
+                # a past minute's tickets are due by definition; the current one's only once their time came
+                if ticket.status is TicketStatus.QUEUED and (bucket < now_bucket or reconciler.is_stale(ticket)):
+                    self._count(reconciler.settle(ticket, dead_lettered=False), report)
+        done = min(sweep[-1], now_bucket - 1) if len(sweep) else now_bucket - 1
+        self._store.set_last_due_bucket(done, now)
+
+    def settle_dead_letters(self, reconciler: TicketReconciler, queue: DeadLetters, report: SweepReport) -> None:
+        letters = queue.peek(_DEAD_LETTERS_PER_RUN)
+        try:
+            for letter in letters:
+                report.dead_letters += 1
+                ticket = self._dead_letter_ticket(letter)
+                if ticket is not None:
+                    self._count(reconciler.settle(ticket, dead_lettered=True), report)
+        finally:
+            queue.put_back(letters)
+
+    def _dead_letter_ticket(self, letter: DeadLetter) -> Ticket | None:
+        """The ticket still waiting on this dead request, if any (not one queued afresh since)."""
+        try:
+            request = OverflowMessage.model_validate_json(letter.body).request()
+        except ValidationError:
+            return None  # not an overflow request: left for operators
+        ticket = self._store.get_ticket(request.ticket_id)
+        if ticket is None or ticket.status is not TicketStatus.QUEUED:
+            return None
+        if request.queueing is not None and request.queueing != ticket.queued_since:
+            return None  # published for an earlier queueing: the ticket waits on a newer message
+        return ticket
+
+    @staticmethod
+    def _count(outcome: Settled, report: SweepReport) -> None:
+        if outcome is Settled.SEATED:
+            report.tickets_seated += 1
+        elif outcome is Settled.REPUBLISHED:
+            report.tickets_republished += 1
+        elif outcome is Settled.FAILED:
+            report.tickets_failed += 1
 
     # ---------------------------------------------------------------- families
     def tidy_family(self, family_id: str, report: SweepReport) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rooms.domain.errors import Contention, RoomNotFound
-from rooms.domain.model import Room, RoomStatus, Seat, parallel_room_id
+from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
 from rooms.domain.overflow import room_to_fill, take_for_room
 from rooms.ports import OverflowRequest, RoomStore
 from rooms.service import utcnow
@@ -93,15 +93,13 @@ class OverflowService:
             self._store.fail_ticket(request.ticket_id, reason, now)
             result.failed[request.ticket_id] = reason
 
-    def fail_ticket(self, ticket_id: str, reason: str) -> bool:
-        return self._store.fail_ticket(ticket_id, reason, self._clock())
+    def fail_ticket(self, request: OverflowRequest, reason: str) -> bool:
+        """Fail the ticket of a request that will not be delivered again, unless it was queued afresh since."""
+        return self._store.fail_ticket(request.ticket_id, reason, self._clock(), queued_at=request.queueing)
 
 
 def _closed_reason(main: Room | None) -> str:
-    if main is None:
-        return "room_not_found"
-    # a show's family is closed by its end (or by its host ending it early): the event is over
-    return "event_ended" if main.event_id else "room_closed"
+    return family_closed_reason(main) or ROOM_CLOSED
 
 
 __all__ = ["Contention", "FamilyResult", "OverflowService"]

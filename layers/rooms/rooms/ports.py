@@ -9,16 +9,30 @@ from enum import StrEnum
 from typing import Protocol
 
 from rooms.domain.events import Event, ScheduleSpec
-from rooms.domain.model import Page, Room, Seat, Ticket
+from rooms.domain.model import Page, Room, Seat, Ticket, TicketStatus
 
 
 @dataclass(frozen=True)
 class OverflowRequest:
-    """What the overflow queue carries: a user of a family waiting for a seat."""
+    """What the overflow queue carries: a user of a family waiting for a seat.
+
+    `queued_at` is the ticket's updated_at when this message was published (ISO 8601): the queueing it
+    belongs to. A message that outlived its queueing (the ticket was re-published or re-queued since)
+    may still seat the user, but never fails the newer queueing. Absent from older messages.
+    """
 
     ticket_id: str
     family_id: str
     user_id: str
+    queued_at: str | None = None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> OverflowRequest:
+        return cls(ticket.ticket_id, ticket.family_id, ticket.user_id, ticket.queued_since.isoformat())
+
+    @property
+    def queueing(self) -> datetime | None:
+        return datetime.fromisoformat(self.queued_at) if self.queued_at else None
 
 
 @dataclass
@@ -51,12 +65,30 @@ class RoomStore(Protocol):
     def put_ticket(self, ticket: Ticket) -> Ticket | None: ...
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
     def requeue_ticket(self, ticket: Ticket, now: datetime) -> bool: ...
-    def fail_ticket(self, ticket_id: str, reason: str, now: datetime) -> bool: ...
+    def republish_ticket(self, ticket: Ticket, now: datetime) -> Ticket | None: ...
+    def fail_ticket(self, ticket_id: str, reason: str, now: datetime, *, queued_at: datetime | None = None) -> bool: ...
     def mark_ticket_seated(self, ticket_id: str, seat: Seat, now: datetime) -> None: ...
+    def end_ticket(self, seat: Seat, status: TicketStatus, reason: str | None, now: datetime) -> bool: ...
 
 
 class OverflowPublisher(Protocol):
     def publish(self, request: OverflowRequest) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the overflow queue gave up on: its body, and the handle to put it back."""
+
+    message_id: str
+    body: str
+    receipt_handle: str
+
+
+class DeadLetters(Protocol):
+    """The overflow dead-letter queue, read without consuming it: operators still see every message."""
+
+    def peek(self, limit: int) -> list[DeadLetter]: ...
+    def put_back(self, letters: Sequence[DeadLetter]) -> None: ...
 
 
 class EventStore(Protocol):
@@ -86,6 +118,9 @@ class HousekeepingStore(Protocol):
     def last_expiry_bucket(self) -> int | None: ...
     def set_last_expiry_bucket(self, bucket: int, now: datetime) -> None: ...
     def expiring_seats(self, bucket: int) -> Iterator[Seat]: ...
+    def last_due_bucket(self) -> int | None: ...
+    def set_last_due_bucket(self, bucket: int, now: datetime) -> None: ...
+    def due_tickets(self, bucket: int) -> Iterator[Ticket]: ...
     def families_with_overflow(self) -> list[str]: ...
     def retire_family(self, family_id: str) -> None: ...
     def empty_since(self, room_ids: Sequence[str]) -> dict[str, datetime | None]: ...

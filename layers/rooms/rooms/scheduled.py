@@ -7,7 +7,7 @@ from a show's schedules, and {"action": "housekeeping"} from the every-minute sc
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
@@ -50,10 +50,22 @@ def show_runner() -> ShowRunner:
 
 @cache
 def housekeeping() -> Housekeeping:
+    from rooms.adapters.dead_letters import SqsDeadLetters
     from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.reconciler import TicketReconciler
+    from rooms.service import utcnow
 
     config = settings()
-    return Housekeeping(DynamoShowStore(), config.heartbeat_interval_seconds, config.empty_room_grace_seconds)
+    store = DynamoShowStore()
+    budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
+    return Housekeeping(
+        store,
+        config.heartbeat_interval_seconds,
+        config.empty_room_grace_seconds,
+        reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, utcnow),
+        dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
+    )
 
 
 def _event_summary(event: Event | None) -> dict[str, Any]:

@@ -6,11 +6,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, TicketNotFound
+from rooms.config import settings
+from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, RoomNotFound, TicketNotFound
 from rooms.domain.model import (
+    KICKED,
     MAIN_INDEX,
+    OVERFLOW_UNAVAILABLE,
     Family,
     Page,
     Room,
@@ -24,6 +27,7 @@ from rooms.domain.model import (
     ticket_id_for,
 )
 from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore
+from rooms.reconciler import TicketReconciler
 
 logger = logging.getLogger(__name__)
 # Closing frees seats for at most this long in the request (API Gateway gives up at 29 s); the rest is
@@ -43,10 +47,19 @@ class LeaveResult:
 
 
 class RoomService:
-    def __init__(self, store: RoomStore, publisher: OverflowPublisher, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        publisher: OverflowPublisher,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        delivery_budget: timedelta | None = None,
+    ) -> None:
         self._store = store
         self._publisher = publisher
         self._clock = clock
+        budget = delivery_budget or timedelta(seconds=settings().overflow_delivery_budget_seconds)
+        self._reconciler = TicketReconciler(store, publisher, budget, clock)
 
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
@@ -102,19 +115,25 @@ class RoomService:
         prior = self._store.put_ticket(ticket)
         if prior is not None:
             if prior.status is TicketStatus.QUEUED:
-                return prior  # already waiting: the same ticket, no second message
+                if not self._reconciler.is_stale(prior):
+                    return prior  # already waiting: the same ticket, no second message
+                # its message outlived every delivery SQS gives it (dead-lettered, or never sent)
+                return self._reconciler.republish(prior) or self._ticket_or_raise(ticket.ticket_id)
             seat = self._store.get_seat(family_id, user_id)
             if seat is not None:
                 return seat  # seated by the worker since the admission failed
             if not self._store.requeue_ticket(prior, now):
                 return self._ticket_or_raise(ticket.ticket_id)
+        queued = self._ticket_or_raise(ticket.ticket_id) if prior is not None else ticket
         try:
-            self._publisher.publish(OverflowRequest(ticket.ticket_id, family_id, user_id))
+            self._publisher.publish(OverflowRequest.of(queued))
         except Exception:
             logger.exception("overflow publish failed", extra={"ticket_id": ticket.ticket_id})
-            self._store.fail_ticket(ticket.ticket_id, "overflow_unavailable", self._clock())
+            self._store.fail_ticket(
+                ticket.ticket_id, OVERFLOW_UNAVAILABLE, self._clock(), queued_at=queued.queued_since
+            )
             raise OverflowUnavailable() from None
-        return self._ticket_or_raise(ticket.ticket_id) if prior is not None else ticket
+        return queued
 
     def _ticket_or_raise(self, ticket_id: str) -> Ticket:
         ticket = self._store.get_ticket(ticket_id)
@@ -127,15 +146,26 @@ class RoomService:
         family_id, _ = family_of(room_id)
         seat = self._store.get_seat(family_id, user_id)
         if seat is not None:
-            return LeaveResult(left=self._store.release(seat), room_id=seat.room_id, ticket_cancelled=False)
+            return self._leave_seat(seat)
         now = self._clock()
         if self._store.fail_ticket(ticket_id_for(family_id, user_id), "cancelled", now):
             return LeaveResult(left=False, room_id=None, ticket_cancelled=True)
         # the worker may have seated the user between the two reads
         seat = self._store.get_seat(family_id, user_id)
         if seat is not None:
-            return LeaveResult(left=self._store.release(seat), room_id=seat.room_id, ticket_cancelled=False)
+            return self._leave_seat(seat)
         return LeaveResult(left=False, room_id=None, ticket_cancelled=False)
+
+    def _leave_seat(self, seat: Seat, reason: str | None = None) -> LeaveResult:
+        """Free a seat, then tell the ticket that led to it (or still waits beside it): `left`.
+
+        The ticket's write comes after the release, on its own key; the request in flight for a ticket
+        still queued then finds it ended and seats nobody.
+        """
+        left = self._store.release(seat)
+        if left:
+            self._store.end_ticket(seat, TicketStatus.LEFT, reason, self._clock())
+        return LeaveResult(left=left, room_id=seat.room_id, ticket_cancelled=False)
 
     def heartbeat(self, room_id: str, user_id: str) -> Seat:
         family_id, _ = family_of(room_id)
@@ -151,9 +181,10 @@ class RoomService:
     def kick(self, room_id: str, host_id: str, user_id: str) -> bool:
         room = self._hosted_room(room_id, host_id)
         seat = self._store.get_seat(room.family_id, user_id)
-        kicked = seat is not None and self._store.release(seat)
-        self._store.fail_ticket(ticket_id_for(room.family_id, user_id), "kicked", self._clock())
-        return kicked
+        if seat is not None and self._leave_seat(seat, KICKED).left:
+            return True
+        self._store.fail_ticket(ticket_id_for(room.family_id, user_id), KICKED, self._clock())
+        return False
 
     def close(self, room_id: str, host_id: str) -> Room:
         """Close a room (a main room closes its whole family) and free its seats."""
@@ -177,10 +208,26 @@ class RoomService:
         return self._store.get_room(room_id, consistent=True)
 
     def ticket(self, ticket_id: str, user_id: str) -> Ticket:
+        """The caller's ticket, as it stands against their seat in the family (Ticket.seen_with).
+
+        Releases write the ticket too (left, expired), but the seat is the truth: reading it here (one
+        more read per poll, nothing on the join path) keeps the answer right whatever path moved the
+        seat, a promotion, a rejoin into a free main-room seat, a closing room, or a crash in between.
+        """
         ticket = self._store.get_ticket(ticket_id)
         if ticket is None or ticket.user_id != user_id:
             raise TicketNotFound(ticket_id)
-        return ticket
+        seat = self._store.get_seat(ticket.family_id, user_id)
+        room_closed = False
+        if seat is None and ticket.status is TicketStatus.SEATED and ticket.room_id:
+            room_closed = self._room_closed(ticket.room_id)
+        return ticket.seen_with(seat, room_closed=room_closed)
+
+    def _room_closed(self, room_id: str) -> bool:
+        try:
+            return self._store.get_room(room_id).status is RoomStatus.CLOSED
+        except RoomNotFound:
+            return True
 
     def _hosted_room(self, room_id: str, host_id: str) -> Room:
         room = self._store.get_room(room_id)

@@ -12,9 +12,10 @@ from collections import defaultdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from rooms.domain.errors import Contention
+from rooms.domain.model import OVERFLOW_FAILED
 from rooms.overflow_service import OverflowService
 from rooms.ports import OverflowRequest
 
@@ -26,6 +27,11 @@ class OverflowMessage(BaseModel):
     ticket_id: str = Field(min_length=1, max_length=64)
     family_id: str = Field(min_length=1, max_length=64)
     user_id: str = Field(min_length=1, max_length=128)
+    queued_at: AwareDatetime | None = None  # the ticket's queueing (see OverflowRequest)
+
+    def request(self) -> OverflowRequest:
+        queued_at = self.queued_at.isoformat() if self.queued_at else None
+        return OverflowRequest(self.ticket_id, self.family_id, self.user_id, queued_at)
 
 
 class PoisonMessage(Exception):
@@ -37,7 +43,7 @@ class OverflowBatch:
         self._service = service
         self._max_receive_count = max_receive_count
         self._failures: dict[str, Exception] = {}
-        self._tickets: dict[str, str] = {}
+        self._requests: dict[str, OverflowRequest] = {}
         self.seated = 0
 
     def run(self, event: dict[str, Any]) -> OverflowBatch:
@@ -45,13 +51,12 @@ class OverflowBatch:
         for raw in event.get("Records", []):
             record = SQSRecord(raw)
             try:
-                message = OverflowMessage.model_validate_json(record.body)
+                request = OverflowMessage.model_validate_json(record.body).request()
             except ValidationError as error:
                 self._failures[record.message_id] = PoisonMessage(str(error))
                 continue
-            self._tickets[record.message_id] = message.ticket_id
-            request = OverflowRequest(message.ticket_id, message.family_id, message.user_id)
-            families[message.family_id].append((record.message_id, request))
+            self._requests[record.message_id] = request
+            families[request.family_id].append((record.message_id, request))
         for family_id, entries in families.items():
             self._seat_family(family_id, entries)
         return self
@@ -75,8 +80,9 @@ class OverflowBatch:
         failure = self._failures.get(record.message_id)
         if failure is None:
             return
-        ticket_id = self._tickets.get(record.message_id)
-        if ticket_id and int(record.attributes.approximate_receive_count) >= self._max_receive_count:
-            # last delivery: the message goes to the DLQ, so tell the client instead of leaving it queued
-            self._service.fail_ticket(ticket_id, "overflow_failed")
+        request = self._requests.get(record.message_id)
+        if request and int(record.attributes.approximate_receive_count) >= self._max_receive_count:
+            # last delivery: the message goes to the DLQ, so tell the client instead of leaving it queued.
+            # A delivery that dies before this line is caught by housekeeping (rooms.reconciler).
+            self._service.fail_ticket(request, OVERFLOW_FAILED)
         raise failure

@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,6 +30,8 @@ from rooms.adapters.models import (
     SeatItem,
     TicketItem,
     arrival_key,
+    due_ticket_shard,
+    due_tickets_key,
     family_tickets_key,
     room_key,
     seat_key,
@@ -36,7 +39,17 @@ from rooms.adapters.models import (
 )
 from rooms.config import settings
 from rooms.domain.errors import Contention, InvalidCursor, NotSeated, RoomClosed, RoomFull, RoomNotFound
-from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
+from rooms.domain.model import (
+    Page,
+    Room,
+    RoomStatus,
+    Seat,
+    Ticket,
+    TicketStatus,
+    due_bucket,
+    parallel_room_id,
+    ticket_id_for,
+)
 from rooms.ports import BatchOutcome, OverflowRequest
 
 T = TypeVar("T")
@@ -47,6 +60,8 @@ CONFLICT = "TransactionConflict"
 _MAX_CONFLICT_RETRIES = 8
 _EVICT_CHUNK = 99  # one room update + 99 seat deletes per transaction
 _TERMINAL_TICKET_TTL = timedelta(days=1)
+# a ticket that stops being queued leaves the index of due tickets (TicketItem.by_due_time)
+_OFF_DUE_INDEX = (TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove())
 
 
 def _codes(error: TransactWriteError) -> list[str | None]:
@@ -126,6 +141,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         user_id=item.user_id,
         joined_at=item.joined_at,
         expires_at=item.expires_at,
+        ticketed=bool(item.ticketed),
     )
 
 
@@ -141,6 +157,7 @@ def ticket_from_item(item: TicketItem) -> Ticket:
         room_id=item.room_id,
         reason=item.reason,
         promote=bool(item.promote),
+        republished=int(item.republished or 0),
     )
 
 
@@ -152,6 +169,7 @@ class DynamoRoomStore:
         )
         self._lease = timedelta(seconds=config.seat_lease_seconds)
         self._bucket_seconds = config.heartbeat_interval_seconds
+        self._delivery_budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
 
     # ------------------------------------------------------------------ rooms
     def create_room(self, room: Room) -> None:
@@ -356,7 +374,7 @@ class DynamoRoomStore:
     def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
         """Seat several queued users of one family in `room` with one transaction (I1, I2 held by it)."""
         count = len(requests)
-        seats = [self._seat_item(room.room_id, r.family_id, r.user_id, now) for r in requests]
+        seats = [self._seat_item(room.room_id, r.family_id, r.user_id, now, ticketed=True) for r in requests]
         expires = now + _TERMINAL_TICKET_TTL
 
         def attempt() -> None:
@@ -377,6 +395,7 @@ class DynamoRoomStore:
                             TicketItem.room_id.set(room.room_id),
                             TicketItem.updated_at.set(now),
                             TicketItem.ttl.set(expires),
+                            *_OFF_DUE_INDEX,
                         ],
                         condition=TicketItem.status == TicketStatus.QUEUED.value,
                     )
@@ -429,16 +448,42 @@ class DynamoRoomStore:
                 TicketItem.room_id.remove(),
                 TicketItem.reason.remove(),
                 TicketItem.ttl.remove(),
+                TicketItem.republished.set(0),
                 TicketItem.created_at.set(now),
                 TicketItem.updated_at.set(now),
                 TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, ticket.promote)),
                 TicketItem.gsi1sk.set(arrival_key(now, ticket.ticket_id)),
+                *self._on_due_index(ticket.ticket_id, now),
             ],
             (TicketItem.status == ticket.status.value) & (TicketItem.updated_at == ticket.updated_at),
         )
 
-    def fail_ticket(self, ticket_id: str, reason: str, now: datetime) -> bool:
-        """Mark a queued ticket failed with a reason the client can read; False if it was not queued."""
+    def republish_ticket(self, ticket: Ticket, now: datetime) -> Ticket | None:
+        """Start a new delivery budget for a queued ticket whose request is about to be published again.
+
+        Only if nothing changed it since it was read (None otherwise): two sweeps, or a sweep and a
+        rejoin, never both publish. Its place in the family's arrival order is kept.
+        """
+        changed = update_if(
+            TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
+            [
+                TicketItem.updated_at.set(now),
+                TicketItem.republished.add(1),
+                *self._on_due_index(ticket.ticket_id, now),
+            ],
+            (TicketItem.status == TicketStatus.QUEUED.value) & (TicketItem.updated_at == ticket.updated_at),
+        )
+        return replace(ticket, updated_at=now, republished=ticket.republished + 1) if changed else None
+
+    def fail_ticket(self, ticket_id: str, reason: str, now: datetime, *, queued_at: datetime | None = None) -> bool:
+        """Mark a queued ticket failed with a reason the client can read; False if it was not queued.
+
+        With `queued_at`, only the queueing published then: a message that outlived its queueing
+        (the ticket was re-published or re-queued since) does not fail the newer one.
+        """
+        condition = TicketItem.status == TicketStatus.QUEUED.value
+        if queued_at is not None:
+            condition &= TicketItem.updated_at == queued_at
         return update_if(
             TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
             [
@@ -446,8 +491,9 @@ class DynamoRoomStore:
                 TicketItem.reason.set(reason),
                 TicketItem.updated_at.set(now),
                 TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+                *_OFF_DUE_INDEX,
             ],
-            TicketItem.status == TicketStatus.QUEUED.value,
+            condition,
         )
 
     def mark_ticket_seated(self, ticket_id: str, seat: Seat, now: datetime) -> None:
@@ -456,11 +502,43 @@ class DynamoRoomStore:
             [
                 TicketItem.status.set(TicketStatus.SEATED.value),
                 TicketItem.room_id.set(seat.room_id),
+                TicketItem.reason.remove(),
                 TicketItem.updated_at.set(now),
                 TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+                *_OFF_DUE_INDEX,
             ],
             TicketItem.status == TicketStatus.QUEUED.value,
         )
+
+    def end_ticket(self, seat: Seat, status: TicketStatus, reason: str | None, now: datetime) -> bool:
+        """Tell the user's ticket in the family that `seat` is gone (left or expired); False if none is told.
+
+        One conditional write on the ticket's own key, after the seat's release: the admission and
+        release transactions stay as they are. Only a ticket from before the seat (queued or seated)
+        changes; one queued again since the seat was taken belongs to a newer join and is left alone.
+        """
+        ticket_id = ticket_id_for(seat.family_id, seat.user_id)
+        return update_if(
+            TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
+            [
+                TicketItem.status.set(status.value),
+                TicketItem.room_id.set(seat.room_id),
+                TicketItem.reason.set(reason) if reason else TicketItem.reason.remove(),
+                TicketItem.updated_at.set(now),
+                TicketItem.ttl.set(now + _TERMINAL_TICKET_TTL),
+                *_OFF_DUE_INDEX,
+            ],
+            TicketItem.status.is_in(TicketStatus.QUEUED.value, TicketStatus.SEATED.value)
+            & (TicketItem.created_at <= seat.joined_at),
+        )
+
+    def _on_due_index(self, ticket_id: str, queued_at: datetime) -> list[Action]:
+        key = self._due_key(ticket_id, queued_at)
+        return [TicketItem.gsi2pk.set(key), TicketItem.gsi2sk.set(ticket_key(ticket_id))]
+
+    def _due_key(self, ticket_id: str, queued_at: datetime) -> str:
+        """The due index partition of a ticket queued at `queued_at`: the minute its delivery budget ends."""
+        return due_tickets_key(due_bucket(queued_at + self._delivery_budget), due_ticket_shard(ticket_id))
 
     # ---------------------------------------------------------------- mapping
     def _room_item(self, room: Room) -> RoomItem:
@@ -482,7 +560,14 @@ class DynamoRoomStore:
         )
 
     def _seat_item(
-        self, room_id: str, family_id: str, user_id: str, now: datetime, joined_at: datetime | None = None
+        self,
+        room_id: str,
+        family_id: str,
+        user_id: str,
+        now: datetime,
+        joined_at: datetime | None = None,
+        *,
+        ticketed: bool = False,
     ) -> SeatItem:
         joined = joined_at or now
         expires = now + self._lease
@@ -496,6 +581,7 @@ class DynamoRoomStore:
             user_id=user_id,
             joined_at=joined,
             expires_at=expires,
+            ticketed=True if ticketed else None,
             gsi1pk=room_key(room_id),
             gsi1sk=f"{joined.isoformat()}#{user_id}",
             gsi2pk=f"EXPIRY#{bucket}",
@@ -503,7 +589,7 @@ class DynamoRoomStore:
         )
 
     def _ticket_item(self, ticket: Ticket) -> TicketItem:
-        return TicketItem(
+        item = TicketItem(
             pk=ticket_key(ticket.ticket_id),
             sk="TICKET",
             ticket_id=ticket.ticket_id,
@@ -516,6 +602,11 @@ class DynamoRoomStore:
             room_id=ticket.room_id,
             reason=ticket.reason,
             promote=ticket.promote,
+            republished=ticket.republished,
             gsi1pk=family_tickets_key(ticket.family_id, ticket.promote),
             gsi1sk=arrival_key(ticket.created_at, ticket.ticket_id),
         )
+        if ticket.status is TicketStatus.QUEUED:
+            item.gsi2pk = self._due_key(ticket.ticket_id, ticket.queued_since)
+            item.gsi2sk = item.pk
+        return item

@@ -27,12 +27,14 @@ from rooms.adapters.dynamo_store import (
 )
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
+    DUE_TICKET_SHARDS,
     EventItem,
     HousekeepingItem,
     RoomItem,
     RsvpItem,
     SeatItem,
     TicketItem,
+    due_tickets_key,
     event_key,
     family_tickets_key,
     host_events_key,
@@ -48,6 +50,7 @@ from rooms.ports import Promotion
 
 _CONDITIONAL = "ConditionalCheckFailedException"
 _HOUSEKEEPING_KEY = ("HOUSEKEEPING", "EXPIRY")
+_DUE_TICKETS_KEY = ("HOUSEKEEPING", "TICKETS_DUE")  # the last due minute whose tickets were all settled
 # Event fields a save may change, and the attribute each is stored in.
 _MUTABLE = (
     "title",
@@ -201,6 +204,34 @@ class DynamoShowStore(DynamoRoomStore):
         keys = [(item.pk, item.sk) for item in SeatItem.by_expiry.query(f"EXPIRY#{bucket}")]
         for item in SeatItem.batch_get(keys, consistent_read=True):
             yield seat_from_item(item)
+
+    def last_due_bucket(self) -> int | None:
+        try:
+            return int(HousekeepingItem.get(*_DUE_TICKETS_KEY, consistent_read=True).last_bucket)
+        except DoesNotExist:
+            return None
+
+    def set_last_due_bucket(self, bucket: int, now: datetime) -> None:
+        item = HousekeepingItem(*_DUE_TICKETS_KEY, last_bucket=bucket, updated_at=now)
+        try:  # never move it back, as for the expiry buckets
+            item.save(condition=HousekeepingItem.pk.does_not_exist() | (HousekeepingItem.last_bucket < bucket))
+        except PutError as error:
+            if error.cause_response_code != _CONDITIONAL:
+                raise
+
+    def due_tickets(self, bucket: int) -> Iterator[Ticket]:
+        """Tickets indexed as queued past their delivery budget in minute `bucket`, read again consistently.
+
+        The index is sparse (a ticket leaves it when seated, failed or ended) and KEYS_ONLY, so what it
+        lists is read back: a ticket settled since it was indexed comes back with its new status.
+        """
+        keys = [
+            (item.pk, item.sk)
+            for shard in range(DUE_TICKET_SHARDS)
+            for item in TicketItem.by_due_time.query(due_tickets_key(bucket, shard))
+        ]
+        for item in TicketItem.batch_get(keys, consistent_read=True):
+            yield ticket_from_item(item)
 
     def families_with_overflow(self) -> list[str]:
         prefix = room_key("")

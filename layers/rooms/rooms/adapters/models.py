@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,20 @@ def host_events_key(host_id: str) -> str:
 def family_tickets_key(family_id: str, promote: bool) -> str:
     """gsi1 partition of a family's tickets; users who asked to move up to the main room have their own."""
     return f"{'PROMOTE' if promote else 'TICKETS'}#{family_id}"
+
+
+# Queued tickets of one due minute are spread over this many gsi2 partitions: a storm queues thousands
+# of users a second, more than one index partition takes (about 1,000 writes/s, their removal included).
+DUE_TICKET_SHARDS = 32
+
+
+def due_tickets_key(bucket: int, shard: int) -> str:
+    """gsi2 partition of queued tickets whose delivery budget runs out in minute `bucket`."""
+    return f"TICKETS#DUE#{bucket}#{shard}"
+
+
+def due_ticket_shard(ticket_id: str) -> int:
+    return zlib.crc32(ticket_id.encode()) % DUE_TICKET_SHARDS
 
 
 def sortable_time(when: datetime) -> str:
@@ -103,6 +118,17 @@ class TicketsByFamily(GlobalSecondaryIndex["TicketItem"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class TicketsByDueTime(GlobalSecondaryIndex["TicketItem"]):
+    """Queued tickets by the minute their delivery budget runs out (see due_tickets_key); sparse."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = KeysOnlyProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class EventsByHost(GlobalSecondaryIndex["EventItem"]):
     class Meta:
         index_name = "gsi1"
@@ -149,6 +175,8 @@ class SeatItem(Model):
     user_id = UnicodeAttribute()
     joined_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
+    # seated by the overflow worker: the seat's ticket is told when the seat expires
+    ticketed = BooleanAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()
@@ -173,11 +201,16 @@ class TicketItem(Model):
     room_id = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     promote = BooleanAttribute(default=False)
+    republished = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)
     # the family's tickets in arrival order: gsi1pk = family_tickets_key(...), gsi1sk = created_at#ticket_id
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+    # only while queued: gsi2pk = due_tickets_key(minute its delivery budget ends, shard), gsi2sk = pk
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
     by_family = TicketsByFamily()
+    by_due_time = TicketsByDueTime()
 
 
 class EventItem(Model):

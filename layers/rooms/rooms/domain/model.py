@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -24,7 +24,22 @@ class RoomStatus(StrEnum):
 class TicketStatus(StrEnum):
     QUEUED = "queued"
     SEATED = "seated"
-    FAILED = "failed"
+    FAILED = "failed"  # never seated; `reason` says why (room_closed, overflow_failed, cancelled...)
+    LEFT = "left"  # the seat it led to was given up: left, kicked (reason) or its room closed (reason)
+    EXPIRED = "expired"  # the seat it led to was freed when its heartbeats stopped
+
+
+# Why a ticket's seat ended, when not the user's own leave (which has no reason).
+KICKED = "kicked"
+ROOM_CLOSED = "room_closed"
+# Why a ticket failed when its request could not be delivered: SQS gave up on it, or refused it.
+OVERFLOW_FAILED = "overflow_failed"
+OVERFLOW_UNAVAILABLE = "overflow_unavailable"
+# How often the sweep may publish a stale ticket's request again before failing it: once, so a lost
+# message is recovered without the user, and a request that kills the worker every time stops.
+MAX_REPUBLISH = 1
+# Queued tickets are indexed by the minute their delivery budget runs out (see due_bucket).
+DUE_BUCKET_SECONDS = 60
 
 
 def new_room_id() -> str:
@@ -77,6 +92,21 @@ class Room:
         return max(0, self.capacity - self.occupancy)
 
 
+def family_closed_reason(main: Room | None) -> str | None:
+    """Why a family takes nobody any more (its main room is gone or closed), or None while it is open."""
+    if main is None:
+        return "room_not_found"
+    if main.status is RoomStatus.OPEN:
+        return None
+    # a show's family is closed by its end (or by its host ending it early): the event is over
+    return "event_ended" if main.event_id else ROOM_CLOSED
+
+
+def due_bucket(when: datetime) -> int:
+    """The minute (since the epoch) `when` falls in: where a ticket due then is indexed and swept."""
+    return int(when.timestamp()) // DUE_BUCKET_SECONDS
+
+
 @dataclass(frozen=True)
 class Seat:
     room_id: str
@@ -84,6 +114,7 @@ class Seat:
     user_id: str
     joined_at: datetime
     expires_at: datetime
+    ticketed: bool = False  # seated through an overflow ticket: its ticket follows the seat's end
 
     @property
     def index(self) -> int:
@@ -102,10 +133,39 @@ class Ticket:
     room_id: str | None = None
     reason: str | None = None
     promote: bool = False
+    republished: int = 0  # times its request was published again for the current queueing
 
     @property
     def room_index(self) -> int | None:
         return None if self.room_id is None else family_of(self.room_id)[1]
+
+    @property
+    def queued_since(self) -> datetime:
+        """When the request a queued ticket waits on was published (updated_at moves only then)."""
+        return self.updated_at
+
+    def due_at(self, delivery_budget: timedelta) -> datetime:
+        """When a queued ticket's request has used up every delivery SQS gives it."""
+        return self.queued_since + delivery_budget
+
+    def is_stale(self, now: datetime, delivery_budget: timedelta) -> bool:
+        """Queued past its delivery budget: its message is dead-lettered or lost, nobody will seat it."""
+        return self.status is TicketStatus.QUEUED and now >= self.due_at(delivery_budget)
+
+    def seen_with(self, seat: Seat | None, *, room_closed: bool = False) -> Ticket:
+        """The ticket as it stands against the user's seat in the family, which is the truth.
+
+        A seat, however it was got (the worker, a promotion, a rejoin into a free main-room seat),
+        makes the ticket `seated` there. A ticket still `seated` with no seat behind it lost its seat by
+        a path that does not write tickets (a closing room frees seats in bulk): it says `left`.
+        """
+        if seat is not None:
+            if self.status is TicketStatus.SEATED and self.room_id == seat.room_id:
+                return self
+            return replace(self, status=TicketStatus.SEATED, room_id=seat.room_id, reason=None)
+        if self.status is TicketStatus.SEATED:
+            return replace(self, status=TicketStatus.LEFT, reason=ROOM_CLOSED if room_closed else None)
+        return self
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""A ticket tells the truth about the seat it led to: the current seat, `left` or `expired` (issue 8, item 2).
+
+Pure domain and the RoomService use cases on in-memory fakes: no AWS, microseconds each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from rooms.domain.model import KICKED, ROOM_CLOSED, RoomStatus, Seat, Ticket, TicketStatus, ticket_id_for
+from rooms.service import RoomService
+from tests.unit.ticket_fakes import BUDGET, START, Clock, FakePublisher, FakeStore, as_port, main_room
+
+FAMILY = "r_main"
+P1 = f"{FAMILY}-p1"
+
+
+def ticket(status: TicketStatus = TicketStatus.QUEUED, **changes: object) -> Ticket:
+    base = Ticket(ticket_id_for(FAMILY, "u1"), FAMILY, "u1", status, FAMILY, START, START)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def seat(room_id: str = P1) -> Seat:
+    return Seat(room_id, FAMILY, "u1", START, START + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("stored", "held", "status", "room_id"),
+    [
+        (ticket(), None, TicketStatus.QUEUED, None),
+        (ticket(), seat(FAMILY), TicketStatus.SEATED, FAMILY),  # queued, but seated by a rejoin
+        (ticket(TicketStatus.SEATED, room_id=P1), seat(), TicketStatus.SEATED, P1),
+        (ticket(TicketStatus.SEATED, room_id=P1), seat(FAMILY), TicketStatus.SEATED, FAMILY),  # promoted, or rejoined
+        (ticket(TicketStatus.SEATED, room_id=P1), None, TicketStatus.LEFT, P1),  # the seat is gone
+        (ticket(TicketStatus.LEFT, room_id=P1), None, TicketStatus.LEFT, P1),
+        (ticket(TicketStatus.LEFT, room_id=P1), seat(FAMILY), TicketStatus.SEATED, FAMILY),  # back in
+        (ticket(TicketStatus.EXPIRED, room_id=P1), None, TicketStatus.EXPIRED, P1),
+        (ticket(TicketStatus.FAILED, reason="cancelled"), None, TicketStatus.FAILED, None),
+    ],
+)
+def test_a_ticket_is_seen_against_the_users_seat(
+    stored: Ticket, held: Seat | None, status: TicketStatus, room_id: str | None
+) -> None:
+    seen = stored.seen_with(held)
+    assert (seen.status, seen.room_id) == (status, room_id)
+    if seen.status is TicketStatus.SEATED:
+        assert seen.reason is None and seen.room_index == (0 if room_id == FAMILY else 1)
+
+
+def test_a_seated_ticket_whose_room_closed_says_so() -> None:
+    seen = ticket(TicketStatus.SEATED, room_id=P1).seen_with(None, room_closed=True)
+    assert (seen.status, seen.reason) == (TicketStatus.LEFT, ROOM_CLOSED)
+
+
+def test_only_a_queued_ticket_past_its_delivery_budget_is_stale() -> None:
+    queued = ticket()
+    assert not queued.is_stale(START + BUDGET - timedelta(microseconds=1), BUDGET)
+    assert queued.is_stale(START + BUDGET, BUDGET)
+    assert not ticket(TicketStatus.FAILED).is_stale(START + 2 * BUDGET, BUDGET)
+    # a re-published ticket starts a new budget
+    assert not replace(queued, updated_at=START + BUDGET).is_stale(START + BUDGET + timedelta(seconds=1), BUDGET)
+
+
+# ------------------------------------------------------------------ the use cases, on fakes
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> FakeStore:
+    fake = FakeStore(clock)
+    fake.rooms[FAMILY] = main_room(FAMILY, occupancy=0)
+    fake.rooms[P1] = replace(main_room(FAMILY, occupancy=0), room_id=P1, index=1)
+    return fake
+
+
+@pytest.fixture
+def service(store: FakeStore, clock: Clock) -> RoomService:
+    return RoomService(as_port(store), FakePublisher(), clock, delivery_budget=BUDGET)
+
+
+def seated_through_a_ticket(store: FakeStore, clock: Clock) -> Seat:
+    store.tickets[ticket().ticket_id] = ticket()
+    clock.advance(timedelta(seconds=5))
+    held = store.seat(P1, "u1", clock.now, ticketed=True)
+    store.mark_ticket_seated(ticket().ticket_id, held, clock.now)
+    return held
+
+
+def test_leaving_ends_the_ticket_and_reading_it_says_left(service: RoomService, store: FakeStore, clock: Clock) -> None:
+    seated_through_a_ticket(store, clock)
+    result = service.leave(P1, "u1")
+    assert result.left and result.room_id == P1
+    stored = store.tickets[ticket().ticket_id]
+    assert (stored.status, stored.room_id, stored.reason) == (TicketStatus.LEFT, P1, None)
+    assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.LEFT
+
+
+def test_a_kick_ends_the_ticket_with_its_reason(service: RoomService, store: FakeStore, clock: Clock) -> None:
+    seated_through_a_ticket(store, clock)
+    assert service.kick(FAMILY, "host", "u1") is True
+    stored = store.tickets[ticket().ticket_id]
+    assert (stored.status, stored.reason) == (TicketStatus.LEFT, KICKED)
+    assert service.kick(FAMILY, "host", "u1") is False  # nothing left to kick, the ticket stays as it is
+    assert store.tickets[ticket().ticket_id].status is TicketStatus.LEFT
+
+
+def test_a_kick_while_queued_fails_the_ticket(service: RoomService, store: FakeStore) -> None:
+    store.tickets[ticket().ticket_id] = ticket()
+    assert service.kick(FAMILY, "host", "u1") is False
+    assert (store.tickets[ticket().ticket_id].status, store.tickets[ticket().ticket_id].reason) == (
+        TicketStatus.FAILED,
+        KICKED,
+    )
+
+
+def test_leaving_a_seat_got_while_queued_ends_the_queued_ticket(
+    service: RoomService, store: FakeStore, clock: Clock
+) -> None:
+    # GIVEN a queued user who got a main-room seat by joining again when one freed
+    store.tickets[ticket().ticket_id] = ticket()
+    clock.advance(timedelta(seconds=5))
+    store.seat(FAMILY, "u1", clock.now)
+    assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.SEATED  # never "queued"
+    # WHEN they leave THEN the ticket ends too: its request, if still in flight, seats nobody
+    service.leave(FAMILY, "u1")
+    assert store.tickets[ticket().ticket_id].status is TicketStatus.LEFT
+
+
+def test_a_ticket_queued_again_after_the_seat_is_not_ended_by_its_release(store: FakeStore, clock: Clock) -> None:
+    held = seated_through_a_ticket(store, clock)
+    store.release(held)
+    clock.advance(timedelta(seconds=1))
+    store.tickets[ticket().ticket_id] = ticket(created_at=clock.now, updated_at=clock.now)  # a newer join
+    assert store.end_ticket(held, TicketStatus.LEFT, None, clock.now) is False
+    assert store.tickets[ticket().ticket_id].status is TicketStatus.QUEUED
+
+
+def test_a_ticket_left_seated_by_a_closing_room_reads_left_room_closed(
+    service: RoomService, store: FakeStore, clock: Clock
+) -> None:
+    held = seated_through_a_ticket(store, clock)
+    store.rooms[P1] = replace(store.rooms[P1], status=RoomStatus.CLOSED)
+    store.release(held)  # the close's bulk eviction does not write tickets
+    seen = service.ticket(ticket().ticket_id, "u1")
+    assert (seen.status, seen.reason, seen.room_id) == (TicketStatus.LEFT, ROOM_CLOSED, P1)
