@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import get_args
 
 import pytest
 
+from rooms.api.schemas import TicketOut
 from rooms.domain.model import KICKED, ROOM_CLOSED, RoomStatus, Seat, Ticket, TicketStatus, ticket_id_for
 from rooms.service import RoomService
+from rooms_client.models import TICKET_STATUSES
+from rooms_client.models import Ticket as SdkTicket
 from tests.unit.ticket_fakes import BUDGET, START, Clock, FakePublisher, FakeStore, as_port, main_room
 
 FAMILY = "r_main"
@@ -48,6 +52,13 @@ def test_a_ticket_is_seen_against_the_users_seat(
     assert (seen.status, seen.room_id) == (status, room_id)
     if seen.status is TicketStatus.SEATED:
         assert seen.reason is None and seen.room_index == (0 if room_id == FAMILY else 1)
+
+
+def test_the_api_schema_and_the_sdk_know_every_ticket_status() -> None:
+    statuses = {status.value for status in TicketStatus}
+    assert set(get_args(TicketOut.model_fields["status"].annotation)) == statuses == set(TICKET_STATUSES)
+    followed = SdkTicket("t", "queued", FAMILY, FAMILY, 1, START, START)
+    assert {status for status in statuses if replace(followed, status=status).is_final} == statuses - {"queued"}
 
 
 def test_a_seated_ticket_whose_room_closed_says_so() -> None:

@@ -110,10 +110,15 @@ class Seat:
         )
 
 
+# What a ticket can say (TicketOut.status): only `queued` ever changes by itself; `failed` means never seated
+# (join again to queue afresh); `left` and `expired` mean the seat it led to is gone.
+TICKET_STATUSES = ("queued", "seated", "failed", "left", "expired")
+
+
 @dataclass(frozen=True)
 class Ticket:
     ticket_id: str
-    status: str
+    status: str  # one of TICKET_STATUSES (a newer server may add more: treat unknown ones as final)
     family_id: str
     requested_room_id: str
     retry_after_seconds: int
@@ -125,8 +130,8 @@ class Ticket:
 
     @property
     def is_final(self) -> bool:
-        """Seated and failed are final; only a queued ticket changes."""
-        return self.status in ("seated", "failed")
+        """Every status but `queued` is final: only a queued ticket changes without the user acting."""
+        return self.status != "queued"
 
     @classmethod
     def from_json(cls, data: Json) -> Ticket:

@@ -104,12 +104,23 @@ class SeatOut(BaseModel):
 
 class TicketOut(BaseModel):
     ticket_id: str
-    status: Literal["queued", "seated", "failed"]
+    status: Literal["queued", "seated", "failed", "left", "expired"] = Field(
+        description=(
+            "queued: waiting for a seat; seated: the user's current seat is room_id; failed: never seated "
+            "(reason), join again to queue afresh; left: the seat was given up (reason kicked or room_closed "
+            "when not by the user); expired: the seat was freed when its heartbeats stopped."
+        )
+    )
     family_id: str = Field(description="The main room this ticket's room mirrors.")
     requested_room_id: str
-    room_id: str | None = Field(default=None, description="Where the user is seated, once seated.")
+    room_id: str | None = Field(
+        default=None, description="The user's seat while seated; the seat they had once left or expired."
+    )
     room_index: int | None = None
-    reason: str | None = Field(default=None, description="Why the ticket failed, e.g. room_closed, event_ended.")
+    reason: str | None = Field(
+        default=None,
+        description="Why it failed (room_closed, event_ended, overflow_failed, cancelled...) or why the seat ended.",
+    )
     retry_after_seconds: int = Field(description="When to poll GET /tickets/{ticket_id} again.")
     created_at: datetime
     updated_at: datetime
