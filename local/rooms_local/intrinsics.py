@@ -239,3 +239,13 @@ class Resolver:
 def _comparable(value: Any) -> Any:
     # CloudFormation compares parameter strings with YAML scalars: "8000" equals 8000.
     return value if isinstance(value, list | dict) else _scalar_text(value)
+
+
+def check_rules(document: Mapping[str, Any], resolver: Resolver) -> None:
+    """Refuse the parameters as CloudFormation would: each assertion of each Rule whose RuleCondition holds."""
+    for name, rule in (document.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not resolver._truth(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not resolver._truth(assertion["Assert"]):
+                raise TemplateError(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")

@@ -150,9 +150,9 @@ class LocalStack:
             if spec.code_dir is None:
                 log.warning("%s has no local CodeUri; it will not run", logical_id)
                 continue
-            pool = LambdaPool(
-                spec, self.function_env(logical_id), max_instances=spec.reserved_concurrency or self.max_instances
-            )
+            # reserved concurrency caps a function on AWS; here it never raises the machine's cap
+            instances = min(spec.reserved_concurrency or self.max_instances, self.max_instances)
+            pool = LambdaPool(spec, self.function_env(logical_id), max_instances=instances)
             self.pools[logical_id] = pool
             self._cleanup.callback(pool.close)
         for event in template.sqs_events:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cfn_yaml import load_yaml
-from .intrinsics import Resolver, TemplateError, parameter_values
+from .intrinsics import Resolver, TemplateError, check_rules, parameter_values
 from .naming import LocalNaming
 
 __all__ = [
@@ -232,6 +232,7 @@ def load_template(
     path = Path(path).resolve()
     document = load_yaml(path)
     resolver = Resolver(document, parameter_values(document, parameters or {}), naming or LocalNaming())
+    check_rules(document, resolver)
     return _Reader(path, document, resolver).read()
 
 
@@ -253,6 +254,7 @@ class _Reader:
     def read(self) -> Template:
         refs = {key: str(self.resolver.ref(key)) for key in self.resources}
         queues = {key: self.queue(key, res) for key, res in self.of_type("AWS::SQS::Queue").items()}
+        _check_redrive_allowed(queues)
         http_apis = self.http_apis()
         functions = {
             key: self.function(key, res, queues, http_apis)
@@ -498,6 +500,21 @@ def _date(value: Any) -> datetime | None:
 
 def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _check_redrive_allowed(queues: Mapping[str, QueueSpec]) -> None:
+    """SQS refuses a RedrivePolicy that its dead-letter queue's RedriveAllowPolicy does not allow."""
+    by_arn = {queue.arn: queue for queue in queues.values()}
+    for queue in queues.values():
+        target = by_arn.get(queue.redrive.dead_letter_arn) if queue.redrive else None
+        if target is None or "RedriveAllowPolicy" not in target.attributes:
+            continue
+        policy = json.loads(target.attributes["RedriveAllowPolicy"])
+        permission = policy.get("redrivePermission", "allowAll")
+        if permission == "denyAll" or (permission == "byQueue" and queue.arn not in policy.get("sourceQueueArns", [])):
+            raise TemplateError(
+                f"{queue.logical_id}: the RedriveAllowPolicy of {target.logical_id} does not allow it as a source"
+            )
 
 
 def _sam_merge(global_value: Any, own: Any) -> Any:

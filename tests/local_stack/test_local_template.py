@@ -113,7 +113,8 @@ def test_real_sqs_event_settings_come_from_the_template(real: Any) -> None:
     assert event.batch_size == props["BatchSize"]
     assert event.batching_window_s == props["MaximumBatchingWindowInSeconds"]
     assert event.report_batch_item_failures is True
-    assert event.maximum_concurrency == props["ScalingConfig"]["MaximumConcurrency"]
+    assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "OverflowWorkerConcurrency"}
+    assert event.maximum_concurrency == int(real.parameters["OverflowWorkerConcurrency"])
 
 
 def test_parameters_can_be_overridden_and_are_checked() -> None:
