@@ -32,6 +32,7 @@ os.environ.update(
     ROOMS_IDEMPOTENCY_TABLE_NAME="rooms-test-IdempotencyTable",
     ROOMS_OVERFLOW_QUEUE_URL="",
     ROOMS_OVERFLOW_MAX_RECEIVE_COUNT="3",
+    ROOMS_CURSOR_SECRET="the tests' cursor secret",
 )
 for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[variable]  # moto intercepts only AWS endpoints

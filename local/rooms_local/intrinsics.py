@@ -10,6 +10,8 @@ import base64
 import json
 import logging
 import re
+import secrets
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,8 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _LIST_TYPES = ("CommaDelimitedList", "List<")
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:([a-z0-9-]+):(.+?)\}\}")
+_SECRET_TYPE = "AWS::SecretsManager::Secret"
 
 
 def _scalar_text(value: Any) -> str:
@@ -89,6 +93,7 @@ class Resolver:
         self.naming = naming
         self._condition_defs: dict[str, Any] = document.get("Conditions") or {}
         self._conditions: dict[str, bool] = {}
+        self._generated_secrets: dict[str, str] = {}
         self._pseudo: dict[str, Any] = {
             "AWS::Region": naming.region,
             "AWS::AccountId": naming.account,
@@ -124,6 +129,35 @@ class Resolver:
         if isinstance(resolved, bool):
             return resolved
         return str(resolved).lower() == "true"
+
+    # ------------------------------------------------------------------ dynamic references
+    def dynamic_references(self, text: str) -> str:
+        """Resolve `{{resolve:secretsmanager:<secret>:SecretString}}` of a secret the template generates
+        (GenerateSecretString): a random value per stack, the same wherever it is read, as CloudFormation
+        would give. Other dynamic references (SSM, a secret made elsewhere) cannot be resolved locally."""
+
+        def substitute(match: re.Match[str]) -> str:
+            service, reference = match.groups()
+            for logical_id, resource in self.resources.items():
+                if service != "secretsmanager" or resource.get("Type") != _SECRET_TYPE:
+                    continue
+                for secret_id in {str(self.ref(logical_id)), str(self.get_att(logical_id, "Arn"))}:
+                    if reference in (secret_id, f"{secret_id}:SecretString"):
+                        return self._generated_secret(logical_id)
+            raise TemplateError(f"dynamic reference {match.group(0)} cannot be resolved locally")
+
+        return _DYNAMIC_REFERENCE.sub(substitute, text)
+
+    def _generated_secret(self, logical_id: str) -> str:
+        if logical_id not in self._generated_secrets:
+            props = self.resolve(self.resources[logical_id].get("Properties") or {})
+            spec = props.get("GenerateSecretString")
+            if not isinstance(spec, dict) or "SecretStringTemplate" in spec:
+                raise TemplateError(f"{logical_id}: only a whole generated SecretString is emulated")
+            alphabet = string.ascii_letters + string.digits
+            length = int(spec.get("PasswordLength", 32))
+            self._generated_secrets[logical_id] = "".join(secrets.choice(alphabet) for _ in range(length))
+        return self._generated_secrets[logical_id]
 
     # ------------------------------------------------------------------ values
     def resolve(self, value: Any) -> Any:

@@ -386,7 +386,7 @@ class _Reader:
             runtime=props.get("Runtime"),
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
-            environment={key: _text(value) for key, value in variables.items()},
+            environment={key: self.resolver.dynamic_references(_text(value)) for key, value in variables.items()},
             layer_dirs=layer_dirs,
             reserved_concurrency=None if reserved is None else int(reserved),
             http_routes=tuple(routes),

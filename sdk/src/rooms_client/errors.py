@@ -109,6 +109,12 @@ class EventNotEditableError(ConflictError):
     code = "EVENT_NOT_EDITABLE"
 
 
+class QuotaExceededError(ConflictError):
+    """The host already has as many open rooms (or booked shows) as one host may: close or cancel one."""
+
+    code = "QUOTA_EXCEEDED"
+
+
 class RequestInProgressError(ConflictError):
     """A create with the same Idempotency-Key is still running; retry after Retry-After."""
 
@@ -210,6 +216,7 @@ _CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     NotSeatedError,
     EventNotEditableError,
     RequestInProgressError,
+    QuotaExceededError,
     InvalidScheduleError,
     IdempotencyKeyReusedError,
     ContentionError,

@@ -6,15 +6,14 @@ holds at every instant; the seat key is (family, user), so I2 (one seat per fami
 
 from __future__ import annotations
 
-import base64
-import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pynamodb.attributes import BooleanAttribute, NumberAttribute
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
@@ -23,9 +22,14 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from rooms.adapters.cursors import decode_cursor, encode_cursor
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     EVICTING_ROOMS,
+    FAMILY_METADATA_SK,
+    QUOTA_SK,
+    FamilyMetadataItem,
+    QuotaItem,
     RoomItem,
     SeatItem,
     TicketItem,
@@ -33,12 +37,13 @@ from rooms.adapters.models import (
     due_ticket_shard,
     due_tickets_key,
     family_tickets_key,
+    quota_key,
     room_key,
     seat_key,
     ticket_key,
 )
 from rooms.config import settings
-from rooms.domain.errors import Contention, InvalidCursor, NotSeated, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import Contention, NotSeated, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
 from rooms.domain.model import (
     Page,
     Room,
@@ -47,6 +52,7 @@ from rooms.domain.model import (
     Ticket,
     TicketStatus,
     due_bucket,
+    family_of,
     parallel_room_id,
     ticket_id_for,
 )
@@ -62,6 +68,9 @@ _EVICT_CHUNK = 99  # one room update + 99 seat deletes per transaction
 _TERMINAL_TICKET_TTL = timedelta(days=1)
 # a ticket that stops being queued leaves the index of due tickets (TicketItem.by_due_time)
 _OFF_DUE_INDEX = (TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove())
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
+# a participants page's start key: these travel in the cursor; sk and gsi1pk come from the request
+_SEAT_PAGE_KEY = ("pk", "gsi1sk")
 
 
 def _codes(error: TransactWriteError) -> list[str | None]:
@@ -99,25 +108,38 @@ def _with_conflict_retries(what: str, attempt: Callable[[], T]) -> T:
     raise Contention(what)
 
 
-def _encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+def count_in_quota(tx: TransactWrite, host_id: str, counter: NumberAttribute, limit: int) -> None:
+    """In `tx`: add one to a host's quota counter, only while it is below `limit` (see QuotaItem)."""
+    tx.update(
+        QuotaItem(pk=quota_key(host_id), sk=QUOTA_SK),
+        actions=[counter.add(1)],
+        condition=counter.does_not_exist() | (counter < limit),
+    )
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
+def give_back_quota(
+    connection: Connection, holder: Model, flag: BooleanAttribute, counter: NumberAttribute, host_id: str
+) -> None:
+    """Return the unit `holder` (a key-only item) took from its host's quota; only the first call does."""
+
+    def attempt() -> None:
+        with TransactWrite(connection=connection) as tx:
+            tx.update(holder, actions=[flag.remove()], condition=flag.exists())
+            tx.update(QuotaItem(pk=quota_key(host_id), sk=QUOTA_SK), actions=[counter.add(-1)])
+
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        raise InvalidCursor() from None
-    if not isinstance(decoded, dict):
-        raise InvalidCursor()
-    return decoded
+        _with_conflict_retries(f"quota of host {host_id}", attempt)
+    except TransactWriteError as error:
+        if CONDITION_FAILED not in _codes(error):
+            raise
+        # another close or cancel gave it back already
 
 
-def room_from_item(item: RoomItem) -> Room:
+def room_from_item(item: RoomItem, metadata: Mapping[str, str] | None = None) -> Room:
+    """A Room from its item and its family's metadata item (None: none, or a room from before the split)."""
+    if metadata is None:
+        legacy = item.legacy_metadata
+        metadata = legacy.as_dict() if hasattr(legacy, "as_dict") else dict(legacy or {})
     return Room(
         room_id=item.room_id,
         family_id=item.family_id,
@@ -128,7 +150,7 @@ def room_from_item(item: RoomItem) -> Room:
         occupancy=int(item.occupancy),
         status=RoomStatus(item.status),
         created_at=item.created_at,
-        metadata=dict(item.metadata.as_dict() if hasattr(item.metadata, "as_dict") else item.metadata or {}),
+        metadata=dict(metadata),
         parallel_count=int(item.parallel_count or 0),
         event_id=item.event_id,
     )
@@ -173,21 +195,84 @@ class DynamoRoomStore:
 
     # ------------------------------------------------------------------ rooms
     def create_room(self, room: Room) -> None:
-        self._room_item(room).save(condition=RoomItem.pk.does_not_exist())
+        """Create a main room, its metadata item and its count in the host's quota, in one transaction.
+
+        QuotaExceeded when the host already has `max_open_rooms_per_host` open rooms: nothing is written.
+        """
+        limit = settings().max_open_rooms_per_host
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(self._room_item(room, holds_quota=True), condition=RoomItem.pk.does_not_exist())
+                if room.metadata:
+                    tx.save(FamilyMetadataItem(pk=room_key(room.family_id), metadata=dict(room.metadata)))
+                count_in_quota(tx, room.host_id, QuotaItem.open_rooms, limit)
+
+        try:
+            _with_conflict_retries(f"host {room.host_id}", attempt)
+        except TransactWriteError as error:
+            if _codes(error)[-1:] == [CONDITION_FAILED]:  # [room put, metadata put?, quota update]
+                raise QuotaExceeded("open rooms", limit) from None
+            raise
 
     def get_room(self, room_id: str, *, consistent: bool = False) -> Room:
-        try:
-            return room_from_item(RoomItem.get(room_key(room_id), "ROOM", consistent_read=consistent))
-        except DoesNotExist:
-            raise RoomNotFound(room_id) from None
+        rooms = self._read_rooms([room_id], consistent)
+        if not rooms:
+            raise RoomNotFound(room_id)
+        return rooms[0]
 
     def get_rooms(self, room_ids: Sequence[str]) -> list[Room]:
-        keys = [(room_key(room_id), "ROOM") for room_id in room_ids]
-        found = {item.room_id: room_from_item(item) for item in RoomItem.batch_get(keys, consistent_read=True)}
-        return [found[room_id] for room_id in room_ids if room_id in found]
+        return self._read_rooms(room_ids, consistent=True)
+
+    def _read_rooms(self, room_ids: Sequence[str], consistent: bool) -> list[Room]:
+        """Rooms (those that exist, in order) with their family's metadata, read in one BatchGetItem.
+
+        pynamodb's batch_get reads one model; both kinds of item are read raw here, told apart by sk.
+        """
+        families = dict.fromkeys(family_of(room_id)[0] for room_id in room_ids)
+        keys = [(room_key(room_id), "ROOM") for room_id in dict.fromkeys(room_ids)]
+        keys += [(room_key(family_id), FAMILY_METADATA_SK) for family_id in families]
+        items: dict[str, RoomItem] = {}
+        metadata: dict[str, dict[str, str]] = {}
+        for raw in self._batch_get_raw(keys, consistent):
+            if raw["sk"]["S"] == FAMILY_METADATA_SK:
+                details = FamilyMetadataItem.from_raw_data(raw)
+                metadata[details.pk] = details.metadata.as_dict()
+            else:
+                item = RoomItem.from_raw_data(raw)
+                items[item.room_id] = item
+        return [
+            room_from_item(items[room_id], metadata.get(room_key(items[room_id].family_id)))
+            for room_id in room_ids
+            if room_id in items
+        ]
+
+    def _batch_get_raw(self, keys: Sequence[tuple[str, str]], consistent: bool) -> list[dict[str, Any]]:
+        table = RoomItem.Meta.table_name
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for tries in range(_MAX_CONFLICT_RETRIES):
+                answer = self._connection.client.batch_get_item(RequestItems=request)
+                found += answer.get("Responses", {}).get(table, [])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(random.uniform(0, 0.005 * 2**tries))  # the keys left over were throttled
+            else:
+                raise Contention("reading rooms")
+        return found
 
     def close_room(self, room_id: str) -> Room:
-        """Close a room and list it among the rooms whose seats are being freed, in one write."""
+        """Close a room and list it among the rooms whose seats are being freed, in one write.
+
+        A main room counted in its host's quota then gives its unit back, once (see QuotaItem).
+        """
         item = RoomItem(pk=room_key(room_id), sk="ROOM")
         actions = [
             RoomItem.status.set(RoomStatus.CLOSED.value),
@@ -196,6 +281,9 @@ class DynamoRoomStore:
         ]
         if not update_if(item, actions, RoomItem.pk.exists()):
             raise RoomNotFound(room_id)
+        if item.holds_quota:
+            holder = RoomItem(pk=item.pk, sk=item.sk)
+            give_back_quota(self._connection, holder, RoomItem.holds_quota, QuotaItem.open_rooms, item.host_id)
         return room_from_item(item)
 
     def rooms_being_evicted(self) -> list[str]:
@@ -213,8 +301,7 @@ class DynamoRoomStore:
             occupancy=0,
             status=RoomStatus.OPEN,
             created_at=now,
-            metadata=main.metadata,
-            event_id=main.event_id,
+            event_id=main.event_id,  # no metadata: the family's item holds it for every room
         )
 
         def attempt() -> None:
@@ -321,9 +408,11 @@ class DynamoRoomStore:
         return seat_from_item(item)
 
     def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
-        results = SeatItem.by_room.query(room_key(room_id), limit=limit, last_evaluated_key=_decode_cursor(cursor))
+        listing = f"seats/{room_id}"
+        start = decode_cursor(listing, cursor, _SEAT_PAGE_KEY, {"sk": "SEAT", "gsi1pk": room_key(room_id)})
+        results = SeatItem.by_room.query(room_key(room_id), limit=limit, last_evaluated_key=start)
         seats = [seat_from_item(item) for item in results]
-        return Page(items=seats, next_cursor=_encode_cursor(results.last_evaluated_key))
+        return Page(items=seats, next_cursor=encode_cursor(listing, results.last_evaluated_key, _SEAT_PAGE_KEY))
 
     def evict_all(self, room_id: str, deadline: float) -> bool:
         """Free every seat of a closed room, 99 per transaction so I1 holds after each step.
@@ -541,7 +630,8 @@ class DynamoRoomStore:
         return due_tickets_key(due_bucket(queued_at + self._delivery_budget), due_ticket_shard(ticket_id))
 
     # ---------------------------------------------------------------- mapping
-    def _room_item(self, room: Room) -> RoomItem:
+    def _room_item(self, room: Room, *, holds_quota: bool = False) -> RoomItem:
+        """The room's counter item: no metadata on it (FamilyMetadataItem says why)."""
         return RoomItem(
             pk=room_key(room.room_id),
             sk="ROOM",
@@ -554,9 +644,9 @@ class DynamoRoomStore:
             occupancy=room.occupancy,
             status=room.status.value,
             created_at=room.created_at,
-            metadata=dict(room.metadata),
             parallel_count=room.parallel_count,
             event_id=room.event_id,
+            holds_quota=True if holds_quota else None,
         )
 
     def _seat_item(

@@ -13,13 +13,14 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from rooms.adapters.cursors import decode_cursor, encode_cursor
 from rooms.adapters.dynamo_store import (
     CONDITION_FAILED,
     DynamoRoomStore,
     _codes,
-    _decode_cursor,
-    _encode_cursor,
     _with_conflict_retries,
+    count_in_quota,
+    give_back_quota,
     room_from_item,
     seat_from_item,
     ticket_from_item,
@@ -30,6 +31,7 @@ from rooms.adapters.models import (
     DUE_TICKET_SHARDS,
     EventItem,
     HousekeepingItem,
+    QuotaItem,
     RoomItem,
     RsvpItem,
     SeatItem,
@@ -43,7 +45,8 @@ from rooms.adapters.models import (
     sortable_time,
     ticket_key,
 )
-from rooms.domain.errors import Contention, EventNotEditable, EventNotFound
+from rooms.config import settings
+from rooms.domain.errors import Contention, EventNotEditable, EventNotFound, QuotaExceeded
 from rooms.domain.events import EDITABLE, Event, EventStatus, Recurrence
 from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus
 from rooms.ports import Promotion
@@ -51,6 +54,8 @@ from rooms.ports import Promotion
 _CONDITIONAL = "ConditionalCheckFailedException"
 _HOUSEKEEPING_KEY = ("HOUSEKEEPING", "EXPIRY")
 _DUE_TICKETS_KEY = ("HOUSEKEEPING", "TICKETS_DUE")  # the last due minute whose tickets were all settled
+# an events page's start key: these travel in the cursor; sk and gsi1pk come from the request
+_EVENT_PAGE_KEY = ("pk", "gsi1sk")
 # Event fields a save may change, and the attribute each is stored in.
 _MUTABLE = (
     "title",
@@ -96,7 +101,22 @@ class DynamoShowStore(DynamoRoomStore):
 
     # ----------------------------------------------------------------- events
     def put_event(self, event: Event) -> None:
-        self._event_item(event).save(condition=EventItem.pk.does_not_exist())
+        """Book a show and count it in its host's quota, in one transaction (QuotaExceeded past the limit)."""
+        limit = settings().max_booked_shows_per_host
+        item = self._event_item(event)
+        item.holds_quota = True
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(item, condition=EventItem.pk.does_not_exist())
+                count_in_quota(tx, event.host_id, QuotaItem.booked_shows, limit)
+
+        try:
+            _with_conflict_retries(f"host {event.host_id}", attempt)
+        except TransactWriteError as error:
+            if _codes(error)[1:2] == [CONDITION_FAILED]:  # [event put, quota update]
+                raise QuotaExceeded("booked shows", limit) from None
+            raise
 
     def get_event(self, event_id: str, *, consistent: bool = False) -> Event:
         try:
@@ -121,10 +141,24 @@ class DynamoShowStore(DynamoRoomStore):
         item = EventItem(pk=event_key(event.event_id), sk="EVENT")
         if not update_if(item, actions, EventItem.updated_at == prior.updated_at):
             raise Contention(f"event {event.event_id}")
+        if item.holds_quota and event.status not in EDITABLE:  # ended or cancelled: no longer booked
+            self._give_back_show(item)
         return event_from_item(item)
 
     def delete_event(self, event_id: str) -> None:
-        EventItem(pk=event_key(event_id), sk="EVENT").delete()
+        """Delete a show whose booking failed half-way; its unit of quota goes back with it."""
+        item = EventItem(pk=event_key(event_id), sk="EVENT")
+        try:
+            item.refresh(consistent_read=True)
+        except DoesNotExist:
+            return
+        if item.holds_quota:
+            self._give_back_show(item)
+        item.delete()
+
+    def _give_back_show(self, item: EventItem) -> None:
+        holder = EventItem(pk=item.pk, sk=item.sk)
+        give_back_quota(self._connection, holder, EventItem.holds_quota, QuotaItem.booked_shows, item.host_id)
 
     def rsvp(self, event_id: str, user_id: str, now: datetime) -> bool:
         """Count a user once: the RSVP item's conditional put and the counter move in one transaction."""
@@ -156,16 +190,20 @@ class DynamoShowStore(DynamoRoomStore):
     def host_events(
         self, host_id: str, since: datetime, ending_after: datetime, limit: int, cursor: str | None
     ) -> Page[Event]:
+        listing, first = f"events/{host_id}", sortable_time(since)
+        start = decode_cursor(listing, cursor, _EVENT_PAGE_KEY, {"sk": "EVENT", "gsi1pk": host_events_key(host_id)})
+        if start is not None and start["gsi1sk"]["S"] < first:
+            start = None  # `since` moved past the cursor (an old one): DynamoDB refuses a start key out of range
         results = EventItem.by_host.query(
             host_events_key(host_id),
-            EventItem.gsi1sk >= sortable_time(since),
+            EventItem.gsi1sk >= first,
             filter_condition=(EventItem.ends_at > ending_after)
             & EventItem.status.is_in(*[status.value for status in EDITABLE]),
             limit=limit,
-            last_evaluated_key=_decode_cursor(cursor),
+            last_evaluated_key=start,
         )
         events = [event_from_item(item) for item in results]
-        return Page(items=events, next_cursor=_encode_cursor(results.last_evaluated_key))
+        return Page(items=events, next_cursor=encode_cursor(listing, results.last_evaluated_key, _EVENT_PAGE_KEY))
 
     def create_room_once(self, room: Room) -> Room:
         """Create a room with a deterministic id, or return the one a previous attempt created."""

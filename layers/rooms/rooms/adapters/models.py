@@ -48,6 +48,14 @@ def host_events_key(host_id: str) -> str:
     return f"HOST#{host_id}"
 
 
+FAMILY_METADATA_SK = "META"
+QUOTA_SK = "QUOTA"
+
+
+def quota_key(host_id: str) -> str:
+    return f"HOST#{host_id}"
+
+
 def family_tickets_key(family_id: str, promote: bool) -> str:
     """gsi1 partition of a family's tickets; users who asked to move up to the main room have their own."""
     return f"{'PROMOTE' if promote else 'TICKETS'}#{family_id}"
@@ -153,15 +161,54 @@ class RoomItem(Model):
     occupancy = NumberAttribute(default=0)
     status = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
-    metadata = MapAttribute[str, Any](default=dict)
+    # Metadata lives in the family's FamilyMetadataItem; rooms created before that kept it here: read only.
+    legacy_metadata = MapAttribute[str, Any](attr_name="metadata", null=True)
     parallel_count = NumberAttribute(default=0)
     event_id = UnicodeAttribute(null=True)
+    # a main room created through the API counts in its host's quota until it closes (QuotaItem)
+    holds_quota = BooleanAttribute(null=True)
     # set on a main room when its first parallel room is made (ACTIVE_FAMILIES); removed once it is closed
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     # a parallel room seen empty by housekeeping since then; it closes after the grace period
     empty_since = UTCDateTimeAttribute(null=True)
     with_overflow = FamiliesWithOverflow()
+
+
+class FamilyMetadataItem(Model):
+    """A room family's metadata, beside its main room: pk = ROOM#<family>, sk = META.
+
+    Kept out of RoomItem on purpose. Every admission updates the room item (its occupancy counter),
+    and DynamoDB bills a write by the size of the whole item, 1 WCU per KB and twice that in a
+    transaction: 4 KB of metadata on the counter would make each join cost ~10 WCU instead of 2 and
+    cut the admissions one room's partition can take fivefold. Parallel rooms share this one item
+    instead of copying it; reads fetch it with the rooms in the same BatchGetItem.
+    """
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=FAMILY_METADATA_SK)
+    metadata = MapAttribute[str, Any](default=dict)
+
+
+class QuotaItem(Model):
+    """What a host holds against their quotas: pk = HOST#<host>, sk = QUOTA.
+
+    A create increments its counter in the same transaction as the write it counts, under the
+    condition that the counter is below the limit; the close (or cancel) of a counted room (or show)
+    decrements it in the same transaction as it clears the holder's `holds_quota`, so each is given
+    back exactly once however many closes race. Written only on creates and closes: never hot.
+    """
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=QUOTA_SK)
+    open_rooms = NumberAttribute(null=True)
+    booked_shows = NumberAttribute(null=True)
 
 
 class SeatItem(Model):
@@ -236,6 +283,8 @@ class EventItem(Model):
     room_id = UnicodeAttribute(null=True)
     occurrence = UnicodeAttribute(null=True)
     provisioned_rooms = NumberAttribute(default=0)
+    # a booked show counts in its host's quota until it ends or is cancelled (QuotaItem)
+    holds_quota = BooleanAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_host = EventsByHost()

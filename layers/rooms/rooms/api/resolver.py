@@ -40,6 +40,7 @@ _STATUS: dict[type[errors.RoomsError], int] = {
     errors.EventNotEditable: 409,
     errors.InvalidSchedule: 422,
     errors.SchedulerUnavailable: 503,
+    errors.QuotaExceeded: 409,
 }
 
 

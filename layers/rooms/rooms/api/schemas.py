@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Literal
 
@@ -18,10 +19,48 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+METADATA_MAX_KEYS = 32
+METADATA_MAX_KEY_CHARS = 64
+METADATA_MAX_VALUE_BYTES = 1024
+METADATA_MAX_BYTES = 4096
+_NOT_IN_KEYS = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bidi overrides), surrogates
+
+
 class CreateRoomRequest(Strict):
     title: str = Field(min_length=1, max_length=200, description="Shown to listeners.")
     capacity: int = Field(ge=1, description="Most participants at once; at most the platform maximum.")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=32, description="Free-form app data.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=METADATA_MAX_KEYS,
+        description=f"Free-form app data, shared by the room's parallel rooms: at most {METADATA_MAX_KEYS} keys of "
+        f"1-{METADATA_MAX_KEY_CHARS} characters (no control or format characters), values of at most "
+        f"{METADATA_MAX_VALUE_BYTES} bytes, {METADATA_MAX_BYTES} bytes in all (UTF-8).",
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": METADATA_MAX_KEY_CHARS},
+            "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_BYTES},
+        },
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def metadata_within_limits(cls, metadata: dict[str, str]) -> dict[str, str]:
+        # Bounded so the family's metadata item stays small and never fails its DynamoDB write (400 KB).
+        total = 0
+        for key, value in metadata.items():
+            if not 1 <= len(key) <= METADATA_MAX_KEY_CHARS:
+                raise ValueError(f"metadata keys must have 1 to {METADATA_MAX_KEY_CHARS} characters")
+            if any(unicodedata.category(char) in _NOT_IN_KEYS for char in key):
+                raise ValueError("metadata keys must not contain control, format or surrogate characters")
+            try:
+                size = len(value.encode())
+            except UnicodeEncodeError:
+                raise ValueError("metadata values must be valid Unicode (no lone surrogates)") from None
+            if size > METADATA_MAX_VALUE_BYTES:
+                raise ValueError(f"metadata values must be at most {METADATA_MAX_VALUE_BYTES} bytes (UTF-8)")
+            total += len(key.encode()) + size
+        if total > METADATA_MAX_BYTES:
+            raise ValueError(f"metadata must be at most {METADATA_MAX_BYTES} bytes in all, keys and values (UTF-8)")
+        return metadata
 
     @field_validator("capacity")
     @classmethod

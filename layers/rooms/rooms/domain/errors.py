@@ -121,3 +121,13 @@ class SchedulerUnavailable(RoomsError):
 
     def __init__(self) -> None:
         super().__init__("The show scheduler is unavailable; retry shortly.")
+
+
+class QuotaExceeded(RoomsError):
+    """The host already has as many open rooms (or booked shows) as one host may; nothing was created."""
+
+    code = "QUOTA_EXCEEDED"
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"You already have {limit} {what}, the most one host may have; close or cancel one first.")
+        self.limit = limit
