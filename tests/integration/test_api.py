@@ -130,6 +130,35 @@ def test_only_the_host_kicks_and_closes(call_api: CallApi) -> None:
     assert status == 409 and body["error"]["code"] == "ROOM_CLOSED"
 
 
+def test_a_ticket_follows_the_seat_it_led_to(call_api: CallApi, aws: dict[str, str]) -> None:
+    from tests.integration.test_overflow_worker import run_worker, sqs_event
+
+    # GIVEN three overflow users seated in parallel rooms through their tickets
+    room_id = create_room(call_api, capacity=1)
+    tickets = {}
+    for user in ["u0", "u1", "u2", "u3"]:
+        status, body = call_api("join_room", path={"room_id": room_id}, sub=user)
+        if status == 202:
+            tickets[user] = body["ticket"]["ticket_id"]
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+
+    def ticket(user: str) -> dict[str, Any]:
+        status, body = call_api("get_ticket", path={"ticket_id": tickets[user]}, sub=user)
+        assert status == 200
+        return dict(body)
+
+    assert {user: ticket(user)["status"] for user in tickets} == {"u1": "seated", "u2": "seated", "u3": "seated"}
+    # WHEN one leaves, one is kicked and the host closes the family on the last
+    p1 = ticket("u1")["room_id"]
+    assert call_api("leave_room", path={"room_id": room_id}, sub="u1")[1]["left"] is True
+    assert call_api("kick_participant", path={"room_id": room_id, "user_id": "u2"})[1]["kicked"] is True
+    assert call_api("close_room", path={"room_id": room_id})[0] == 200
+    # THEN no ticket still claims a seat, and each says how it ended
+    assert (ticket("u1")["status"], ticket("u1")["room_id"], ticket("u1")["reason"]) == ("left", p1, None)
+    assert (ticket("u2")["status"], ticket("u2")["reason"]) == ("left", "kicked")
+    assert (ticket("u3")["status"], ticket("u3")["reason"]) == ("left", "room_closed")
+
+
 def test_unknown_things_are_404(call_api: CallApi) -> None:
     for sample in ["get_room", "join_room", "get_family", "list_participants"]:
         status, body = call_api(sample, path={"room_id": "r_doesnotexist"})

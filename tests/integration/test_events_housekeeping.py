@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.integration.test_events import CallApi, book, family, scheduled, shows
@@ -35,13 +36,25 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sweep(shows: dict[str, str], clock: Clock) -> Callable[[], Any]:
-    """One housekeeping run at the clock's time."""
+def sweep(shows: dict[str, str], aws: dict[str, str], clock: Clock) -> Callable[[], Any]:
+    """One housekeeping run at the clock's time, wired as in production (stale tickets, the overflow DLQ)."""
+    from rooms.adapters.dead_letters import SqsDeadLetters
     from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
     from rooms.config import settings
     from rooms.housekeeping import Housekeeping
+    from rooms.reconciler import TicketReconciler
 
-    housekeeping = Housekeeping(DynamoShowStore(), settings().heartbeat_interval_seconds, GRACE, clock)
+    store, config = DynamoShowStore(), settings()
+    budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
+    housekeeping = Housekeeping(
+        store,
+        config.heartbeat_interval_seconds,
+        GRACE,
+        clock,
+        reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, clock),
+        dead_letters=SqsDeadLetters(aws["OverflowDeadLetterQueue"]),
+    )
     return housekeeping.run
 
 
@@ -190,3 +203,74 @@ def test_a_close_that_runs_out_of_time_is_finished_by_housekeeping(
     body = assert_i1(call_api, room["room_id"])
     assert body["total_occupancy"] == 0
     assert sweep().rooms_emptied == 0
+
+
+def where_seated(call_api: CallApi, main: str) -> dict[str, str]:
+    """user -> room of every seat of the family, from the participants of each room."""
+    return {
+        user: room["room_id"]
+        for room in family(call_api, main)["rooms"]
+        for user in seats_of(call_api, room["room_id"])
+    }
+
+
+def test_a_churn_of_leaves_rejoins_and_expiry_leaves_no_ticket_claiming_a_lost_seat(
+    call_api: CallApi, aws: dict[str, str], clock: Clock, sweep: Callable[[], Any]
+) -> None:
+    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.config import settings
+    from rooms.service import RoomService
+
+    # GIVEN a family of rooms of 2: two users in the main room, eight seated through tickets
+    _, room = call_api("create_room", body={"title": "Churn", "capacity": 2})
+    main = room["room_id"]
+    users = [f"u{n}" for n in range(10)]
+    tickets: dict[str, str] = {}
+    for user in users:
+        status, body = call_api("join_room", path={"room_id": main}, sub=user)
+        if status == 202:
+            tickets[user] = body["ticket"]["ticket_id"]
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+    # WHEN they churn: leaves, rejoins into the main room and the overflow, a kick, and silent seats expiring
+    for user in ("u2", "u3", "u4", "u0"):
+        assert call_api("leave_room", path={"room_id": main}, sub=user)[1]["left"] is True
+    assert call_api("join_room", path={"room_id": main}, sub="u3")[0] == 200  # into u0's main-room seat
+    rejoined = call_api("get_ticket", path={"ticket_id": tickets["u3"]}, sub="u3")[1]
+    assert (rejoined["status"], rejoined["room_id"], rejoined["room_index"]) == ("seated", main, 0)
+    status, body = call_api("join_room", path={"room_id": main}, sub="u0")  # full again: queued
+    assert status == 202
+    tickets["u0"] = body["ticket"]["ticket_id"]
+    assert call_api("kick_participant", path={"room_id": main, "user_id": "u5"})[1]["kicked"] is True
+    assert run_worker(sqs_event(aws["OverflowQueue"])) == []
+    later = RoomService(DynamoShowStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100))
+    for user in ("u6", "u0"):
+        later.heartbeat(main, user)  # the others go silent
+    clock.advance(120)
+    assert sweep().ghosts_freed == 5  # u1 and u3 in the main room, u7, u8 and u9 in parallel rooms
+    # THEN every ticket agrees with the seats the table holds
+    seated = where_seated(call_api, main)
+    answers = {}
+    for user, ticket_id in tickets.items():
+        status, ticket = call_api("get_ticket", path={"ticket_id": ticket_id}, sub=user)
+        assert status == 200
+        answers[user] = (ticket["status"], ticket["reason"])
+        if ticket["status"] == "seated":
+            assert seated.get(user) == ticket["room_id"], (user, ticket)
+        else:
+            assert user not in seated, (user, ticket)
+    assert answers == {
+        "u0": ("seated", None),
+        "u2": ("left", None),
+        "u3": ("left", None),
+        "u4": ("left", None),
+        "u5": ("left", "kicked"),
+        "u6": ("seated", None),
+        "u7": ("expired", None),
+        "u8": ("expired", None),
+        "u9": ("expired", None),
+    }
+    # AND the stored tickets too: none says seated where its user has no seat
+    for item in boto3.resource("dynamodb").Table(settings().table_name).scan()["Items"]:  # a test-only read
+        if str(item["pk"]).startswith("TICKET#") and item["status"] == "seated":
+            assert seated.get(str(item["user_id"])) == item["room_id"], item
