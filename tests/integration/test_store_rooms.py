@@ -205,6 +205,20 @@ def test_a_host_may_book_only_so_many_shows(call_api: CallApi, shows: dict[str, 
     assert book(call_api, host="host-bob", **_times("2030-12-03"))["status"] == "scheduled"
 
 
+def test_a_booking_the_scheduler_refused_gives_its_quota_back(
+    call_api: CallApi,
+    shows: dict[str, str],  # noqa: F811
+    quota: int,
+) -> None:
+    # GIVEN a scheduler that refuses every schedule (its group is gone)
+    boto3.client("scheduler").delete_schedule_group(Name=shows["ROOMS_SCHEDULE_GROUP"])
+    # WHEN the host books THEN nothing is booked and nothing stays counted
+    for _ in range(quota + 1):
+        status, body = call_api("create_event", sub="host-bob", body={"title": "x", **_times("2030-12-02")})
+        assert status == 503 and body["error"]["code"] == "SCHEDULER_UNAVAILABLE", body
+    assert counted("host-bob", "booked_shows") == 0
+
+
 def _times(day: str) -> dict[str, Any]:
     return {
         "starts_at": f"{day}T20:00:00+01:00",
