@@ -43,6 +43,8 @@ def shows(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     for name, value in environment.items():
         if name.startswith("ROOMS_SCHEDULE"):
             monkeypatch.setenv(name, value)
+    # the fixed dates of these tests (2030) lie beyond the default booking horizon of a year
+    monkeypatch.setenv("ROOMS_MAX_BOOKING_DAYS_AHEAD", str(10 * 366))
     settings.cache_clear()
     events_routes.event_service.cache_clear()
     scheduled.reset()
@@ -352,3 +354,91 @@ def test_a_retried_booking_with_an_idempotency_key_books_one_show(call_api: Call
     assert status == 200
     assert [e["event_id"] for e in listed["events"]].count(first[1]["event_id"]) == 1
     assert len(listed["events"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"starts_at": "9999-12-31T22:00:00-05:00", "ends_at": "9999-12-31T23:00:00-05:00"}, "starts_at"),
+        ({"ends_at": "9999-12-31T23:30:00-05:00"}, "ends_at"),
+        ({"starts_at": "0001-01-01T00:30:00+01:00"}, "starts_at"),
+    ],
+)
+def test_times_outside_the_utc_calendar_are_422_not_500(
+    call_api: CallApi, shows: dict[str, str], changes: dict[str, str], field: str
+) -> None:
+    # GIVEN times that exist with their offset but fall outside the years 1-9999 in UTC
+    # WHEN a show is booked with them, or moved to them
+    status, body = call_api("create_event", body={**SHOW, **changes})
+    # THEN the answer names the field, and nothing was booked
+    assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR", body
+    assert body["error"]["field"] == field and "UTC" in body["error"]["message"]
+    event = book(call_api)
+    status, body = call_api("update_event", path={"event_id": event["event_id"]}, body=changes)
+    assert status == 422 and body["error"]["field"] == field, body
+    assert call_api("get_event", path={"event_id": event["event_id"]})[1]["starts_at"] == event["starts_at"]
+
+
+def test_a_show_is_booked_at_most_the_booking_horizon_ahead(
+    call_api: CallApi, shows: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rooms.api import events_routes
+    from rooms.config import settings
+
+    # GIVEN the default horizon (a year), not this module's ten years
+    monkeypatch.delenv("ROOMS_MAX_BOOKING_DAYS_AHEAD")
+    settings.cache_clear()
+    events_routes.event_service.cache_clear()
+
+    def at(days: int, hours: int = 0) -> str:
+        return (utc() + timedelta(days=days, hours=hours)).isoformat()
+
+    # WHEN shows are booked for the year 9998, in 400 days and in 30 days
+    for starts, ends in (("9998-11-26T20:00:00+01:00", "9998-11-26T21:00:00+01:00"), (at(400), at(400, 1))):
+        status, body = call_api("create_event", body={**SHOW, "starts_at": starts, "ends_at": ends})
+        # THEN only the last one is booked
+        assert status == 422 and body["error"]["code"] == "INVALID_SCHEDULE", body
+        assert body["error"]["field"] == "starts_at" and "366 days" in body["error"]["message"]
+    event = book(call_api, starts_at=at(30), ends_at=at(30, 1))
+    # AND a booked show cannot be moved past the horizon either
+    status, body = call_api(
+        "update_event", path={"event_id": event["event_id"]}, body={"starts_at": at(400), "ends_at": at(400, 1)}
+    )
+    assert status == 422 and body["error"]["field"] == "starts_at", body
+    assert schedule_names(shows["ROOMS_SCHEDULE_GROUP"]) == {
+        f"show-{event['event_id']}-open",
+        f"show-{event['event_id']}-close",
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"starts_at": 1924714800, "ends_at": 1924718400}, "starts_at"),  # epoch seconds
+        ({"starts_at": "1924714800"}, "starts_at"),
+        ({"capacity": "5000"}, "capacity"),
+        ({"capacity": 5000.0}, "capacity"),
+        ({"capacity": True}, "capacity"),
+        ({"expected_audience": "12000"}, "expected_audience"),
+        ({"title": "Good\u202eTime"}, "title"),
+        ({"title": " \u200b "}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "Good\x00Time"}, "title"),
+    ],
+)
+def test_show_bodies_are_strict(call_api: CallApi, shows: dict[str, str], changes: dict[str, Any], field: str) -> None:
+    # GIVEN a value that lax parsing would coerce (a number for a time, text for a count) or a spoofing title
+    status, body = call_api("create_event", body={**SHOW, **changes})
+    # THEN booking and moving refuse it, naming the field
+    assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR", body
+    assert body["error"]["field"] == field
+    event = book(call_api)
+    status, body = call_api("update_event", path={"event_id": event["event_id"]}, body=changes)
+    assert status == 422 and body["error"]["field"] == field, body
+
+
+def test_show_titles_are_stored_trimmed_and_in_nfc(call_api: CallApi, shows: dict[str, str]) -> None:
+    event = book(call_api, title="  Cafe\u0301 Show  ")
+    assert event["title"] == "Caf\u00e9 Show"
+    status, moved = call_api("update_event", path={"event_id": event["event_id"]}, body={"title": " Re\u0301union "})
+    assert status == 200 and moved["title"] == "R\u00e9union"

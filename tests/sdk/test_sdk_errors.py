@@ -32,6 +32,7 @@ from rooms_client import (
     ThrottledError,
     TicketNotFoundError,
     UnauthenticatedError,
+    UnsupportedMediaTypeError,
     ValidationError,
 )
 from rooms_client.errors import error_from_response
@@ -60,6 +61,7 @@ from tests.sdk.sdk_fakes import error_body
         (409, "QUOTA_EXCEEDED", QuotaExceededError, ConflictError),
         (422, "INVALID_SCHEDULE", InvalidScheduleError, ValidationError),
         (503, "SCHEDULER_UNAVAILABLE", SchedulerUnavailableError, ServiceUnavailableError),
+        (415, "UNSUPPORTED_MEDIA_TYPE", UnsupportedMediaTypeError, RoomsApiError),
     ],
 )
 def test_each_code_has_its_class(status: int, code: str, cls: type, family: type) -> None:

@@ -24,6 +24,8 @@ class Settings:
     empty_room_grace_seconds: int = 300
     overflow_visibility_timeout_seconds: int = 180
     overflow_dlq_url: str = ""
+    # how far ahead a show may be booked
+    max_booking_days_ahead: int = 366
     # HMAC key of pagination cursors (adapters/cursors.py); never printed with the settings
     cursor_secret: str = field(default="", repr=False)
     # per-host quotas: main rooms open at once, and shows booked that have not ended
@@ -61,6 +63,7 @@ def settings() -> Settings:
         empty_room_grace_seconds=int(env.get("ROOMS_EMPTY_ROOM_GRACE_SECONDS", "300")),
         overflow_visibility_timeout_seconds=int(env.get("ROOMS_OVERFLOW_VISIBILITY_TIMEOUT_SECONDS", "180")),
         overflow_dlq_url=env.get("ROOMS_OVERFLOW_DLQ_URL", ""),
+        max_booking_days_ahead=int(env.get("ROOMS_MAX_BOOKING_DAYS_AHEAD", "366")),
         cursor_secret=env.get("ROOMS_CURSOR_SECRET", ""),
         max_open_rooms_per_host=int(env.get("ROOMS_MAX_OPEN_ROOMS_PER_HOST", "20")),
         max_booked_shows_per_host=int(env.get("ROOMS_MAX_BOOKED_SHOWS_PER_HOST", "50")),

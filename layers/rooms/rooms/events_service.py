@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rooms.domain.errors import EventNotEditable, EventNotFound, InvalidSchedule, NotEventHost, SchedulerUnavailable
 from rooms.domain.events import (
+    DEFAULT_BOOKING_HORIZON,
     EDITABLE,
     MAX_DURATION,
     Event,
@@ -158,11 +159,13 @@ class EventService:
         scheduler: ShowScheduler,
         runner: ShowRunner,
         clock: Callable[[], datetime] = utcnow,
+        booking_horizon: timedelta = DEFAULT_BOOKING_HORIZON,
     ) -> None:
         self._store = store
         self._scheduler = scheduler
         self._runner = runner
         self._clock = clock
+        self._horizon = booking_horizon
 
     def create(
         self,
@@ -178,7 +181,7 @@ class EventService:
     ) -> Event:
         now = self._clock()
         starts, ends = to_minute(starts_at), to_minute(ends_at)
-        validate_times(starts, ends, timezone, now, recurrence)
+        validate_times(starts, ends, timezone, now, recurrence, horizon=self._horizon)
         event = Event(
             event_id=new_event_id(),
             host_id=host_id,
@@ -220,7 +223,7 @@ class EventService:
         if live and starts != prior.starts_at:
             raise InvalidSchedule("the show has started; only its end can move.", "starts_at")
         if moved:
-            validate_times(starts, ends, prior.timezone, now, prior.recurrence, started=live)
+            validate_times(starts, ends, prior.timezone, now, prior.recurrence, started=live, horizon=self._horizon)
         event = replace(
             prior,
             title=changes.title if changes.title is not None else prior.title,

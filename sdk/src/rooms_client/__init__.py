@@ -51,6 +51,7 @@ from rooms_client.errors import (
     TicketFailedError,
     TicketNotFoundError,
     UnauthenticatedError,
+    UnsupportedMediaTypeError,
     ValidationError,
 )
 from rooms_client.models import (
@@ -123,6 +124,7 @@ __all__ = [
     "TokenProvider",
     "TokenSource",
     "UnauthenticatedError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
     "as_token_provider",
     "default_api_url",

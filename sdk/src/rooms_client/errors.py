@@ -137,6 +137,12 @@ class InvalidScheduleError(ValidationError):
     code = "INVALID_SCHEDULE"
 
 
+class UnsupportedMediaTypeError(RoomsApiError):
+    """415: a body that is not application/json. The SDK always sends JSON; a hand-made request may not."""
+
+    status_code, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
 class ThrottledError(RoomsApiError):
     """429 from API Gateway's throttling: retried by the client before it reaches you."""
 
@@ -200,6 +206,7 @@ _STATUS_CLASSES: tuple[type[RoomsApiError], ...] = (
     NotFoundError,
     ConflictError,
     ValidationError,
+    UnsupportedMediaTypeError,
     ThrottledError,
     InternalError,
     ServiceUnavailableError,

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from rooms.api.fields import IsoDateTime, Title
 from rooms.api.schemas import Strict
 from rooms.config import settings
 from rooms.domain.events import Event
@@ -21,9 +22,12 @@ def _within_platform_maximum(capacity: int | None) -> int | None:
 
 
 class CreateEventRequest(Strict):
-    title: str = Field(min_length=1, max_length=200, description="Shown to listeners; also the rooms' title.")
-    starts_at: AwareDatetime = Field(description="ISO-8601 with offset, in the future. Seconds are dropped.")
-    ends_at: AwareDatetime = Field(description="ISO-8601 with offset; after starts_at, at most 24 hours later.")
+    title: Title = Field(description="Shown to listeners; also the rooms' title. Trimmed, in NFC.")
+    starts_at: IsoDateTime = Field(
+        description="ISO 8601 with an offset, in the future, within the booking horizon (a year by default). "
+        "Seconds are dropped."
+    )
+    ends_at: IsoDateTime = Field(description="ISO 8601 with an offset; after starts_at, at most 24 hours later.")
     timezone: str = Field(
         min_length=1, max_length=64, description="IANA zone, e.g. Europe/Paris: a recurring show keeps its wall time."
     )
@@ -50,9 +54,9 @@ class CreateEventRequest(Strict):
 
 
 class UpdateEventRequest(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = Field(default=None, description="Move the start (not once it started).")
-    ends_at: AwareDatetime | None = Field(default=None, description="Move the end.")
+    title: Title | None = Field(default=None)
+    starts_at: IsoDateTime | None = Field(default=None, description="Move the start (not once it started).")
+    ends_at: IsoDateTime | None = Field(default=None, description="Move the end.")
     capacity: int | None = Field(default=None, ge=1, description="Rooms opened from now on get this capacity.")
     expected_audience: int | None = Field(default=None, ge=0, le=10_000_000)
 

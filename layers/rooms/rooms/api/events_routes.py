@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from rooms.api.deps import caller_id
 from rooms.api.event_schemas import CreateEventRequest, EventOut, EventsOut, RsvpOut, UpdateEventRequest
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
+from rooms.api.responses import answers
 from rooms.config import settings
 from rooms.domain.events import Recurrence
 from rooms.events_service import EventChanges, EventService
@@ -34,7 +36,8 @@ def event_service() -> EventService:
 
     store = DynamoShowStore()
     runner = ShowRunner(store, RoomService(store, SqsOverflowPublisher()), settings().max_parallel_rooms)
-    return EventService(store, EventBridgeShowScheduler(), runner)
+    horizon = timedelta(days=settings().max_booking_days_ahead)
+    return EventService(store, EventBridgeShowScheduler(), runner, booking_horizon=horizon)
 
 
 @router.post(
@@ -43,6 +46,9 @@ def event_service() -> EventService:
     description="Schedules open the show's main room (and the parallel rooms its expected audience needs) "
     "at starts_at and close them at ends_at. Send an `Idempotency-Key` header to make retries safe.",
     tags=["events"],
+    responses=answers(
+        EventOut, 400, 409, 415, status=201, description="The show, booked (or the one this key booked)."
+    ),
 )
 def create_event(request: CreateEventRequest, idempotency_key: IdempotencyKey = None) -> Response[EventOut]:
     host_id = caller_id(router)
@@ -69,7 +75,12 @@ def create_event(request: CreateEventRequest, idempotency_key: IdempotencyKey = 
     return Response(201, "application/json", event, headers={"Location": f"/events/{event.event_id}"})
 
 
-@router.get("/events", summary="The caller's shows that are not over yet, by start time.", tags=["events"])
+@router.get(
+    "/events",
+    summary="The caller's shows that are not over yet, by start time.",
+    tags=["events"],
+    responses=answers(EventsOut, 400),
+)
 def list_events(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
@@ -78,13 +89,23 @@ def list_events(
     return EventsOut(events=[EventOut.of(event) for event in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/events/<event_id>", summary="Read a show; room_id is where to join once it is live.", tags=["events"])
+@router.get(
+    "/events/<event_id>",
+    summary="Read a show; room_id is where to join once it is live.",
+    tags=["events"],
+    responses=answers(EventOut, 404),
+)
 def get_event(event_id: EventId) -> EventOut:
     caller_id(router)
     return EventOut.of(event_service().get(event_id))
 
 
-@router.patch("/events/<event_id>", summary="Move a show or change it (host only).", tags=["events"])
+@router.patch(
+    "/events/<event_id>",
+    summary="Move a show or change it (host only).",
+    tags=["events"],
+    responses=answers(EventOut, 400, 403, 404, 409, 415),
+)
 def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
     changes = EventChanges(
         title=request.title,
@@ -97,13 +118,21 @@ def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
 
 
 @router.delete(
-    "/events/<event_id>", summary="Cancel a show (host only); a live show's rooms close now.", tags=["events"]
+    "/events/<event_id>",
+    summary="Cancel a show (host only); a live show's rooms close now.",
+    tags=["events"],
+    responses=answers(EventOut, 403, 404, 409),
 )
 def cancel_event(event_id: EventId) -> EventOut:
     return EventOut.of(event_service().cancel(event_id, caller_id(router)))
 
 
-@router.post("/events/<event_id>/rsvp", summary="Say you will come: counts once per user.", tags=["events"])
+@router.post(
+    "/events/<event_id>/rsvp",
+    summary="Say you will come: counts once per user.",
+    tags=["events"],
+    responses=answers(RsvpOut, 404, 409),
+)
 def rsvp_event(event_id: EventId) -> RsvpOut:
     user_id = caller_id(router)
     counted, event = event_service().rsvp(event_id, user_id)

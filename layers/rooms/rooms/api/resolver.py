@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -17,6 +21,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from rooms.adapters.overload import is_overload
 from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
+from rooms.api.gateway_event import JSON_MEDIA_TYPE, GatewayResolver
+from rooms.api.responses import document_errors
 from rooms.api.schemas import ErrorDetail, ErrorResponse
 from rooms.domain import errors
 
@@ -24,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 API_TITLE = "Rooms API"
 API_VERSION = "1.0.0"
+# The document changes only with a deploy: clients and caches may keep it a while.
+OPENAPI_CACHE_CONTROL = "public, max-age=300"
 
 _STATUS: dict[type[errors.RoomsError], int] = {
     errors.RoomNotFound: 404,
@@ -58,25 +66,35 @@ def _field_of(location: tuple[Any, ...]) -> str:
 
 
 def build_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = GatewayResolver()
     app.include_router(rooms_routes.router)
     app.include_router(tickets_routes.router)
     app.include_router(events_routes.router)
 
+    @cache
+    def document() -> str:
+        # built once per instance, on first use: the same text as the committed docs/openapi.json
+        return openapi_json(app)
+
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
-        return Response(200, "application/json", openapi_json(app))
+        return Response(200, "application/json", document(), headers={"Cache-Control": OPENAPI_CACHE_CONTROL})
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[str]:
         first = error.errors()[0] if error.errors() else {}
         location = tuple(first.get("loc", ()))
         field = _field_of(location) if location else None
-        message = str(first.get("msg", "invalid request"))
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")  # pydantic's prefix
         if first.get("type") == "json_invalid":
             return error_response(400, "INVALID_JSON", "The request body is not valid JSON.", "body")
         detail = f"{field}: {message}" if field else message
         return error_response(422, "VALIDATION_ERROR", detail, field)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_media_type(_: RequestUnsupportedContentType) -> Response[str]:
+        message = "Send the body as application/json (or without a Content-Type, it is then read as JSON)."
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", message, "body", headers={"Accept": JSON_MEDIA_TYPE})
 
     @app.exception_handler(errors.RoomsError)
     def domain_error(error: errors.RoomsError) -> Response[str]:
@@ -121,29 +139,11 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
             title=API_TITLE,
             version=API_VERSION,
             description="Room orchestration for live audio: per-room caps, overflow to parallel rooms, shows. "
-            "Every route but this document needs a bearer JWT; the caller is its `sub`.",
+            "Every route but this document needs a bearer JWT; the caller is its `sub`. Request bodies are JSON "
+            "objects, sent as application/json (or without a Content-Type). Path parameters are percent-encoded "
+            "segments: user `auth0|abc` is `/participants/auth0%7Cabc`.",
             security_schemes={"bearerJwt": HTTPBearer(bearerFormat="JWT")},
             security=[{"bearerJwt": []}],
         )
     )
-    return json.dumps(_with_error_shape(spec), indent=2)
-
-
-def _with_error_shape(spec: dict[str, Any]) -> dict[str, Any]:
-    """Document the one error shape this API answers with, in place of Powertools' default 422 body."""
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(error_schema.pop("$defs", {}))
-    schemas["ErrorResponse"] = error_schema
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-    for operations in spec.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            responses["422"] = {"description": "Invalid input; `field` names it.", "content": content}
-            responses["default"] = {
-                "description": "Any other error: a stable `code` and a message.",
-                "content": content,
-            }
-    return spec
+    return json.dumps(document_errors(spec), indent=2)

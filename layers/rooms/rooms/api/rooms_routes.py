@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from rooms.api.deps import caller_id, room_service
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
+from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
     CreateRoomRequest,
     FamilyOut,
@@ -38,6 +39,7 @@ UserId = Annotated[str, Path(min_length=1, max_length=128)]
     summary="Create a main room; the caller is its host.",
     description="Send an `Idempotency-Key` header to make retries safe: the same key returns the same room.",
     tags=["rooms"],
+    responses=answers(RoomOut, 400, 409, 415, status=201, description="The room, created (or the one this key made)."),
 )
 def create_room(
     request: CreateRoomRequest,
@@ -62,7 +64,7 @@ def create_room(
     return Response(status_code=201, content_type="application/json", body=room)
 
 
-@router.get("/rooms/<room_id>", summary="Read a room.", tags=["rooms"])
+@router.get("/rooms/<room_id>", summary="Read a room.", tags=["rooms"], responses=answers(RoomOut, 404))
 def get_room(room_id: RoomId) -> RoomOut:
     caller_id(router)
     return RoomOut.of(room_service().get_room(room_id))
@@ -77,6 +79,7 @@ def get_room(room_id: RoomId) -> RoomOut:
     responses={
         200: {"description": "Seated.", "content": {"application/json": {"model": JoinOut}}},
         202: {"description": "Queued for a parallel room.", "content": {"application/json": {"model": JoinOut}}},
+        **errors(400, 404, 409, 415),
     },
 )
 def join_room(room_id: RoomId, request: Annotated[JoinRequest | None, Body()] = None) -> Response[JoinOut]:
@@ -95,18 +98,33 @@ def join_room(room_id: RoomId, request: Annotated[JoinRequest | None, Body()] = 
     )
 
 
-@router.post("/rooms/<room_id>/leave", summary="Free the caller's seat in the family.", tags=["seats"])
+@router.post(
+    "/rooms/<room_id>/leave",
+    summary="Free the caller's seat in the family.",
+    tags=["seats"],
+    responses=answers(LeaveOut, 404),
+)
 def leave_room(room_id: RoomId) -> LeaveOut:
     result = room_service().leave(room_id, caller_id(router))
     return LeaveOut(left=result.left, room_id=result.room_id, ticket_cancelled=result.ticket_cancelled)
 
 
-@router.post("/rooms/<room_id>/heartbeat", summary="Keep the caller's seat alive.", tags=["seats"])
+@router.post(
+    "/rooms/<room_id>/heartbeat",
+    summary="Keep the caller's seat alive.",
+    tags=["seats"],
+    responses=answers(SeatOut, 404, 409),
+)
 def heartbeat(room_id: RoomId) -> SeatOut:
     return SeatOut.of(room_service().heartbeat(room_id, caller_id(router)))
 
 
-@router.get("/rooms/<room_id>/participants", summary="Participants of one room, oldest first.", tags=["seats"])
+@router.get(
+    "/rooms/<room_id>/participants",
+    summary="Participants of one room, oldest first.",
+    tags=["seats"],
+    responses=answers(ParticipantsOut, 400, 404),
+)
 def list_participants(
     room_id: RoomId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -119,18 +137,34 @@ def list_participants(
     )
 
 
-@router.delete("/rooms/<room_id>/participants/<user_id>", summary="Remove a participant (host only).", tags=["seats"])
+@router.delete(
+    "/rooms/<room_id>/participants/<user_id>",
+    summary="Remove a participant (host only).",
+    description="`user_id` is the participant's token subject, percent-encoded as one path segment.",
+    tags=["seats"],
+    responses=answers(KickOut, 403, 404),
+)
 def kick_participant(room_id: RoomId, user_id: UserId) -> KickOut:
     kicked = room_service().kick(room_id, caller_id(router), user_id)
     return KickOut(kicked=kicked, user_id=user_id)
 
 
-@router.post("/rooms/<room_id>/close", summary="Close a room; a main room closes its family.", tags=["rooms"])
+@router.post(
+    "/rooms/<room_id>/close",
+    summary="Close a room; a main room closes its family.",
+    tags=["rooms"],
+    responses=answers(RoomOut, 403, 404),
+)
 def close_room(room_id: RoomId) -> RoomOut:
     return RoomOut.of(room_service().close(room_id, caller_id(router)))
 
 
-@router.get("/rooms/<room_id>/family", summary="The main room and its parallel rooms.", tags=["rooms"])
+@router.get(
+    "/rooms/<room_id>/family",
+    summary="The main room and its parallel rooms.",
+    tags=["rooms"],
+    responses=answers(FamilyOut, 404),
+)
 def get_family(room_id: RoomId) -> FamilyOut:
     caller_id(router)
     return FamilyOut.of(room_service().family(room_id))

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rooms.api.fields import Title
 from rooms.config import settings
 from rooms.domain.model import Family, Room, Seat, Ticket
 
@@ -16,7 +17,9 @@ TICKET_POLL_SECONDS = 1
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and no coercion ("5", 5.0 or true are not a capacity of 5 or 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 METADATA_MAX_KEYS = 32
@@ -27,7 +30,7 @@ _NOT_IN_KEYS = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bid
 
 
 class CreateRoomRequest(Strict):
-    title: str = Field(min_length=1, max_length=200, description="Shown to listeners.")
+    title: Title = Field(description="Shown to listeners; trimmed, in NFC, without control or format characters.")
     capacity: int = Field(ge=1, description="Most participants at once; at most the platform maximum.")
     metadata: dict[str, str] = Field(
         default_factory=dict,

@@ -8,11 +8,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from rooms.api.deps import caller_id, room_service
+from rooms.api.responses import answers
 from rooms.api.schemas import TicketOut
 
 router = APIGatewayHttpRouter()
 
 
-@router.get("/tickets/<ticket_id>", summary="An overflow ticket: queued, seated or failed.", tags=["seats"])
+@router.get(
+    "/tickets/<ticket_id>",
+    summary="An overflow ticket: queued, seated or failed.",
+    tags=["seats"],
+    responses=answers(TicketOut, 404),
+)
 def get_ticket(ticket_id: Annotated[str, Path(min_length=1, max_length=64)]) -> TicketOut:
     return TicketOut.of(room_service().ticket(ticket_id, caller_id(router)))

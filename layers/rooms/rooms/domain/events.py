@@ -17,6 +17,8 @@ from rooms.domain.errors import InvalidSchedule
 # A show lasts at most a day: a daily show never overlaps its next occurrence, and "upcoming"
 # events are found by querying start times from a day ago on.
 MAX_DURATION = timedelta(hours=24)
+# How far ahead a show may be booked unless configured otherwise (ROOMS_MAX_BOOKING_DAYS_AHEAD).
+DEFAULT_BOOKING_HORIZON = timedelta(days=366)
 # Cron schedules fire on whole minutes; a show's start and end are kept to the minute.
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
@@ -160,8 +162,9 @@ def validate_times(
     recurrence: Recurrence | None = None,
     *,
     started: bool = False,
+    horizon: timedelta = DEFAULT_BOOKING_HORIZON,
 ) -> None:
-    """Raise InvalidSchedule unless the show starts in the future and lasts between a minute and a day.
+    """Raise InvalidSchedule unless the show starts in the future, within `horizon`, and lasts a minute to a day.
 
     A show that has `started` may only move its end, and not into the past.
     """
@@ -170,6 +173,10 @@ def validate_times(
         raise InvalidSchedule("starts_at and ends_at need a UTC offset, e.g. 2026-11-26T20:00:00+01:00.", "starts_at")
     if not started and starts_at <= now:
         raise InvalidSchedule("starts_at is in the past; a show can only be booked ahead.", "starts_at")
+    if not started and starts_at > now + horizon:
+        raise InvalidSchedule(
+            f"starts_at is too far ahead; a show can be booked at most {horizon.days} days ahead.", "starts_at"
+        )
     if started and ends_at <= now:
         raise InvalidSchedule("ends_at is in the past; end the show with DELETE instead.", "ends_at")
     if ends_at <= starts_at:
