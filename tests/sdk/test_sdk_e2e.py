@@ -75,6 +75,23 @@ def test_join_overflows_into_a_parallel_room_and_back_out(client: RoomsClient) -
     assert client.close_room(room.room_id).status == "closed"
 
 
+@pytest.mark.parametrize(
+    "subject", ["auth0|e2e-ann", "samlp|acme|ben@example.com", "Zo\u00eb \u00dcnal", "\u674e\u96f7 \U0001f399"]
+)
+def test_a_host_kicks_a_subject_that_travels_percent_encoded(client: RoomsClient, subject: str) -> None:
+    # GIVEN a listener whose token subject holds '|', '@', a space or non-ASCII (as Auth0 subjects do)
+    room = client.create_room("e2e kick", 3)
+    listener = client.with_token(DevToken(subject))
+    assert listener.join(room.room_id).user_id == subject
+    # WHEN the host kicks that subject through the SDK, the gateway and the function
+    kicked = client.kick(room.room_id, subject)
+    # THEN that very listener lost their seat, named as in their token
+    assert (kicked.kicked, kicked.user_id) == (True, subject)
+    assert list(client.all_participants(room.room_id)) == []
+    with pytest.raises(NotSeatedError):
+        listener.heartbeat(room.room_id)
+
+
 def test_errors_arrive_typed(api_url: str, client: RoomsClient) -> None:
     with RoomsClient(api_url) as anonymous, pytest.raises(UnauthenticatedError):
         anonymous.get_room("r_missing")
