@@ -76,9 +76,9 @@ def build_resolver() -> APIGatewayHttpResolver:
         # built once per instance, on first use: the same text as the committed docs/openapi.json
         return openapi_json(app)
 
-    @app.get("/openapi.json", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, cache_control=OPENAPI_CACHE_CONTROL)
     def openapi() -> Response[str]:
-        return Response(200, "application/json", document(), headers={"Cache-Control": OPENAPI_CACHE_CONTROL})
+        return Response(200, "application/json", document())
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[str]:
