@@ -298,3 +298,18 @@ def test_a_sweep_after_an_outage_catches_up_on_past_minutes(
     # THEN each run takes 20 more minutes, and the third reaches the ticket's minute
     assert [sweep.run().tickets_republished for _ in range(3)] == [0, 0, 1]
     assert store.tickets[stale.ticket_id].republished == 1
+
+
+def test_a_failing_due_index_does_not_stop_the_sweep_and_is_read_again_next_run(
+    service: RoomService, store: FakeStore, sweep: Housekeeping, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = queue(service)
+    clock.advance(BUDGET)
+    swept_families: list[bool] = []
+    monkeypatch.setattr(store, "families_with_overflow", lambda: swept_families.append(True) or [])
+    monkeypatch.setattr(store, "due_tickets", lambda bucket: (_ for _ in ()).throw(ConnectionError("throttled")))
+    assert sweep.run().tickets_republished == 0
+    assert swept_families == [True]  # the rest of the sweep ran
+    monkeypatch.undo()
+    assert sweep.run().tickets_republished == 1  # nothing was skipped: the watermark did not move
+    assert store.tickets[stale.ticket_id].republished == 1

@@ -96,7 +96,10 @@ class Housekeeping:
         self.finish_evictions(report)
         self.free_ghosts(report)
         if self._reconciler is not None:
-            self.settle_stale_tickets(self._reconciler, report)
+            try:
+                self.settle_stale_tickets(self._reconciler, report)
+            except Exception:  # the next run starts again where this one stopped; the families still get swept
+                logger.exception("settling stale tickets failed")
         for family_id in self._store.families_with_overflow():
             try:
                 self.tidy_family(family_id, report)
