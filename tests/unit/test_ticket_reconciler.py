@@ -306,7 +306,12 @@ def test_a_failing_due_index_does_not_stop_the_sweep_and_is_read_again_next_run(
     stale = queue(service)
     clock.advance(BUDGET)
     swept_families: list[bool] = []
-    monkeypatch.setattr(store, "families_with_overflow", lambda: swept_families.append(True) or [])
+
+    def families_with_overflow() -> list[str]:
+        swept_families.append(True)
+        return []
+
+    monkeypatch.setattr(store, "families_with_overflow", families_with_overflow)
     monkeypatch.setattr(store, "due_tickets", lambda bucket: (_ for _ in ()).throw(ConnectionError("throttled")))
     assert sweep.run().tickets_republished == 0
     assert swept_families == [True]  # the rest of the sweep ran
