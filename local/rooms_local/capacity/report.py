@@ -1,0 +1,410 @@
+"""The hot-key report: what a window of metered DynamoDB requests puts on each partition key on AWS.
+
+Pure: lists of `Charge` and call counts in, figures out; it never talks to DynamoDB.
+
+A partition key here is (table, index, key value): the base table's key or a GSI's. AWS serves about
+1,000 WCU/s and 3,000 RCU/s per partition key, so the figure that decides a ceiling is the units the
+hottest key takes per call of an operation. Throttled charges (what a refused request would have used)
+are reported beside the consumed units, never in them.
+
+Per call on a key is counted over the seconds that key was charged in, not over the whole window: a
+time-bucketed key (a heartbeat-expiry bucket) takes every call while its bucket is current, then none.
+A local run slower than AWS spreads the same calls over more buckets, so the whole-window quotient
+would make such a key look cooler than it is at AWS's pace; over its own seconds it is exact at any
+pace. A key charged throughout the window gets the whole-window quotient. Calls in those seconds are
+estimated from the window's requests (every call of one operation makes the same requests), so the
+operation's own window must hold nothing else. The whole-window quotient is reported too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms_local.capacity.ledger import Charge
+
+KEY_WCU_PER_S = 1000.0  # what one partition key takes on AWS, table or GSI
+KEY_RCU_PER_S = 3000.0
+TOP_KEYS = 10
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """One partition key: of the base table (index None) or of one of its GSIs."""
+
+    table: str
+    index: str | None
+    partition_key: str
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        """A total order (None does not compare with text)."""
+        return (self.table, self.index or "", self.partition_key)
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}{'/' + self.index if self.index else ''} {self.partition_key}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"table": self.table, "index": self.index, "partition_key": self.partition_key}
+
+
+def key_of(charge: Charge) -> KeyRef:
+    return KeyRef(charge.table, charge.index, charge.partition_key)
+
+
+def second_of(charge: Charge) -> int:
+    return math.floor(charge.at)
+
+
+@dataclass
+class Units:
+    """Units on one key (or in one second): consumed, and what throttled requests would have used."""
+
+    wcu: float = 0.0
+    rcu: float = 0.0
+    throttled_wcu: float = 0.0
+    throttled_rcu: float = 0.0
+
+    def add(self, charge: Charge) -> None:
+        if charge.throttled:
+            self.throttled_wcu += charge.wcu
+            self.throttled_rcu += charge.rcu
+        else:
+            self.wcu += charge.wcu
+            self.rcu += charge.rcu
+
+
+def per_second(charges: Iterable[Charge]) -> dict[int, dict[KeyRef, Units]]:
+    """Units per wall-clock second (floor of `at`), per partition key."""
+    seconds: dict[int, dict[KeyRef, Units]] = defaultdict(lambda: defaultdict(Units))
+    for charge in charges:
+        seconds[second_of(charge)][key_of(charge)].add(charge)
+    return {second: dict(keys) for second, keys in sorted(seconds.items())}
+
+
+@dataclass
+class KeyUsage:
+    """A key over a window: totals, its peak second, and which DynamoDB operations charged it."""
+
+    key: KeyRef
+    total: Units = field(default_factory=Units)
+    peak_wcu_per_s: float = 0.0
+    peak_rcu_per_s: float = 0.0
+    by_operation: dict[str, Units] = field(default_factory=lambda: defaultdict(Units))
+    requests: Counter[str] = field(default_factory=Counter)  # requests per DynamoDB operation
+    series: dict[int, Units] = field(default_factory=lambda: defaultdict(Units))  # per second
+
+    @property
+    def pressure(self) -> float:
+        """How near its peak second came to AWS's per-key limit (1.0 = at the limit)."""
+        return max(self.peak_wcu_per_s / KEY_WCU_PER_S, self.peak_rcu_per_s / KEY_RCU_PER_S)
+
+
+def key_usage(charges: Iterable[Charge]) -> list[KeyUsage]:
+    """Every key charged in the window, hottest first (by its peak second against AWS's limits)."""
+    usage: dict[KeyRef, KeyUsage] = {}
+    seen_requests: set[tuple[KeyRef, int, str]] = set()
+    for charge in charges:
+        key = key_of(charge)
+        entry = usage.get(key) or usage.setdefault(key, KeyUsage(key))
+        entry.total.add(charge)
+        entry.by_operation[charge.operation].add(charge)
+        entry.series[second_of(charge)].add(charge)
+        if (key, charge.request_id, charge.operation) not in seen_requests:
+            seen_requests.add((key, charge.request_id, charge.operation))
+            entry.requests[charge.operation] += 1
+    for entry in usage.values():
+        entry.peak_wcu_per_s = max((units.wcu for units in entry.series.values()), default=0.0)
+        entry.peak_rcu_per_s = max((units.rcu for units in entry.series.values()), default=0.0)
+    return sorted(usage.values(), key=lambda e: (-e.pressure, -(e.total.wcu + e.total.rcu), e.key.order))
+
+
+@dataclass(frozen=True)
+class HottestKey:
+    """The key that takes the most of one kind of unit per call, and how much."""
+
+    key: KeyRef | None
+    per_call: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key.as_json() if self.key else None, "per_call": _round(self.per_call)}
+
+
+@dataclass(frozen=True)
+class OperationCost:
+    """What one product operation costs per call, from a window that holds only its calls."""
+
+    name: str
+    calls: int
+    wcu_total: float  # consumed units per call, every key
+    rcu_total: float
+    throttled_wcu: float  # per call, what refused requests would have used
+    throttled_rcu: float
+    wcu_hottest: HottestKey  # per call on the key that takes the most, over that key's own seconds
+    rcu_hottest: HottestKey
+    wcu_hottest_whole_window: HottestKey  # the key's units in the window / the calls in it
+    rcu_hottest_whole_window: HottestKey
+    requests_per_call: dict[str, float]  # DynamoDB requests per call, per DynamoDB operation
+
+    @property
+    def wcu_hottest_key(self) -> float:
+        return self.wcu_hottest.per_call
+
+    @property
+    def rcu_hottest_key(self) -> float:
+        return self.rcu_hottest.per_call
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "wcu_total": _round(self.wcu_total),
+            "rcu_total": _round(self.rcu_total),
+            "wcu_hottest_key": _round(self.wcu_hottest.per_call),
+            "wcu_hottest_key_name": self.wcu_hottest.key.as_json() if self.wcu_hottest.key else None,
+            "rcu_hottest_key": _round(self.rcu_hottest.per_call),
+            "rcu_hottest_key_name": self.rcu_hottest.key.as_json() if self.rcu_hottest.key else None,
+            "whole_window": {
+                "wcu_hottest_key": self.wcu_hottest_whole_window.as_json(),
+                "rcu_hottest_key": self.rcu_hottest_whole_window.as_json(),
+            },
+            "throttled_wcu": _round(self.throttled_wcu),
+            "throttled_rcu": _round(self.throttled_rcu),
+            "requests_per_call": {op: _round(n) for op, n in sorted(self.requests_per_call.items())},
+        }
+
+
+def operation_cost(name: str, charges: Sequence[Charge], calls: int) -> OperationCost:
+    """Per call of `name`, from the charges of a window holding exactly `calls` calls of it."""
+    if calls <= 0:
+        raise ValueError(f"{name}: a window needs at least one call, got {calls}")
+    total = Units()
+    requests_in_second: dict[int, set[int]] = defaultdict(set)
+    requests: dict[str, set[int]] = defaultdict(set)
+    for charge in charges:
+        total.add(charge)
+        requests_in_second[second_of(charge)].add(charge.request_id)
+        requests[charge.operation].add(charge.request_id)
+    window_requests = sum(len(ids) for ids in requests_in_second.values())
+    usage = key_usage(charges)
+
+    def calls_while_charged(entry: KeyUsage, unit: str) -> float:
+        # the window's calls in proportion to its requests answered in the seconds this key was charged
+        active = [second for second, units in entry.series.items() if getattr(units, unit) > 0]
+        in_active = sum(len(requests_in_second[second]) for second in active)
+        return calls * in_active / window_requests
+
+    def hottest(unit: str, whole_window: bool) -> HottestKey:
+        best = HottestKey(None, 0.0)
+        for entry in usage:
+            units = getattr(entry.total, unit)
+            if units <= 0:
+                continue
+            per_call = units / (calls if whole_window else calls_while_charged(entry, unit))
+            if per_call > best.per_call:  # `usage` is in a fixed order: ties go to the hotter-ranked key
+                best = HottestKey(entry.key, per_call)
+        return best
+
+    return OperationCost(
+        name=name,
+        calls=calls,
+        wcu_total=total.wcu / calls,
+        rcu_total=total.rcu / calls,
+        throttled_wcu=total.throttled_wcu / calls,
+        throttled_rcu=total.throttled_rcu / calls,
+        wcu_hottest=hottest("wcu", whole_window=False),
+        rcu_hottest=hottest("rcu", whole_window=False),
+        wcu_hottest_whole_window=hottest("wcu", whole_window=True),
+        rcu_hottest_whole_window=hottest("rcu", whole_window=True),
+        requests_per_call={op: len(ids) / calls for op, ids in requests.items()},
+    )
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A rate or a population AWS's per-key limits allow, and the key and unit that set it."""
+
+    value: float  # math.inf when no key was charged
+    unit: str  # "wcu" or "rcu": the one that binds
+    key: KeyRef | None
+    per_call: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "value": None if math.isinf(self.value) else _round(self.value),
+            "unit": self.unit,
+            "key": self.key.as_json() if self.key else None,
+            "per_call": _round(self.per_call),
+        }
+
+
+def _binding(cost: OperationCost, calls_per_second_at_limit: float) -> Ceiling:
+    """The lower of the WCU and RCU bounds; `calls_per_second_at_limit` turns calls/s into the ceiling."""
+    bounds = []
+    for unit, limit, hot in (("wcu", KEY_WCU_PER_S, cost.wcu_hottest), ("rcu", KEY_RCU_PER_S, cost.rcu_hottest)):
+        rate = limit / hot.per_call if hot.per_call > 0 else math.inf
+        bounds.append(Ceiling(rate * calls_per_second_at_limit, unit, hot.key, hot.per_call))
+    return min(bounds, key=lambda ceiling: ceiling.value)
+
+
+def family_joins_ceiling(storm: OperationCost) -> Ceiling:
+    """Joins per second into one room family: min(1,000 WCU/s, 3,000 RCU/s) / the hottest key's units per join,
+    from a join storm into one family (every key, the table's and each GSI's)."""
+    return _binding(storm, 1.0)
+
+
+def platform_listeners_ceiling(heartbeats: OperationCost, interval_seconds: float) -> Ceiling:
+    """Concurrent listeners on the platform, each heartbeating every `interval_seconds`: L listeners make
+    L / interval heartbeats a second, so L = limit x interval / the hottest key's units per heartbeat."""
+    if interval_seconds <= 0:
+        raise ValueError("the heartbeat interval must be positive")
+    return _binding(heartbeats, interval_seconds)
+
+
+def hot_keys_json(usage: Sequence[KeyUsage], top: int = TOP_KEYS) -> list[dict[str, Any]]:
+    start = min((second for entry in usage for second in entry.series), default=0)
+    return [
+        {
+            **entry.key.as_json(),
+            "peak_wcu_per_s": _round(entry.peak_wcu_per_s),
+            "peak_rcu_per_s": _round(entry.peak_rcu_per_s),
+            "wcu": _round(entry.total.wcu),
+            "rcu": _round(entry.total.rcu),
+            "throttled_wcu": _round(entry.total.throttled_wcu),
+            "throttled_rcu": _round(entry.total.throttled_rcu),
+            "operations": {
+                op: {"requests": entry.requests[op], "wcu": _round(units.wcu), "rcu": _round(units.rcu)}
+                for op, units in sorted(entry.by_operation.items())
+            },
+            # [seconds since the window's first charge, wcu, rcu], one row per second the key was charged
+            "series": [
+                [second - start, _round(units.wcu), _round(units.rcu)] for second, units in sorted(entry.series.items())
+            ],
+        }
+        for entry in usage[:top]
+    ]
+
+
+def window_json(charges: Sequence[Charge], top: int = TOP_KEYS) -> dict[str, Any]:
+    """A window's hot keys and totals (consumed and throttled)."""
+    total = Units()
+    for charge in charges:
+        total.add(charge)
+    seconds = (max(c.at for c in charges) - min(c.at for c in charges)) if charges else 0.0
+    return {
+        "seconds": _round(seconds),
+        "requests": len({c.request_id for c in charges}),
+        "wcu": _round(total.wcu),
+        "rcu": _round(total.rcu),
+        "throttled_wcu": _round(total.throttled_wcu),
+        "throttled_rcu": _round(total.throttled_rcu),
+        "hot_keys": hot_keys_json(key_usage(charges), top),
+    }
+
+
+def report_document(
+    *,
+    operations: Mapping[str, OperationCost],
+    storm: OperationCost,
+    storm_charges: Sequence[Charge],
+    heartbeats: OperationCost,
+    heartbeat_charges: Sequence[Charge],
+    heartbeat_interval_seconds: float,
+    parameters: Mapping[str, Any],
+    top: int = TOP_KEYS,
+) -> dict[str, Any]:
+    """The JSON document: ceilings, per operation, the storm's and the heartbeat window's hot keys."""
+    joins = family_joins_ceiling(storm)
+    listeners = platform_listeners_ceiling(heartbeats, heartbeat_interval_seconds)
+    storm_window = window_json(storm_charges, top)
+    heartbeat_window = window_json(heartbeat_charges, top)
+    return {
+        "parameters": dict(parameters),
+        "key_limits": {"wcu_per_s": KEY_WCU_PER_S, "rcu_per_s": KEY_RCU_PER_S},
+        "ceilings": {
+            "family_joins_per_s": None if math.isinf(joins.value) else _round(joins.value),
+            "platform_listeners": None if math.isinf(listeners.value) else math.floor(listeners.value),
+            "family_joins": joins.as_json(),
+            "platform_listeners_detail": {
+                **listeners.as_json(),
+                "heartbeat_interval_seconds": heartbeat_interval_seconds,
+            },
+        },
+        "per_operation": {name: cost.as_json() for name, cost in operations.items()},
+        "storm": {"per_join": storm.as_json(), **storm_window},
+        "heartbeat_window": {"per_heartbeat": heartbeats.as_json(), **heartbeat_window},
+        # the top keys of the storm and of the heartbeat window together, hottest first
+        "hot_keys": sorted(
+            [{"window": "storm", **k} for k in storm_window["hot_keys"]]
+            + [{"window": "heartbeats", **k} for k in heartbeat_window["hot_keys"]],
+            key=lambda k: max(k["peak_wcu_per_s"] / KEY_WCU_PER_S, k["peak_rcu_per_s"] / KEY_RCU_PER_S),
+            reverse=True,
+        )[:top],
+    }
+
+
+def format_report(document: Mapping[str, Any]) -> str:
+    """The document as a readable text table."""
+    lines = []
+    ceilings = document["ceilings"]
+    joins, listeners = ceilings["family_joins"], ceilings["platform_listeners_detail"]
+    lines.append("Ceilings on AWS (1,000 WCU/s and 3,000 RCU/s per partition key)")
+    lines.append(
+        f"  joins/s into one room family   {_figure(ceilings['family_joins_per_s']):>12}   {_binds(joins)} per join"
+    )
+    lines.append(
+        f"  listeners on the platform      {_figure(ceilings['platform_listeners']):>12}"
+        f"   {_binds(listeners)} per heartbeat, every {listeners['heartbeat_interval_seconds']:g} s"
+    )
+    lines.append("")
+    header = f"  {'operation':<20}{'calls':>7}{'WCU':>9}{'RCU':>9}{'WCU hot':>9}{'RCU hot':>9}  hottest key (WCU)"
+    lines.append("Per call (units per call; 'hot' = on the key that takes the most)")
+    lines.append(header)
+    rows = {**document["per_operation"], "storm (per join)": document["storm"]["per_join"]}
+    rows["heartbeats (window)"] = document["heartbeat_window"]["per_heartbeat"]
+    for name, cost in rows.items():
+        key = cost["wcu_hottest_key_name"]
+        lines.append(
+            f"  {name:<20}{cost['calls']:>7}{cost['wcu_total']:>9.2f}{cost['rcu_total']:>9.2f}"
+            f"{cost['wcu_hottest_key']:>9.2f}{cost['rcu_hottest_key']:>9.2f}  {_key_label(key)}"
+        )
+    for title, window in (("storm", document["storm"]), ("heartbeat window", document["heartbeat_window"])):
+        lines.append("")
+        throttled = f", throttled {window['throttled_wcu']:g} WCU {window['throttled_rcu']:g} RCU"
+        lines.append(
+            f"Hot keys of the {title} ({window['seconds']:g} s, {window['requests']} requests, "
+            f"{window['wcu']:g} WCU, {window['rcu']:g} RCU{throttled if _throttled(window) else ''})"
+        )
+        lines.append(f"  {'peak WCU/s':>10}{'peak RCU/s':>11}{'WCU':>10}{'RCU':>10}  key  (operations)")
+        for key in window["hot_keys"]:
+            operations = ", ".join(f"{op} {n['requests']}" for op, n in key["operations"].items())
+            lines.append(
+                f"  {key['peak_wcu_per_s']:>10g}{key['peak_rcu_per_s']:>11g}{key['wcu']:>10g}{key['rcu']:>10g}"
+                f"  {_key_label(key)}  ({operations})"
+            )
+    return "\n".join(lines)
+
+
+def _throttled(window: Mapping[str, Any]) -> bool:
+    return bool(window["throttled_wcu"] or window["throttled_rcu"])
+
+
+def _figure(value: float | None) -> str:
+    return "unbounded" if value is None else f"{value:,.0f}"
+
+
+def _binds(ceiling: Mapping[str, Any]) -> str:
+    return f"{ceiling['unit'].upper()}: {ceiling['per_call']:g} on {_key_label(ceiling['key'])}"
+
+
+def _key_label(key: Mapping[str, Any] | None) -> str:
+    if key is None:
+        return "-"
+    return KeyRef(key["table"], key["index"], key["partition_key"]).label
+
+
+def _round(value: float) -> float:
+    return round(value, 4)
