@@ -6,6 +6,7 @@ import copy
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -153,3 +154,16 @@ def call_api(aws: dict[str, str], lambda_context: LambdaContext) -> Callable[...
         return response["statusCode"], json.loads(body) if body else None
 
     return call
+
+
+@pytest.fixture(scope="session")
+def needs_java() -> None:
+    """Skip, with the reason, where DynamoDB Local cannot run (a failure where the stack is required)."""
+    from rooms_local.dynamodb_local import DynamoDBLocalError, find_jar
+
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for DynamoDB Local")
+    try:
+        find_jar()
+    except DynamoDBLocalError as error:
+        pytest.skip(str(error))

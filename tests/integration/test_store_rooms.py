@@ -230,23 +230,15 @@ def _times(day: str) -> dict[str, Any]:
 
 
 @pytest.mark.stack
-def test_concurrent_creates_never_pass_the_quota_on_dynamodb_local() -> None:
+def test_concurrent_creates_never_pass_the_quota_on_dynamodb_local(needs_java: None) -> None:
     # moto is not atomic under concurrency: the race runs on DynamoDB Local, through the local stack
-    import shutil
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
-    from rooms_local.dynamodb_local import DynamoDBLocalError, find_jar
     from rooms_local.stack import LocalStack
     from rooms_local.tokens import mint_token
 
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime for DynamoDB Local")
-    try:
-        find_jar()
-    except DynamoDBLocalError as error:
-        pytest.skip(str(error))
     limit, attempts = 3, 16
     headers = {"Authorization": f"Bearer {mint_token('host-racer')}"}
     with LocalStack(pollers=False, max_instances=4, parameters={"MaxOpenRoomsPerHost": limit}) as stack:

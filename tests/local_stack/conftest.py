@@ -3,13 +3,10 @@ so they do not depend on the real handlers."""
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
-
-from rooms_local.dynamodb_local import DynamoDBLocalError, find_jar
 
 FAKE_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -196,14 +193,3 @@ def write_project(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def fake_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_project(tmp_path_factory.mktemp("project"))
-
-
-@pytest.fixture(scope="session")
-def needs_java() -> None:
-    """Skip, with the reason, where DynamoDB Local cannot run."""
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime for DynamoDB Local")
-    try:
-        find_jar()
-    except DynamoDBLocalError as error:
-        pytest.skip(str(error))
