@@ -17,6 +17,7 @@ from .naming import DEFAULT_STACK
 from .tokens import mint_token
 
 if TYPE_CHECKING:
+    from .capacity.faults import FaultConfig
     from .stack import LocalStack
 
 
@@ -25,6 +26,57 @@ def _parameter(text: str) -> tuple[str, str]:
     if not separator:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name, value
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text}")
+    return rate
+
+
+def _scale(text: str) -> float:
+    scale = float(text)
+    if scale <= 0:
+        raise argparse.ArgumentTypeError(f"the throughput scale must be > 0, got {text}")
+    return scale
+
+
+def _capacity_arguments(up: argparse.ArgumentParser) -> None:
+    group = up.add_argument_group("capacity model and fault injection")
+    group.add_argument(
+        "--capacity-model",
+        action="store_true",
+        help="bill every DynamoDB request as AWS would (WCU/RCU per partition key, table and GSIs)",
+    )
+    group.add_argument(
+        "--throughput-scale",
+        type=_scale,
+        default=None,
+        metavar="X",
+        help="throttle as AWS does at X times 1,000 WCU/s and 3,000 RCU/s per partition key (0.05: 50 WCU/s)",
+    )
+    for flag, what in (
+        ("--fault-transaction-conflicts", "transactions cancelled by a TransactionConflict"),
+        ("--fault-throttles", "DynamoDB requests throttled"),
+        ("--fault-internal-errors", "DynamoDB requests answered 500 InternalServerError"),
+        ("--fault-sqs-send-failures", "SQS sends that fail"),
+    ):
+        group.add_argument(flag, type=_rate, default=0.0, metavar="RATE", help=f"share of {what} (0 to 1)")
+    group.add_argument("--fault-seed", type=int, default=None, help="seed of the fault draws (reproducible runs)")
+
+
+def _faults(args: argparse.Namespace) -> FaultConfig | None:
+    from .capacity.faults import FaultConfig
+
+    faults = FaultConfig(
+        transaction_conflict_rate=args.fault_transaction_conflicts,
+        throttle_rate=args.fault_throttles,
+        internal_error_rate=args.fault_internal_errors,
+        sqs_send_failure_rate=args.fault_sqs_send_failures,
+        seed=args.fault_seed,
+    )
+    return faults if faults != FaultConfig(seed=args.fault_seed) else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run the scheduler's clock N times faster than real time (default 1; 60: a minute a second)",
     )
+    _capacity_arguments(up)
     token = commands.add_parser("token", help="print a development JWT accepted by the local API")
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
@@ -82,6 +135,9 @@ def _up(args: argparse.Namespace) -> int:
         visibility_timeout=args.visibility_timeout,
         max_instances=args.max_instances,
         clock_speed=args.clock_speed,
+        capacity_model=args.capacity_model,
+        throughput_scale=args.throughput_scale,
+        faults=_faults(args),
     )
     try:
         with stack:
@@ -99,6 +155,14 @@ def _up(args: argparse.Namespace) -> int:
                 for schedule in schedules:
                     print(f"  {schedule.expression:<48} {schedule.name}")
                 print("  plus any schedule the functions create")
+            if stack.meter is not None:
+                limits = (
+                    f", throttling at {1000 * stack.throughput_scale:g} WCU/s and {3000 * stack.throughput_scale:g}"
+                    " RCU/s per partition key"
+                    if stack.throughput_scale is not None
+                    else ""
+                )
+                print(f"\nCapacity meter on{limits}: a summary prints on Ctrl-C")
             sample = _sample_curl(stack)
             if sample:
                 print(f"\nTry:\n  {sample}")
@@ -106,6 +170,10 @@ def _up(args: argparse.Namespace) -> int:
             threading.Event().wait()
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
+    if stack.meter is not None:
+        from .capacity.ledger import summary_line
+
+        print(summary_line(stack.meter.ledger.charges()), flush=True)
     return 0
 
 

@@ -11,20 +11,27 @@ import logging
 import multiprocessing
 import signal
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .capacity.faults import FaultConfig
 
 
 class MotoServerError(RuntimeError):
     """The moto server did not start."""
 
 
-def _serve(conn: Connection, host: str, port: int) -> None:
+def _serve(conn: Connection, host: str, port: int, faults: FaultConfig | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     from moto.server import ThreadedMotoServer
 
     from .moto_sqs_lock import install
 
     install()
+    if faults is not None:
+        from .capacity.faults import install_sqs_faults
+
+        install_sqs_faults(faults)  # SQS send failures at the configured rate
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -39,16 +46,17 @@ def _serve(conn: Connection, host: str, port: int) -> None:
 
 
 class MotoServer:
-    """moto on 127.0.0.1; `endpoint` is its URL once started. Port 0 picks a free one."""
+    """moto on 127.0.0.1; `endpoint` is its URL once started. Port 0 picks a free one; `faults` makes its
+    SQS sends fail at `faults.sqs_send_failure_rate`."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", faults: FaultConfig | None = None):
         self.host = host
         self.port = port
         self.endpoint = ""
         context: Any = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child_conn, host, port), name="rooms-local-moto", daemon=True
+            target=_serve, args=(child_conn, host, port, faults), name="rooms-local-moto", daemon=True
         )
         self._child_conn = child_conn
 

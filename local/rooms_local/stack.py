@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import SchedulerClock
 from .dynamodb_local import REPO_ROOT, DynamoDBLocal
@@ -25,6 +25,10 @@ from .provision import client, provision_queues, provision_schedule_groups, prov
 from .scheduler_runner import SchedulerRunner
 from .sqs_source import SqsEventSource
 from .template import Template, load_template
+
+if TYPE_CHECKING:
+    from .capacity.faults import FaultConfig
+    from .capacity.meter import CapacityMeter
 
 log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -43,6 +47,13 @@ class LocalStack:
     is up (a show booked 2 minutes ahead opens 2 seconds later), 0 freezes it, and `advance_clock()`
     jumps it ahead. The functions keep the real clock. `schedules` (default: as `pollers`) turns the
     scheduler off; `scheduler_retry_delay` is the first retry's backoff, in real seconds.
+
+    `capacity_model=True` puts the capacity meter between the functions and DynamoDB Local: every request
+    is billed as AWS would (WCU/RCU per partition key of the table and its GSIs) in `stack.meter.ledger`,
+    and `dynamodb_endpoint` (what the functions and `client("dynamodb")` use) is the meter's. With
+    `throughput_scale` (which implies the meter) it also throttles as AWS does, at 1,000 WCU/s and
+    3,000 RCU/s per key times the scale. `faults` injects DynamoDB failures in the meter (which it then
+    implies) and SQS send failures in the moto server.
     """
 
     def __init__(
@@ -60,6 +71,9 @@ class LocalStack:
         clock_speed: float = 1.0,
         schedules: bool | None = None,
         scheduler_retry_delay: float = 1.0,
+        capacity_model: bool = False,
+        throughput_scale: float | None = None,
+        faults: FaultConfig | None = None,
     ):
         if clock_speed < 0:
             raise ValueError("clock_speed must be >= 0")
@@ -75,6 +89,11 @@ class LocalStack:
         self.clock_speed = clock_speed
         self.run_schedules = pollers if schedules is None else schedules
         self.scheduler_retry_delay = scheduler_retry_delay
+        if throughput_scale is not None and throughput_scale <= 0:
+            raise ValueError("throughput_scale must be > 0")
+        self.throughput_scale = throughput_scale
+        self.faults = faults
+        self.capacity_model = capacity_model or throughput_scale is not None or bool(faults and faults.dynamodb)
         self.pools: dict[str, LambdaPool] = {}
         self.sources: list[SqsEventSource] = []
         self.startup_seconds = 0.0
@@ -82,6 +101,7 @@ class LocalStack:
         self._gateway: Gateway | None = None
         self._dynamodb: DynamoDBLocal | None = None
         self._moto: MotoServer | None = None
+        self._meter: CapacityMeter | None = None
         self._clock: SchedulerClock | None = None
         self._scheduler: SchedulerRunner | None = None
         self._cleanup = contextlib.ExitStack()
@@ -106,7 +126,7 @@ class LocalStack:
         self._dynamodb = DynamoDBLocal()
         self._cleanup.callback(self._dynamodb.stop)
         self._dynamodb.start()
-        self._moto = MotoServer()
+        self._moto = MotoServer(faults=self.faults)
         self._cleanup.callback(self._moto.stop)
         self._moto.start()
         self._moto.wait_ready()
@@ -123,7 +143,15 @@ class LocalStack:
         provision_schedule_groups(template, self.moto_endpoint, self.region)
         provision_schedules(template, self.moto_endpoint, self.region)
         self._dynamodb.wait_ready()
-        provision_tables(template, self.dynamodb_endpoint, self.region)
+        provision_tables(template, self._dynamodb.endpoint, self.region)
+        if self.capacity_model:
+            from .capacity.meter import CapacityMeter  # only a metered stack pays for importing it
+
+            self._meter = CapacityMeter.for_template(
+                template, self._dynamodb.endpoint, throughput_scale=self.throughput_scale, faults=self.faults
+            )
+            self._cleanup.callback(self._meter.stop)  # stops after the functions that use it
+            self._meter.start()
         self._start_functions(template)
         self._gateway = Gateway(template.routes, template.http_apis, self.pools, port=port, account_id=naming.account)
         self._cleanup.callback(self._gateway.stop)
@@ -199,7 +227,20 @@ class LocalStack:
 
     @property
     def dynamodb_endpoint(self) -> str:
+        """Where DynamoDB clients go: the capacity meter when it runs, else DynamoDB Local."""
+        if self._meter is not None:
+            return self._meter.endpoint
         return self._dynamodb.endpoint if self._dynamodb else ""
+
+    @property
+    def dynamodb_local_endpoint(self) -> str:
+        """DynamoDB Local itself, behind the meter: what is read here is neither billed nor throttled."""
+        return self._dynamodb.endpoint if self._dynamodb else ""
+
+    @property
+    def meter(self) -> CapacityMeter | None:
+        """The running capacity meter (its `ledger` holds every charge), or None without capacity_model."""
+        return self._meter
 
     @property
     def moto_endpoint(self) -> str:
