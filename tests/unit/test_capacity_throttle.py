@@ -9,8 +9,11 @@ from typing import Any
 import botocore.parsers
 import botocore.session
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+from botocore.exceptions import ClientError
 from botocore.retries import standard
 
+from rooms.adapters.overload import is_overload
 from rooms_local.capacity import dynamodb_errors
 from rooms_local.capacity.accounting import Cost
 from rooms_local.capacity.schema import TableSchema
@@ -156,3 +159,19 @@ def test_an_internal_error_is_a_500_botocore_retries() -> None:
     assert status == 500
     assert parsed("Query", status, body)[0]["Error"]["Code"] == "InternalServerError"
     assert retried("Query", status, body)
+
+
+def test_a_throttle_the_idempotency_layer_wrapped_is_still_busy() -> None:
+    # GIVEN the throttling answer of a write to the idempotency table, as botocore raises it
+    response, _ = parsed("PutItem", *dynamodb_errors.throttled(ON_DEMAND, None, "Write"))
+    throttled = ClientError(response, "PutItem")
+    # WHEN Powertools' persistence layer wraps it (raise ... from the ClientError)
+    try:
+        try:
+            raise throttled
+        except ClientError as error:
+            raise IdempotencyPersistenceLayerError("Failed to save in progress record", error) from error
+    except IdempotencyPersistenceLayerError as wrapped:
+        # THEN the product still sees an overload (503 BUSY), not an internal error
+        assert is_overload(wrapped)
+    assert not is_overload(RuntimeError("a bug"))

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _TABLE_CHANGES = frozenset({"CreateTable", "DeleteTable"})
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class CapacityMeter:
@@ -184,6 +186,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses its connections
+    disable_nagle_algorithm = True  # small answers go out at once, not after the client's delayed ACK
     server: _Server
 
     def do_POST(self) -> None:
@@ -194,13 +197,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("capacity meter: request failed")
             outcome = json_outcome(*dynamodb_errors.internal_error())
-        self.send_response_only(outcome.status)
-        for name, value in outcome.headers:
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(outcome.body)))
-        self.end_headers()
-        self.wfile.write(outcome.body)
+        head = [f"HTTP/1.1 {outcome.status} {_REASONS.get(outcome.status, '')}"]
+        head += [f"{name}: {value}" for name, value in outcome.headers if name.lower() not in _HOP_BY_HOP]
+        head.append(f"Content-Length: {len(outcome.body)}")
+        # one write: status line, headers and body in a single segment
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + outcome.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # no line per request

@@ -23,6 +23,10 @@ _OVERLOAD_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded
 
 
 def is_overload(error: BaseException) -> bool:
+    # a library may wrap the AWS error (Powertools' idempotency layer does): what decides is its cause
+    seen = 0
+    while seen < 5 and error.__cause__ is not None and not isinstance(error, (PynamoDBException, ClientError)):
+        error, seen = error.__cause__, seen + 1
     if isinstance(error, TransactWriteError):
         reasons = {reason.code for reason in error.cancellation_reasons if reason is not None}
         if reasons & _OVERLOAD_REASONS:
