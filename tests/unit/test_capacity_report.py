@@ -134,7 +134,7 @@ def test_an_operation_costs_its_units_per_call_and_its_hottest_key_per_call() ->
     assert (cost.wcu_total, cost.rcu_total) == (6, 0)
     assert cost.wcu_hottest_key == 2 and cost.wcu_hottest.key == KeyRef(TABLE, None, "ROOM#a")
     assert cost.rcu_hottest_key == 0 and cost.rcu_hottest.key is None
-    assert cost.wcu_hottest_whole_window == cost.wcu_hottest
+    assert cost.wcu_hottest_paced == cost.wcu_hottest
     assert cost.requests_per_call == {"TransactWriteItems": 1}
 
 
@@ -155,20 +155,31 @@ def test_a_time_bucketed_key_is_counted_per_call_over_its_own_seconds() -> None:
     slow = heartbeat_window(listeners=100, interval=10, rounds=2, per_second=2)
     # WHEN the window is read as its 200 heartbeats
     cost = operation_cost("heartbeat", slow, calls=200)
-    # THEN a bucket takes 1 WCU per heartbeat while it is current, as at AWS's pace: over the whole window it
-    # would look several times cooler (it spans 10 buckets, where AWS's pace spans 2)
-    assert cost.wcu_hottest.key is not None and cost.wcu_hottest.key.partition_key.startswith("EXPIRY#")
-    assert cost.wcu_hottest_key == pytest.approx(1.0)
-    assert cost.wcu_hottest_whole_window.per_call < 0.25
+    # THEN paced, a bucket takes 1 WCU per heartbeat while it is current, as at AWS's pace; over the whole
+    # window it looks several times cooler (it spans 10 buckets, where AWS's pace spans 2)
+    paced = cost.wcu_hottest_paced
+    assert paced.key is not None and paced.key.partition_key.startswith("EXPIRY#")
+    assert paced.per_call == pytest.approx(1.0)
+    assert cost.wcu_hottest_key < 0.25
     # AND a per-user key is nowhere near: each seat's reads over the seconds it was read
-    assert cost.rcu_hottest_key == pytest.approx(0.5)  # 1 RCU per heartbeat, 2 heartbeats a second
+    assert cost.rcu_hottest_paced.per_call == pytest.approx(0.5)  # 1 RCU per heartbeat, 2 heartbeats a second
 
 
 def test_a_key_charged_all_through_the_window_gets_the_whole_window_quotient() -> None:
     # GIVEN joins at 3 a second for 5 s on one room
     charges = [c for n in range(15) for c in join(n / 3, "a", f"u{n}")]
     cost = operation_cost("storm", charges, calls=15)
-    assert cost.wcu_hottest_key == pytest.approx(2.0) == cost.wcu_hottest_whole_window.per_call
+    assert cost.wcu_hottest_key == pytest.approx(2.0) == cost.wcu_hottest_paced.per_call
+
+
+def test_one_call_spanning_seconds_puts_on_a_key_what_it_wrote_there() -> None:
+    # GIVEN one housekeeping sweep of 3 s: many reads first, then one write on a marker key
+    charges = [charge(n / 10, f"EXPIRY#{n}", rcu=0.5, index="gsi2", operation="Query") for n in range(25)]
+    charges.append(charge(2.9, "HOUSEKEEPING", wcu=1))
+    cost = operation_cost("housekeeping_sweep", charges, calls=1)
+    # THEN paced, the marker takes its 1 WCU per sweep, not more because its second held few of the requests
+    assert cost.wcu_hottest_paced.per_call == 1 == cost.wcu_hottest_key == cost.wcu_total
+    assert cost.rcu_hottest_paced.per_call == 0.5
 
 
 # ---------------------------------------------------------------------- ceilings
@@ -252,7 +263,7 @@ def test_the_document_has_the_ceilings_every_operation_and_the_hot_keys() -> Non
     assert document["ceilings"]["platform_listeners"] == 30_000
     assert document["per_operation"]["admitted_join"]["wcu_total"] == 6
     assert document["per_operation"]["admitted_join"]["wcu_hottest_key"] == 2
-    assert document["per_operation"]["heartbeat"]["wcu_hottest_key"] == pytest.approx(1)
+    assert document["per_operation"]["heartbeat"]["paced"]["wcu_hottest_key"]["per_call"] == pytest.approx(1)
     assert document["parameters"] == {"users": 10}
     assert len(document["hot_keys"]) == 10
     top = document["storm"]["hot_keys"][0]

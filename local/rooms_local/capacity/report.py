@@ -7,13 +7,16 @@ A partition key here is (table, index, key value): the base table's key or a GSI
 hottest key takes per call of an operation. Throttled charges (what a refused request would have used)
 are reported beside the consumed units, never in them.
 
-Per call on a key is counted over the seconds that key was charged in, not over the whole window: a
-time-bucketed key (a heartbeat-expiry bucket) takes every call while its bucket is current, then none.
-A local run slower than AWS spreads the same calls over more buckets, so the whole-window quotient
-would make such a key look cooler than it is at AWS's pace; over its own seconds it is exact at any
-pace. A key charged throughout the window gets the whole-window quotient. Calls in those seconds are
-estimated from the window's requests (every call of one operation makes the same requests), so the
-operation's own window must hold nothing else. The whole-window quotient is reported too.
+Units per call on a key come two ways. Over the window: the key's units in it / the calls in it, exact
+for a short burst of one operation (each measured operation). Paced, over the seconds the key was
+charged in: what the ceilings use, from long windows (the storm, the heartbeats). A time-bucketed key
+(a heartbeat-expiry bucket) takes every call while its bucket is current, then none; a local run slower
+than AWS spreads the same calls over more buckets, so over the window such a key looks cooler than at
+AWS's pace, while over its own seconds it is right at any pace (a key charged all through the window
+gets the same figure both ways). The calls made in those seconds are estimated from the window's
+requests answered in them, which assumes the calls' requests arrive at the calls' pace: work that lags
+behind them (the overflow worker still draining after a small storm's last join) is overstated, while
+at thousands of users the worker keeps pace and its tail is a few seconds.
 """
 
 from __future__ import annotations
@@ -144,10 +147,10 @@ class OperationCost:
     rcu_total: float
     throttled_wcu: float  # per call, what refused requests would have used
     throttled_rcu: float
-    wcu_hottest: HottestKey  # per call on the key that takes the most, over that key's own seconds
+    wcu_hottest: HottestKey  # per call on the key that takes the most: its units in the window / the calls
     rcu_hottest: HottestKey
-    wcu_hottest_whole_window: HottestKey  # the key's units in the window / the calls in it
-    rcu_hottest_whole_window: HottestKey
+    wcu_hottest_paced: HottestKey  # per call on the key that takes the most over its own seconds
+    rcu_hottest_paced: HottestKey
     requests_per_call: dict[str, float]  # DynamoDB requests per call, per DynamoDB operation
 
     @property
@@ -167,9 +170,9 @@ class OperationCost:
             "wcu_hottest_key_name": self.wcu_hottest.key.as_json() if self.wcu_hottest.key else None,
             "rcu_hottest_key": _round(self.rcu_hottest.per_call),
             "rcu_hottest_key_name": self.rcu_hottest.key.as_json() if self.rcu_hottest.key else None,
-            "whole_window": {
-                "wcu_hottest_key": self.wcu_hottest_whole_window.as_json(),
-                "rcu_hottest_key": self.rcu_hottest_whole_window.as_json(),
+            "paced": {
+                "wcu_hottest_key": self.wcu_hottest_paced.as_json(),
+                "rcu_hottest_key": self.rcu_hottest_paced.as_json(),
             },
             "throttled_wcu": _round(self.throttled_wcu),
             "throttled_rcu": _round(self.throttled_rcu),
@@ -192,18 +195,19 @@ def operation_cost(name: str, charges: Sequence[Charge], calls: int) -> Operatio
     usage = key_usage(charges)
 
     def calls_while_charged(entry: KeyUsage, unit: str) -> float:
-        # the window's calls in proportion to its requests answered in the seconds this key was charged
+        # the window's calls in proportion to its requests answered in the seconds this key was charged;
+        # at least the one call that charged it (a single call may span several seconds)
         active = [second for second, units in entry.series.items() if getattr(units, unit) > 0]
         in_active = sum(len(requests_in_second[second]) for second in active)
-        return calls * in_active / window_requests
+        return max(1.0, calls * in_active / window_requests)
 
-    def hottest(unit: str, whole_window: bool) -> HottestKey:
+    def hottest(unit: str, paced: bool) -> HottestKey:
         best = HottestKey(None, 0.0)
         for entry in usage:
             units = getattr(entry.total, unit)
             if units <= 0:
                 continue
-            per_call = units / (calls if whole_window else calls_while_charged(entry, unit))
+            per_call = units / (calls_while_charged(entry, unit) if paced else calls)
             if per_call > best.per_call:  # `usage` is in a fixed order: ties go to the hotter-ranked key
                 best = HottestKey(entry.key, per_call)
         return best
@@ -215,10 +219,10 @@ def operation_cost(name: str, charges: Sequence[Charge], calls: int) -> Operatio
         rcu_total=total.rcu / calls,
         throttled_wcu=total.throttled_wcu / calls,
         throttled_rcu=total.throttled_rcu / calls,
-        wcu_hottest=hottest("wcu", whole_window=False),
-        rcu_hottest=hottest("rcu", whole_window=False),
-        wcu_hottest_whole_window=hottest("wcu", whole_window=True),
-        rcu_hottest_whole_window=hottest("rcu", whole_window=True),
+        wcu_hottest=hottest("wcu", paced=False),
+        rcu_hottest=hottest("rcu", paced=False),
+        wcu_hottest_paced=hottest("wcu", paced=True),
+        rcu_hottest_paced=hottest("rcu", paced=True),
         requests_per_call={op: len(ids) / calls for op, ids in requests.items()},
     )
 
@@ -244,21 +248,22 @@ class Ceiling:
 def _binding(cost: OperationCost, calls_per_second_at_limit: float) -> Ceiling:
     """The lower of the WCU and RCU bounds; `calls_per_second_at_limit` turns calls/s into the ceiling."""
     bounds = []
-    for unit, limit, hot in (("wcu", KEY_WCU_PER_S, cost.wcu_hottest), ("rcu", KEY_RCU_PER_S, cost.rcu_hottest)):
+    paced = (("wcu", KEY_WCU_PER_S, cost.wcu_hottest_paced), ("rcu", KEY_RCU_PER_S, cost.rcu_hottest_paced))
+    for unit, limit, hot in paced:
         rate = limit / hot.per_call if hot.per_call > 0 else math.inf
         bounds.append(Ceiling(rate * calls_per_second_at_limit, unit, hot.key, hot.per_call))
     return min(bounds, key=lambda ceiling: ceiling.value)
 
 
 def family_joins_ceiling(storm: OperationCost) -> Ceiling:
-    """Joins per second into one room family: min(1,000 WCU/s, 3,000 RCU/s) / the hottest key's units per join,
-    from a join storm into one family (every key, the table's and each GSI's)."""
+    """Joins per second into one room family: min(1,000 WCU/s, 3,000 RCU/s) / the hottest key's units per join
+    (paced), from a join storm into one family (every key, the table's and each GSI's)."""
     return _binding(storm, 1.0)
 
 
 def platform_listeners_ceiling(heartbeats: OperationCost, interval_seconds: float) -> Ceiling:
     """Concurrent listeners on the platform, each heartbeating every `interval_seconds`: L listeners make
-    L / interval heartbeats a second, so L = limit x interval / the hottest key's units per heartbeat."""
+    L / interval heartbeats a second, so L = limit x interval / the hottest key's units per heartbeat (paced)."""
     if interval_seconds <= 0:
         raise ValueError("the heartbeat interval must be positive")
     return _binding(heartbeats, interval_seconds)
@@ -360,16 +365,20 @@ def format_report(document: Mapping[str, Any]) -> str:
         f"   {_binds(listeners)} per heartbeat, every {listeners['heartbeat_interval_seconds']:g} s"
     )
     lines.append("")
-    header = f"  {'operation':<20}{'calls':>7}{'WCU':>9}{'RCU':>9}{'WCU hot':>9}{'RCU hot':>9}  hottest key (WCU)"
-    lines.append("Per call (units per call; 'hot' = on the key that takes the most)")
-    lines.append(header)
+    lines.append("Per call: units in all, and on the key that takes the most (over the window; * paced)")
+    lines.append(
+        f"  {'operation':<20}{'calls':>7}{'WCU':>9}{'RCU':>9}{'WCU hot':>9}{'RCU hot':>9}"
+        f"{'WCU hot*':>10}{'RCU hot*':>10}  key (WCU hot)"
+    )
     rows = {**document["per_operation"], "storm (per join)": document["storm"]["per_join"]}
     rows["heartbeats (window)"] = document["heartbeat_window"]["per_heartbeat"]
     for name, cost in rows.items():
-        key = cost["wcu_hottest_key_name"]
+        paced = cost["paced"]
         lines.append(
             f"  {name:<20}{cost['calls']:>7}{cost['wcu_total']:>9.2f}{cost['rcu_total']:>9.2f}"
-            f"{cost['wcu_hottest_key']:>9.2f}{cost['rcu_hottest_key']:>9.2f}  {_key_label(key)}"
+            f"{cost['wcu_hottest_key']:>9.2f}{cost['rcu_hottest_key']:>9.2f}"
+            f"{paced['wcu_hottest_key']['per_call']:>10.2f}{paced['rcu_hottest_key']['per_call']:>10.2f}"
+            f"  {_key_label(cost['wcu_hottest_key_name'])}"
         )
     for title, window in (("storm", document["storm"]), ("heartbeat window", document["heartbeat_window"])):
         lines.append("")
