@@ -15,6 +15,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 
@@ -171,6 +172,52 @@ def test_reads_are_billed_by_what_they_evaluated(dynamodb: DynamoDBLocal, templa
         keys = [key("FAMILY#reads", f"T#{n}") for n in range(3)]
         ddb.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
         assert totals(meter.ledger.since(mark)) == {(None, "FAMILY#reads"): (0, 2 + 0.5 + 0.5 + 3)}
+
+
+def test_batches_deletes_and_transactional_reads(dynamodb: DynamoDBLocal, template: Template, table: str) -> None:
+    small = {**key("BATCH#a", "X"), "pad": {"S": "p" * 480}}  # about 500 bytes
+    large = {**key("BATCH#b", "X"), "pad": {"S": "p" * int(3.5 * KB - 30)}}  # about 3.5 KB
+    with CapacityMeter.for_template(template, dynamodb.endpoint) as meter:
+        ddb = client("dynamodb", meter.endpoint)
+        # each item of a batch rounded on its own: 1 + 4 WCU, and 1 for deleting an item that is not there
+        ddb.batch_write_item(
+            RequestItems={
+                table: [
+                    {"PutRequest": {"Item": small}},
+                    {"PutRequest": {"Item": large}},
+                    {"DeleteRequest": {"Key": key("BATCH#c", "X")}},
+                ]
+            }
+        )
+        ddb.delete_item(TableName=table, Key=key("BATCH#b", "X"))  # the deleted item's 3.5 KB: 4 WCU
+        got = ddb.transact_get_items(  # transactional reads: 2 RCU each, a missing item too
+            TransactItems=[
+                {"Get": {"TableName": table, "Key": key("BATCH#a", "X")}},
+                {"Get": {"TableName": table, "Key": key("BATCH#d", "X")}},
+            ]
+        )
+        assert "Item" in got["Responses"][0]
+        assert totals(meter.ledger.charges()) == {
+            (None, "BATCH#a"): (1, 2),
+            (None, "BATCH#b"): (4 + 4, 0),
+            (None, "BATCH#c"): (1, 0),
+            (None, "BATCH#d"): (0, 2),
+        }
+
+
+def test_requests_the_meter_cannot_read_get_dynamodb_locals_own_answer(
+    dynamodb: DynamoDBLocal, template: Template
+) -> None:
+    with CapacityMeter.for_template(template, dynamodb.endpoint) as meter:
+        ddb = client_with(meter.endpoint, NO_RETRIES.merge(Config(parameter_validation=False)))
+        with pytest.raises(ddb.exceptions.ResourceNotFoundException):
+            ddb.get_item(TableName="no-such-table", Key=key("A", "B"))
+        with pytest.raises(ClientError) as malformed:  # a PutItem without its Item: DynamoDB Local's 400
+            ddb.put_item(TableName=template.tables["RoomsTable"].name)
+        assert malformed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert ddb.list_tables()["TableNames"]  # not billed, passed through
+        assert meter.ledger.charges() == []
+        assert meter.ledger.requests() == {"GetItem": 1, "PutItem": 1, "ListTables": 1}
 
 
 class SteppingClock:

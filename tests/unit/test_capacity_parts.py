@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from rooms_local import cli
 from rooms_local.capacity.faults import CONFLICT, INTERNAL_ERROR, THROTTLE, DynamoDBFaults, FaultConfig
 from rooms_local.capacity.images import ItemImages
 from rooms_local.capacity.ledger import Charge, Ledger, summary_line
@@ -129,3 +130,19 @@ def test_faults_follow_their_seed_and_only_hit_data_plane_requests() -> None:
     assert picked == expected
     assert 60 < picked.count(INTERNAL_ERROR) < 140  # 10 % of 1000
     assert faults.pick("CreateTable") is None and faults.pick("DescribeTable") is None
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+def test_rooms_local_up_takes_the_capacity_and_fault_options() -> None:
+    capacity = ["--capacity-model", "--throughput-scale", "0.05"]
+    faults = ["--fault-transaction-conflicts", "0.1", "--fault-sqs-send-failures", "0.2", "--fault-seed", "3"]
+    args = cli._parser().parse_args(["up", *capacity, *faults])
+    assert (args.capacity_model, args.throughput_scale) == (True, 0.05)
+    assert cli._faults(args) == FaultConfig(transaction_conflict_rate=0.1, sqs_send_failure_rate=0.2, seed=3)
+    assert cli._faults(cli._parser().parse_args(["up", "--fault-seed", "3"])) is None  # a seed alone injects nothing
+
+
+@pytest.mark.parametrize("option", [["--throughput-scale", "0"], ["--fault-throttles", "1.5"]])
+def test_rooms_local_up_refuses_impossible_capacity_options(option: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["up", *option])

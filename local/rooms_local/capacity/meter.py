@@ -140,18 +140,41 @@ class CapacityMeter:
                 self.images.drop(_table_named(body))
             self.ledger.record([], operation=operation or "unknown")
             return Outcome(status, answer, answer_headers)
-        exchange = Exchange(operation, path, headers, body, json.loads(body))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):  # not JSON: DynamoDB Local says what is wrong with it
+            return self._unbilled(operation, path, headers, body)
+        exchange = Exchange(operation, path, headers, body, payload)
         exchange.fault = self.faults.pick(operation) if self.faults else None
         if exchange.fault == INTERNAL_ERROR:
             outcome = json_outcome(*dynamodb_errors.internal_error())
         else:
             try:
                 outcome = handler(exchange)
-            except LookupError:  # a table that does not exist: DynamoDB Local says so
-                status, answer_headers, answer = self.upstream.exchange(path, headers, body)
-                outcome = Outcome(status, answer, answer_headers)
+            except Exception:
+                if not exchange.forwarded:
+                    # a request the meter cannot read (no such table, a malformed or legacy shape): it did
+                    # nothing yet, so DynamoDB Local answers it, as it would without the meter, unbilled
+                    log.debug("capacity meter: %s forwarded unbilled", operation, exc_info=True)
+                    return self._unbilled(operation, path, headers, body)
+                if exchange.answer is None:
+                    raise  # no answer came: the client sees a 500 and retries, as after a lost connection
+                # the meter failed after DynamoDB Local answered: the client gets that answer, unbilled,
+                # and the items it wrote are read afresh before their next write
+                log.exception("capacity meter: could not bill %s", operation)
+                for table, key in exchange.touched:
+                    self.images.forget(table, key)
+                self.ledger.record([], operation=operation)
+                return Outcome(exchange.answer.status, exchange.answer.body, exchange.answer.headers)
         self._record(operation, outcome)
         return outcome
+
+    def _unbilled(self, operation: str, path: str, headers: Headers, body: bytes) -> Outcome:
+        status, answer_headers, answer = self.upstream.exchange(path, headers, body)
+        self.ledger.record([], operation=operation)
+        return Outcome(status, answer, answer_headers)
 
     def _record(self, operation: str, outcome: Outcome) -> None:
         with self._ids_lock:

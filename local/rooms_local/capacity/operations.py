@@ -16,6 +16,7 @@ How the images are known, exactly and cheaply (see images.py for the copy the me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -64,6 +65,9 @@ class Exchange:
     body: bytes
     payload: dict[str, Any]
     fault: str | None = None
+    forwarded: bool = False  # set once sent on: from then on, the request may have done something
+    answer: _Answer | None = None  # DynamoDB Local's answer, once it came
+    touched: list[tuple[str, KeyTuple]] = field(default_factory=list)  # items it writes
 
 
 @dataclass
@@ -167,8 +171,10 @@ class Operations:
     def forward(self, exchange: Exchange, payload: Mapping[str, Any] | None = None) -> _Answer:
         """Send the request on, as it came or (`payload`) as the meter changed it."""
         body = exchange.body if payload is None else json.dumps(payload).encode()
+        exchange.forwarded = True
         status, headers, answer = self.upstream.exchange(exchange.path, exchange.headers, body)
-        return _Answer(status, headers, answer)
+        exchange.answer = _Answer(status, headers, answer)
+        return exchange.answer
 
     def admit(self, exchange: Exchange, predicted: Sequence[Cost]) -> Refusal | None:
         """The throttle's verdict (or an injected throttle, on one of the keys the request touches)."""
@@ -178,6 +184,11 @@ class Operations:
         if self.throttle is None:
             return None
         return self.throttle.admit(predicted)
+
+    def locked(self, exchange: Exchange, targets: Sequence[_Target]) -> contextlib.AbstractContextManager[None]:
+        """Hold the items' locks; the exchange remembers them, should its outcome be lost."""
+        exchange.touched = [target.lock_key for target in targets]
+        return self.images.locked(exchange.touched)
 
     def settle(self, predicted: Sequence[Cost], actual: Sequence[Cost]) -> None:
         if self.throttle is not None:
@@ -256,7 +267,7 @@ class Operations:
     ) -> Outcome:
         schema, payload = target.schema, exchange.payload
         asked = payload.get("ReturnValues", "NONE")
-        with self.images.locked([target.lock_key]):
+        with self.locked(exchange, [target]):
             old = self.old_images([target])[target.lock_key]
             predicted = item_write(schema, target.key_item, old, predict(old), transactional=False)
             refusal = self.admit(exchange, predicted)
@@ -303,7 +314,7 @@ class Operations:
                     entries.append((table, entry, self._target(table, item), item))
                 else:
                     entries.append((table, entry, self._target(table, entry["DeleteRequest"]["Key"]), None))
-        with self.images.locked([target.lock_key for _, _, target, _ in entries]):
+        with self.locked(exchange, [target for _, _, target, _ in entries]):
             olds = self.old_images([target for _, _, target, _ in entries])
             admitted: list[tuple[str, dict[str, Any], _Target, Item | None, list[Cost]]] = []
             refused: list[tuple[str, dict[str, Any], list[Cost]]] = []
@@ -515,7 +526,7 @@ class Operations:
             actions.append((kind, action, self._target(action["TableName"], item_or_key)))
         targets = [target for _, _, target in actions]
         token = exchange.payload.get("ClientRequestToken")
-        with self.images.locked([target.lock_key for target in targets]):
+        with self.locked(exchange, targets):
             olds = self.old_images(targets)
             if token and self._replay(token, exchange.body):
                 answer = self.forward(exchange)
