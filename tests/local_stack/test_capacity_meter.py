@@ -5,9 +5,11 @@ Needs Java (DynamoDB Local)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ from pynamodb.exceptions import TransactWriteError
 
 from rooms.adapters.overload import is_overload
 from rooms_local import LocalStack, mint_token
+from rooms_local.capacity.accounting import write_units
 from rooms_local.capacity.ledger import Charge
 from rooms_local.capacity.meter import CapacityMeter
 from rooms_local.capacity.schema import schemas_from_template
+from rooms_local.capacity.sizes import item_size
 from rooms_local.capacity.throttle import Throttle
 from rooms_local.dynamodb_local import REPO_ROOT, DynamoDBLocal
 from rooms_local.naming import LocalNaming
@@ -203,6 +207,55 @@ def test_batches_deletes_and_transactional_reads(dynamodb: DynamoDBLocal, templa
             (None, "BATCH#c"): (1, 0),
             (None, "BATCH#d"): (0, 2),
         }
+
+
+def test_concurrent_writers_of_one_item_are_billed_on_the_images_each_one_saw(
+    dynamodb: DynamoDBLocal, template: Template, table: str
+) -> None:
+    room = key("ROOM#concurrent", "ROOM")
+    element = {"S": "e" * 46}  # 47 bytes in a list
+    start = {**room, "seats": {"L": []}, "pad": {"S": "p" * 700}}
+    with CapacityMeter.for_template(template, dynamodb.endpoint) as meter:
+        ddb = client_with(meter.endpoint, Config(max_pool_connections=16, retries={"mode": "standard"}))
+        ddb.put_item(TableName=table, Item=start)
+        mark = meter.ledger.position()
+
+        def append(_: int) -> None:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": room,
+                            "UpdateExpression": "SET seats = list_append(seats, :one)",
+                            "ExpressionAttributeValues": {":one": {"L": [element]}},
+                        }
+                    }
+                ]
+            )
+
+        # WHEN 40 transactions grow the item concurrently, across its 1 KB boundary
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(append, range(40)))
+        # THEN each was billed on the old image the one before it left: the item's sizes, in order
+        sizes = [item_size({**start, "seats": {"L": [element] * n}}) for n in range(41)]
+        expected = sum(2 * write_units(max(before, after)) for before, after in itertools.pairwise(sizes))
+        assert sizes[0] < KB < sizes[-1]
+        assert totals(meter.ledger.since(mark)) == {(None, "ROOM#concurrent"): (expected, 0)}
+        stored = client("dynamodb", dynamodb.endpoint).get_item(TableName=table, Key=room, ConsistentRead=True)
+        assert len(stored["Item"]["seats"]["L"]) == 40
+
+
+def test_a_transaction_replayed_by_its_token_is_billed_as_reads(
+    dynamodb: DynamoDBLocal, template: Template, table: str
+) -> None:
+    with CapacityMeter.for_template(template, dynamodb.endpoint) as meter:
+        ddb = client("dynamodb", meter.endpoint)
+        put = [{"Put": {"TableName": table, "Item": key("REPLAY#1", "X")}}]
+        ddb.transact_write_items(TransactItems=put, ClientRequestToken="replay-token-1")
+        ddb.transact_write_items(TransactItems=put, ClientRequestToken="replay-token-1")  # the SDK's retry
+        first, second = (totals([c]) for c in meter.ledger.charges())
+        assert (first, second) == ({(None, "REPLAY#1"): (2, 0)}, {(None, "REPLAY#1"): (0, 2)})
 
 
 def test_requests_the_meter_cannot_read_get_dynamodb_locals_own_answer(

@@ -10,7 +10,9 @@ The rules, with their sources (Amazon DynamoDB Developer Guide unless said other
   BatchWriteItem round each item on its own. Query and Scan add the sizes of ALL the items they
   evaluate (a filter is applied after reading and saves nothing) and round the sum up per call.
 - Failed conditional writes still consume capacity: the size of the existing item, 1 WCU if there is
-  none ("If the expression evaluates to false, DynamoDB still consumes write capacity units").
+  none ("If the expression evaluates to false, DynamoDB still consumes write capacity units"; one
+  edition of the guide says "the size of the new item" for an existing one: the item DynamoDB read to
+  evaluate the condition is the one it has, so its size is used).
 - "Amazon DynamoDB Transactions: How It Works", capacity management: DynamoDB performs two underlying
   writes (reads) of every item in a transaction, one to prepare and one to commit, so transactional
   units are twice the same standalone units. A ConditionCheck is billed as a transactional write of its

@@ -22,6 +22,7 @@ import re
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +153,8 @@ class Operations:
         self.throttle = throttle
         self.draws = draws or Draws(None)
         self._clock = clock
-        self._tokens: dict[str, tuple[float, bytes]] = {}  # ClientRequestToken -> (expiry, request digest)
+        # ClientRequestToken -> (expiry, request digest), oldest first
+        self._tokens: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._tokens_lock = threading.Lock()
         self.handlers: dict[str, Callable[[Exchange], Outcome]] = {
             "GetItem": self.get_item,
@@ -628,9 +630,10 @@ class Operations:
     def _remember(self, token: str, body: bytes) -> None:
         now = self._clock()
         with self._tokens_lock:
-            if len(self._tokens) > 10_000:
-                self._tokens = {key: seen for key, seen in self._tokens.items() if seen[0] >= now}
+            while self._tokens and next(iter(self._tokens.values()))[0] < now:
+                self._tokens.popitem(last=False)  # expired: tokens are remembered in time order
             self._tokens[token] = (now + _TOKEN_WINDOW_S, _digest(body))
+            self._tokens.move_to_end(token)
 
 
 def _digest(body: bytes) -> bytes:
