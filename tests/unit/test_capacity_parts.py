@@ -12,6 +12,7 @@ from rooms_local import cli
 from rooms_local.capacity.faults import CONFLICT, INTERNAL_ERROR, THROTTLE, DynamoDBFaults, FaultConfig
 from rooms_local.capacity.images import ItemImages
 from rooms_local.capacity.ledger import Charge, Ledger, summary_line
+from rooms_local.capacity.operations import _query_partition_key, _unnarrowed
 from rooms_local.capacity.prediction import predicted_update
 from rooms_local.capacity.schema import TableSchema
 
@@ -146,3 +147,38 @@ def test_rooms_local_up_takes_the_capacity_and_fault_options() -> None:
 def test_rooms_local_up_refuses_impossible_capacity_options(option: list[str]) -> None:
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["up", *option])
+
+
+# ------------------------------------------------------------------------------------------------ queries
+def test_a_querys_partition_key_is_read_from_its_key_condition() -> None:
+    pynamodb_style = {
+        "KeyConditionExpression": "(#0 = :0 AND begins_with (#1, :1))",
+        "ExpressionAttributeNames": {"#0": "gsi1pk", "#1": "gsi1sk"},
+        "ExpressionAttributeValues": {":0": {"S": "ROOM#r1"}, ":1": {"S": "2026"}},
+    }
+    assert _query_partition_key(pynamodb_style, "gsi1pk") == "ROOM#r1"
+    assert _query_partition_key({"KeyConditions": {"pk": {"AttributeValueList": [{"S": "A"}]}}}, "pk") == "A"
+    assert _query_partition_key({"KeyConditionExpression": "pk > :x"}, "pk") is None
+
+
+def test_the_billing_read_of_a_filtered_query_keeps_its_page_and_drops_the_rest() -> None:
+    query = {
+        "TableName": TABLE,
+        "KeyConditionExpression": "#pk = :family",
+        "FilterExpression": "#status = :queued",
+        "ProjectionExpression": "#status",
+        "Select": "SPECIFIC_ATTRIBUTES",
+        "ExpressionAttributeNames": {"#pk": "pk", "#status": "status"},
+        "ExpressionAttributeValues": {":family": {"S": "FAMILY#f1"}, ":queued": {"S": "queued"}},
+        "Limit": 25,
+        "ExclusiveStartKey": {"pk": {"S": "FAMILY#f1"}, "sk": {"S": "T#9"}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    assert _unnarrowed(query) == {
+        "TableName": TABLE,
+        "KeyConditionExpression": "#pk = :family",
+        "ExpressionAttributeNames": {"#pk": "pk"},
+        "ExpressionAttributeValues": {":family": {"S": "FAMILY#f1"}},
+        "Limit": 25,
+        "ExclusiveStartKey": {"pk": {"S": "FAMILY#f1"}, "sk": {"S": "T#9"}},
+    }

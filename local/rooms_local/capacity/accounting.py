@@ -39,6 +39,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .schema import IndexSchema, TableSchema, partition_key_text
@@ -90,6 +91,25 @@ def _index_key(index: IndexSchema, entry: Mapping[str, Any]) -> tuple[Any, ...]:
     return (entry[index.hash_key], entry[index.range_key] if index.range_key else None)
 
 
+def _number(text: str) -> Decimal:
+    return Decimal(text).normalize()
+
+
+def _same_values(left: Any, right: Any) -> bool:
+    """Equal as DynamoDB stores them: numbers by value ("1.50" is "1.5"), everything else as sent."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        if left.keys() != right.keys():
+            return False
+        if left.keys() == {"N"}:
+            return _number(left["N"]) == _number(right["N"])
+        if left.keys() == {"NS"}:
+            return sorted(map(_number, left["NS"])) == sorted(map(_number, right["NS"]))
+        return all(_same_values(left[name], right[name]) for name in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_same_values, left, right))
+    return bool(left == right)
+
+
 def index_writes(table: TableSchema, old: Item | None, new: Item | None) -> list[Cost]:
     """What one item change costs every secondary index: 0, 1 or 2 writes each, sized by its entries."""
     costs: list[Cost] = []
@@ -105,7 +125,7 @@ def index_writes(table: TableSchema, old: Item | None, new: Item | None) -> list
             writes.append((before, write_units(item_size(before))))
         elif _index_key(index, before) != _index_key(index, after):
             writes += [(before, write_units(item_size(before))), (after, write_units(item_size(after)))]
-        elif before != after:
+        elif before != after and not _same_values(before, after):
             writes.append((after, write_units(max(item_size(before), item_size(after)))))
         for entry, units in writes:
             if index.local:  # an LSI shares the table's partition key and capacity
