@@ -23,6 +23,7 @@ from rooms_client.async_client import AsyncRoomsClient
 from rooms_client.auth import TokenSource
 from rooms_client.errors import (
     JoinTimeoutError,
+    NotSeatedError,
     RoomsApiError,
     RoomsConnectionError,
     RoomsError,
@@ -141,11 +142,16 @@ class Storm:
         return None
 
     async def _keep_alive(self, client: AsyncRoomsClient, seat: Seat) -> None:
-        # a long storm outlives the seat lease (two heartbeat intervals): keep paying it
+        # a long storm outlives the seat lease (two heartbeat intervals): keep paying it, until the seat
+        # is gone (freed as a ghost when an overloaded client beat too late): no heartbeat brings it back
         while True:
             await asyncio.sleep(max(1.0, seat.heartbeat_interval_seconds * 0.8))
-            with contextlib.suppress(RoomsError):
+            try:
                 await client.heartbeat(seat.room_id)
+            except NotSeatedError:
+                return
+            except RoomsError:
+                continue
 
     async def _sample(self) -> None:
         while True:
