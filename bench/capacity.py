@@ -108,8 +108,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         storm = bench.storm(args.users, args.capacity, args.processes, args.threads)
         beats = bench.heartbeats(storm, args.heartbeat_seconds, args.processes, args.threads, args.seed)
         startup = stack.startup_seconds
-    storm_cost = operation_cost("storm", storm.charges, storm.calls)
-    heartbeat_cost = operation_cost("heartbeat", beats.charges, beats.calls)
+    storm_cost = operation_cost("storm", storm.charges, storm.calls, call_times=storm.answered)
+    heartbeat_cost = operation_cost("heartbeat", beats.charges, beats.calls, call_times=beats.answered)
     document = report_document(
         operations=operations,
         storm=storm_cost,
@@ -182,6 +182,7 @@ class StormRun:
     family_id: str
     users: list[tuple[str, str]]  # (user, token)
     charges: list[Charge]
+    answered: list[float]  # when each join was answered (its last retry's answer)
     summary: dict[str, Any]
 
     @property
@@ -192,8 +193,12 @@ class StormRun:
 @dataclass
 class HeartbeatRun:
     charges: list[Charge]
-    calls: int
+    answered: list[float]  # when each heartbeat was answered
     summary: dict[str, Any]
+
+    @property
+    def calls(self) -> int:
+        return len(self.answered)
 
 
 class CapacityBench:
@@ -354,7 +359,7 @@ class CapacityBench:
         with window.recording():
             with spawn_pool(processes) as pool:
                 futures = [
-                    pool.submit(clients.join_over_http, self.stack.api_url, room["room_id"], part, threads)
+                    pool.submit(timed_joins_over_http, self.stack.api_url, room["room_id"], part, threads)
                     for part in split(fans, processes)
                 ]
                 results = [result for future in futures for result in future.result()]
@@ -367,6 +372,7 @@ class CapacityBench:
             room["family_id"],
             fans,
             window.charges,
+            [at for _, _, at in results],
             {
                 "statuses": {str(status): count for status, count in sorted(statuses.items())},
                 "joins_seconds": round(answered - started, 1),
@@ -401,7 +407,7 @@ class CapacityBench:
         elapsed = max(answered for *_, answered in beats) - start_at
         return HeartbeatRun(
             window.charges,
-            len(beats),
+            [answered for *_, answered in beats],
             {
                 "statuses": {str(status): count for status, count in sorted(statuses.items())},
                 "rounds": rounds,
@@ -413,6 +419,29 @@ class CapacityBench:
                 "p95_lateness_s": round(late[math.ceil(0.95 * len(late)) - 1], 2),
             },
         )
+
+
+def timed_joins_over_http(
+    api_url: str, room_id: str, users: list[tuple[str, str]], threads: int
+) -> list[tuple[str, int, float]]:
+    """Each (user, token) joins `room_id` once, as the end-to-end load generator does (429 and 503 retried
+    after Retry-After, its number of tries); returns (user, status, answered at) per join. Runs in a client
+    process: the paced figures need each join's answer time, which that generator does not keep."""
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    with httpx.Client(base_url=api_url, timeout=120, limits=limits) as client:
+
+        def join(entry: tuple[str, str]) -> tuple[str, int, float]:
+            user, token = entry
+            for _ in range(clients.RETRIES):
+                response = client.post(f"/rooms/{room_id}/join", headers={"Authorization": f"Bearer {token}"})
+                answered = time.time()
+                if response.status_code not in (429, 503):
+                    break
+                time.sleep(float(response.headers.get("Retry-After", "1")))  # the API's contract: retry then
+            return user, response.status_code, answered
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(join, users))
 
 
 def heartbeat_over_http(

@@ -72,13 +72,17 @@ def heartbeat(at: float, user: str, interval: int) -> list[Charge]:
     ]
 
 
-def heartbeat_window(listeners: int, interval: int, rounds: int, per_second: int) -> list[Charge]:
-    """`rounds` heartbeats from each listener, `per_second` of them every second (AWS's pace or slower)."""
+def heartbeat_window(listeners: int, interval: int, rounds: int, per_second: int) -> tuple[list[Charge], list[float]]:
+    """`rounds` heartbeats from each listener, `per_second` of them every second (AWS's pace or slower):
+    the charges, and each heartbeat's answer time."""
     charges: list[Charge] = []
+    answered: list[float] = []
     beats = [user for _ in range(rounds) for user in range(listeners)]
     for n, user in enumerate(beats):
-        charges += heartbeat(n // per_second + 0.5, f"u{user}", interval)
-    return charges
+        at = n // per_second + (n % per_second + 0.5) / per_second
+        charges += heartbeat(at, f"u{user}", interval)
+        answered.append(T0 + at)
+    return charges, answered
 
 
 # ---------------------------------------------------------------------- per second, per key
@@ -149,20 +153,54 @@ def test_a_window_with_no_call_is_refused() -> None:
         operation_cost("leave", [], calls=0)
 
 
-def test_a_time_bucketed_key_is_counted_per_call_over_its_own_seconds() -> None:
-    # GIVEN 100 listeners heartbeating every 10 s, twice, at a quarter of AWS's pace (2.5/s, not 10/s):
+def test_a_time_bucketed_key_is_paced_over_a_stretch_of_calls_inside_its_bucket() -> None:
+    # GIVEN 1,200 listeners heartbeating every 30 s, twice, at a quarter of AWS's pace (10/s, not 40/s):
     # each heartbeat moves its seat from one gsi2 expiry bucket to the next
-    slow = heartbeat_window(listeners=100, interval=10, rounds=2, per_second=2)
-    # WHEN the window is read as its 200 heartbeats
-    cost = operation_cost("heartbeat", slow, calls=200)
+    slow, answered = heartbeat_window(listeners=1200, interval=30, rounds=2, per_second=10)
+    # WHEN the window is read as its 2,400 heartbeats, with their answer times
+    cost = operation_cost("heartbeat", slow, calls=2400, call_times=answered)
     # THEN paced, a bucket takes 1 WCU per heartbeat while it is current, as at AWS's pace; over the whole
-    # window it looks several times cooler (it spans 10 buckets, where AWS's pace spans 2)
+    # window it looks four times cooler (it spans 8 buckets, where AWS's pace spans 2)
     paced = cost.wcu_hottest_paced
     assert paced.key is not None and paced.key.partition_key.startswith("EXPIRY#")
     assert paced.per_call == pytest.approx(1.0)
-    assert cost.wcu_hottest_key < 0.25
-    # AND a per-user key is nowhere near: each seat's reads over the seconds it was read
-    assert cost.rcu_hottest_paced.per_call == pytest.approx(0.5)  # 1 RCU per heartbeat, 2 heartbeats a second
+    assert cost.wcu_hottest_key == pytest.approx(0.25)
+    # AND a per-user key is nowhere near: one seat read per round
+    assert cost.rcu_hottest_paced.per_call == pytest.approx(1 / 120)  # in a stretch of 120 heartbeats
+
+
+def test_a_storms_phases_are_paced_apart() -> None:
+    # GIVEN 500 admissions at 2 WCU on the room item, then 1,500 queued joins at 1 WCU on it, 20 a second
+    charges, answered = [], []
+    for n in range(2000):
+        charges.append(charge(n / 20, "ROOM#a", wcu=2 if n < 500 else 1, operation="TransactWriteItems"))
+        answered.append(T0 + n / 20 + 0.01)
+    cost = operation_cost("storm", charges, calls=2000, call_times=answered)
+    # THEN the admission phase sets the pace: 2 WCU per join (1.25 over the whole storm)
+    assert cost.wcu_hottest_paced.per_call == pytest.approx(2.0)
+    assert cost.wcu_hottest_key == pytest.approx(1.25)
+    assert family_joins_ceiling(cost).value == pytest.approx(500)
+
+
+def test_a_workers_bursts_are_shared_by_the_calls_around_them() -> None:
+    # GIVEN 2,000 queued joins, 20 a second, and the worker seating the last 5 s of them in one batch every
+    # 5 s: 100 seats written at once on a parallel room's gsi1 key
+    charges, answered = [], []
+    for n in range(2000):
+        charges.append(charge(n / 20, "ROOM#a", wcu=0.5, operation="TransactWriteItems"))
+        answered.append(T0 + n / 20 + 0.01)
+    for batch in range(20):
+        charges.append(charge(5 * batch + 2.25, "ROOM#a-p1", wcu=100, index="gsi1", operation="TransactWriteItems"))
+    cost = operation_cost("storm", charges, calls=2000, call_times=answered)
+    # THEN paced, the key takes 1 WCU per join, as a worker keeping pace would give it (per second: 5)
+    paced = cost.wcu_hottest_paced
+    assert paced.key == KeyRef(TABLE, "gsi1", "ROOM#a-p1")
+    assert paced.per_call == pytest.approx(1.0)
+
+
+def test_call_times_must_be_one_per_call() -> None:
+    with pytest.raises(ValueError, match="call times"):
+        operation_cost("storm", [charge(0, "ROOM#a", wcu=1)], calls=2, call_times=[T0])
 
 
 def test_a_key_charged_all_through_the_window_gets_the_whole_window_quotient() -> None:
@@ -170,16 +208,6 @@ def test_a_key_charged_all_through_the_window_gets_the_whole_window_quotient() -
     charges = [c for n in range(15) for c in join(n / 3, "a", f"u{n}")]
     cost = operation_cost("storm", charges, calls=15)
     assert cost.wcu_hottest_key == pytest.approx(2.0) == cost.wcu_hottest_paced.per_call
-
-
-def test_one_call_spanning_seconds_puts_on_a_key_what_it_wrote_there() -> None:
-    # GIVEN one housekeeping sweep of 3 s: many reads first, then one write on a marker key
-    charges = [charge(n / 10, f"EXPIRY#{n}", rcu=0.5, index="gsi2", operation="Query") for n in range(25)]
-    charges.append(charge(2.9, "HOUSEKEEPING", wcu=1))
-    cost = operation_cost("housekeeping_sweep", charges, calls=1)
-    # THEN paced, the marker takes its 1 WCU per sweep, not more because its second held few of the requests
-    assert cost.wcu_hottest_paced.per_call == 1 == cost.wcu_hottest_key == cost.wcu_total
-    assert cost.rcu_hottest_paced.per_call == 0.5
 
 
 # ---------------------------------------------------------------------- ceilings
@@ -214,11 +242,12 @@ def test_the_hottest_key_over_all_keys_sets_the_family_ceiling_even_on_a_gsi() -
 
 
 def test_platform_listeners_are_1000_times_the_interval_over_a_shared_keys_units_per_heartbeat() -> None:
-    # GIVEN heartbeats every 30 s at AWS's pace (100 listeners: 3.33/s, here 3 a second) and one at a tenth
+    # GIVEN 3,000 listeners heartbeating every 30 s at AWS's pace (100/s) and at a quarter of it
     interval = 30
-    for pace in (3, 1):
-        window = heartbeat_window(listeners=100, interval=interval, rounds=2, per_second=pace)
-        ceiling = platform_listeners_ceiling(operation_cost("heartbeat", window, calls=200), interval)
+    for pace in (100, 25):
+        window, answered = heartbeat_window(listeners=3000, interval=interval, rounds=2, per_second=pace)
+        cost = operation_cost("heartbeat", window, calls=6000, call_times=answered)
+        ceiling = platform_listeners_ceiling(cost, interval)
         # THEN each expiry bucket takes 1 WCU per heartbeat: 1,000 x 30 / 1 = 30,000 listeners, at either pace
         assert ceiling.value == pytest.approx(30_000)
         assert ceiling.unit == "wcu" and ceiling.key is not None and ceiling.key.index == "gsi2"
@@ -243,9 +272,9 @@ def test_no_units_is_no_bound_and_a_bad_interval_is_refused() -> None:
 def test_the_document_has_the_ceilings_every_operation_and_the_hot_keys() -> None:
     # GIVEN a storm, a heartbeat window and two measured operations
     storm_charges = [c for n in range(10) for c in join(n * 0.1, "a", f"u{n}")]
-    beats = heartbeat_window(listeners=20, interval=30, rounds=2, per_second=1)
+    beats, answered = heartbeat_window(listeners=20, interval=30, rounds=2, per_second=1)
     joins = operation_cost("storm", storm_charges, calls=10)
-    heartbeats = operation_cost("heartbeat", beats, calls=40)
+    heartbeats = operation_cost("heartbeat", beats, calls=40, call_times=answered)
     operations = {"admitted_join": joins, "heartbeat": heartbeats}
     # WHEN the document is made
     document = report_document(

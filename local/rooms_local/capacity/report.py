@@ -8,19 +8,21 @@ hottest key takes per call of an operation. Throttled charges (what a refused re
 are reported beside the consumed units, never in them.
 
 Units per call on a key come two ways. Over the window: the key's units in it / the calls in it, exact
-for a short burst of one operation (each measured operation). Paced, over the seconds the key was
-charged in: what the ceilings use, from long windows (the storm, the heartbeats). A time-bucketed key
-(a heartbeat-expiry bucket) takes every call while its bucket is current, then none; a local run slower
-than AWS spreads the same calls over more buckets, so over the window such a key looks cooler than at
-AWS's pace, while over its own seconds it is right at any pace (a key charged all through the window
-gets the same figure both ways). The calls made in those seconds are estimated from the window's
-requests answered in them, which assumes the calls' requests arrive at the calls' pace: work that lags
-behind them (the overflow worker still draining after a small storm's last join) is overstated, while
-at thousands of users the worker keeps pace and its tail is a few seconds.
+for a short burst of one operation (each measured operation). Paced, what the ceilings use, from long
+windows whose calls' answer times are known (the storm, the heartbeats): the most a key took over any
+stretch of consecutive calls (a twentieth of them, at least 100), per call of that stretch. A
+time-bucketed key (a heartbeat-expiry bucket) takes every call while its bucket is current, then none,
+and a local run slower than AWS spreads the same calls over more buckets: over the window such a key
+looks cooler than at AWS's pace, over a stretch inside its bucket it is right. A storm's phases (the
+room item takes every admission, then the tickets take every queued join) show the same way, while
+the overflow worker's batches, bursts of seats a second or so behind the joins, are smoothed over the
+stretch; the worker's tail after the last join belongs to the last stretch.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +34,8 @@ from rooms_local.capacity.ledger import Charge
 KEY_WCU_PER_S = 1000.0  # what one partition key takes on AWS, table or GSI
 KEY_RCU_PER_S = 3000.0
 TOP_KEYS = 10
+STRETCHES = 20  # a paced figure's stretch is a twentieth of the window's calls...
+MIN_STRETCH_CALLS = 100  # ...and at least this many, so a batch's burst is shared by the calls around it
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class OperationCost:
     throttled_rcu: float
     wcu_hottest: HottestKey  # per call on the key that takes the most: its units in the window / the calls
     rcu_hottest: HottestKey
-    wcu_hottest_paced: HottestKey  # per call on the key that takes the most over its own seconds
+    wcu_hottest_paced: HottestKey  # per call on the key that takes the most over a stretch of calls
     rcu_hottest_paced: HottestKey
     requests_per_call: dict[str, float]  # DynamoDB requests per call, per DynamoDB operation
 
@@ -180,38 +184,28 @@ class OperationCost:
         }
 
 
-def operation_cost(name: str, charges: Sequence[Charge], calls: int) -> OperationCost:
-    """Per call of `name`, from the charges of a window holding exactly `calls` calls of it."""
+def stretch_calls(calls: int) -> int:
+    """How many consecutive calls one stretch of a paced figure spans."""
+    return min(calls, max(MIN_STRETCH_CALLS, math.ceil(calls / STRETCHES)))
+
+
+def operation_cost(
+    name: str, charges: Sequence[Charge], calls: int, *, call_times: Sequence[float] | None = None
+) -> OperationCost:
+    """Per call of `name`, from the charges of a window holding exactly `calls` calls of it; with the
+    calls' answer times (`time.time()`), the paced figures too (else they are the window's)."""
     if calls <= 0:
         raise ValueError(f"{name}: a window needs at least one call, got {calls}")
+    if call_times is not None and len(call_times) != calls:
+        raise ValueError(f"{name}: {len(call_times)} call times for {calls} calls")
     total = Units()
-    requests_in_second: dict[int, set[int]] = defaultdict(set)
     requests: dict[str, set[int]] = defaultdict(set)
     for charge in charges:
         total.add(charge)
-        requests_in_second[second_of(charge)].add(charge.request_id)
         requests[charge.operation].add(charge.request_id)
-    window_requests = sum(len(ids) for ids in requests_in_second.values())
     usage = key_usage(charges)
-
-    def calls_while_charged(entry: KeyUsage, unit: str) -> float:
-        # the window's calls in proportion to its requests answered in the seconds this key was charged;
-        # at least the one call that charged it (a single call may span several seconds)
-        active = [second for second, units in entry.series.items() if getattr(units, unit) > 0]
-        in_active = sum(len(requests_in_second[second]) for second in active)
-        return max(1.0, calls * in_active / window_requests)
-
-    def hottest(unit: str, paced: bool) -> HottestKey:
-        best = HottestKey(None, 0.0)
-        for entry in usage:
-            units = getattr(entry.total, unit)
-            if units <= 0:
-                continue
-            per_call = units / (calls_while_charged(entry, unit) if paced else calls)
-            if per_call > best.per_call:  # `usage` is in a fixed order: ties go to the hotter-ranked key
-                best = HottestKey(entry.key, per_call)
-        return best
-
+    whole = {unit: _hottest(usage, unit, calls) for unit in ("wcu", "rcu")}
+    paced = whole if call_times is None else _hottest_paced(charges, usage, sorted(call_times))
     return OperationCost(
         name=name,
         calls=calls,
@@ -219,12 +213,55 @@ def operation_cost(name: str, charges: Sequence[Charge], calls: int) -> Operatio
         rcu_total=total.rcu / calls,
         throttled_wcu=total.throttled_wcu / calls,
         throttled_rcu=total.throttled_rcu / calls,
-        wcu_hottest=hottest("wcu", paced=False),
-        rcu_hottest=hottest("rcu", paced=False),
-        wcu_hottest_paced=hottest("wcu", paced=True),
-        rcu_hottest_paced=hottest("rcu", paced=True),
+        wcu_hottest=whole["wcu"],
+        rcu_hottest=whole["rcu"],
+        wcu_hottest_paced=paced["wcu"],
+        rcu_hottest_paced=paced["rcu"],
         requests_per_call={op: len(ids) / calls for op, ids in requests.items()},
     )
+
+
+def _hottest(usage: Sequence[KeyUsage], unit: str, calls: int) -> HottestKey:
+    best = HottestKey(None, 0.0)
+    for entry in usage:  # in a fixed order: ties go to the hotter-ranked key
+        per_call = getattr(entry.total, unit) / calls
+        if per_call > best.per_call:
+            best = HottestKey(entry.key, per_call)
+    return best
+
+
+def _hottest_paced(charges: Sequence[Charge], usage: Sequence[KeyUsage], ends: list[float]) -> dict[str, HottestKey]:
+    """The key that took the most over a stretch of consecutive calls, per call of it. A stretch holds
+    the charges answered after the call before it and up to its last call's answer (the first from the
+    window's start, the last to its end)."""
+    size = stretch_calls(len(ends))
+    starts = list(range(0, len(ends) - size + 1, max(1, size // 10)))
+    if starts[-1] != len(ends) - size:
+        starts.append(len(ends) - size)
+    stretches = [
+        (ends[i - 1] if i else -math.inf, ends[i + size - 1] if i + size < len(ends) else math.inf) for i in starts
+    ]
+    by_key: dict[KeyRef, list[Charge]] = defaultdict(list)
+    for charge in charges:
+        if not charge.throttled:
+            by_key[key_of(charge)].append(charge)
+    best: dict[str, HottestKey] = {}
+    for unit in ("wcu", "rcu"):
+        hottest = HottestKey(None, 0.0)
+        for entry in sorted(usage, key=lambda e: (-getattr(e.total, unit), e.key.order)):
+            if getattr(entry.total, unit) / size <= hottest.per_call:
+                break  # no stretch of a cooler key can beat it
+            ordered = sorted(by_key[entry.key], key=lambda c: c.at)
+            times = [c.at for c in ordered]
+            cumulative = [0.0, *itertools.accumulate(getattr(c, unit) for c in ordered)]
+            peak = max(
+                cumulative[bisect.bisect_right(times, hi)] - cumulative[bisect.bisect_right(times, lo)]
+                for lo, hi in stretches
+            )
+            if peak / size > hottest.per_call:
+                hottest = HottestKey(entry.key, peak / size)
+        best[unit] = hottest
+    return best
 
 
 @dataclass(frozen=True)
