@@ -57,6 +57,13 @@ _SHARED: dict[str, tuple[str, tuple[type[BaseModel], ...]]] = {
 }
 
 
+# Statuses API Gateway may answer itself on any route, beside what the route answers with the same status.
+_GATEWAY_TOO: dict[str, str] = {
+    "400": 'API Gateway answers `{"message": "Bad Request"}` itself to a request it cannot route: a malformed '
+    "percent-escape or a path that is not UTF-8.",
+}
+
+
 def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """The documented error answers of these statuses, in the API's error shape."""
     return {
@@ -87,6 +94,13 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for status, (description, models) in _SHARED.items():
                 responses[status] = {"description": description, "content": _content(models)}
+            for status, description in _GATEWAY_TOO.items():
+                own = responses.get(status)
+                if own is None:
+                    responses[status] = {"description": description, "content": _content((GatewayError,))}
+                else:
+                    text = f"{own['description']} {description}"
+                    responses[status] = {"description": text, "content": _content((ErrorResponse, GatewayError))}
     return spec
 
 
