@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.capacity import Window, WorkerGate, main
+from bench.capacity import Window, WorkerGate
 from rooms_local.capacity.ledger import Charge, Ledger
 
+ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = [
     "admitted_join",
     "queued_join",
@@ -73,8 +76,10 @@ def test_a_tiny_run_measures_every_operation_and_the_ceilings(needs_java: None, 
     out = tmp_path / "capacity.json"
     arguments = "--users 30 --capacity 10 --heartbeat-seconds 5 --heartbeat-interval 5 --calls 4 --close-seats 3"
     arguments += " --ghosts 2 --show-capacity 2 --processes 1 --threads 4 --instances 2"
-    # WHEN the bench runs
-    assert main([*arguments.split(), "--json", str(out)]) == 0
+    # WHEN the bench runs, in its own process: it points this process's environment at its stack
+    command = [sys.executable, str(ROOT / "bench" / "capacity.py"), *arguments.split(), "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     document = json.loads(out.read_text())
     # THEN every operation was measured and costs something on some key
     assert sorted(document["per_operation"]) == sorted(OPERATIONS)
