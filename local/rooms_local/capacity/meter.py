@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dynamodb_errors
 from .accounting import merged
-from .faults import INTERNAL_ERROR, DynamoDBFaults, FaultConfig
+from .faults import INTERNAL_ERROR, Draws, DynamoDBFaults, FaultConfig
 from .images import ItemImages
 from .ledger import Charge, Ledger
 from .operations import Exchange, Operations, Outcome, json_outcome
@@ -61,19 +61,19 @@ class CapacityMeter:
         self.ledger = ledger or Ledger()
         self.images = ItemImages()
         self.throttle = throttle
-        self.faults = DynamoDBFaults(faults) if faults and faults.dynamodb else None
-        self.operations = Operations(
-            self.upstream,
-            self.images,
-            self._schema,
-            throttle=throttle,
-            draws=self.faults.draws if self.faults else None,
-        )
+        self.faults: DynamoDBFaults | None = None
+        self.operations = Operations(self.upstream, self.images, self._schema, throttle=throttle)
+        self.inject(faults)
         self._request_ids = itertools.count(1)
         self._ids_lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.meter = self
         self._thread: threading.Thread | None = None
+
+    def inject(self, faults: FaultConfig | None) -> None:
+        """Answer the requests that come from now on with these faults (None: no more faults)."""
+        self.faults = DynamoDBFaults(faults) if faults and faults.dynamodb else None
+        self.operations.draws = self.faults.draws if self.faults else Draws(None)
 
     @classmethod
     def for_template(
