@@ -66,5 +66,8 @@ def read_family(dynamodb: Any, table: str, family_id: str) -> FamilyState:
             if item.get("family_id") != family_id:
                 continue
             groups[str(item["pk"]).split("#", 1)[0]].append(item)
-    rooms = {str(item["room_id"]): item for item in groups["ROOM"]}
+    rooms = {str(item["room_id"]): item for item in groups["ROOM"] if item["sk"] == "ROOM"}
+    for shard in (item for item in groups["ROOM"] if item["sk"] == "SHARD"):  # a room counts on its shards
+        room = rooms[str(shard["room_id"])]
+        room["occupancy"] = int(room["occupancy"]) + int(shard["occupancy"])
     return FamilyState(rooms=rooms, seats=groups["SEAT"], tickets=groups["TICKET"])

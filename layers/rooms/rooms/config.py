@@ -31,6 +31,10 @@ class Settings:
     # per-host quotas: main rooms open at once, and shows booked that have not ended
     max_open_rooms_per_host: int = 20
     max_booked_shows_per_host: int = 50
+    # seats of a room per write shard (domain.model.write_shards), and how long an API instance takes a
+    # room it saw full for full, sending joins straight to the overflow queue
+    seats_per_write_shard: int = 125
+    full_room_memory_seconds: float = 1.0
 
     @property
     def seat_lease_seconds(self) -> int:
@@ -67,4 +71,6 @@ def settings() -> Settings:
         cursor_secret=env.get("ROOMS_CURSOR_SECRET", ""),
         max_open_rooms_per_host=int(env.get("ROOMS_MAX_OPEN_ROOMS_PER_HOST", "20")),
         max_booked_shows_per_host=int(env.get("ROOMS_MAX_BOOKED_SHOWS_PER_HOST", "50")),
+        seats_per_write_shard=int(env.get("ROOMS_SEATS_PER_WRITE_SHARD", "125")),
+        full_room_memory_seconds=float(env.get("ROOMS_FULL_ROOM_MEMORY_SECONDS", "1.0")),
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from rooms.config import settings
 from rooms.domain.errors import EventNotEditable, EventNotFound, InvalidSchedule, NotEventHost, SchedulerUnavailable
 from rooms.domain.events import (
     DEFAULT_BOOKING_HORIZON,
@@ -31,7 +32,7 @@ from rooms.domain.events import (
     to_minute,
     validate_times,
 )
-from rooms.domain.model import MAIN_INDEX, Page, Room, RoomStatus
+from rooms.domain.model import MAIN_INDEX, Page, Room, RoomStatus, write_shards
 from rooms.domain.overflow import parallel_rooms_needed
 from rooms.ports import EventStore, RoomStore, ShowScheduler
 from rooms.service import RoomService, utcnow
@@ -92,6 +93,7 @@ class ShowRunner:
                 status=RoomStatus.OPEN,
                 created_at=now,
                 event_id=event.event_id,
+                shards=write_shards(event.capacity, settings().seats_per_write_shard),
             )
         )
         needed = parallel_rooms_needed(event.expected_audience, event.capacity, self._max_parallel)

@@ -25,6 +25,7 @@ from rooms.domain.model import (
     new_room_id,
     parallel_room_id,
     ticket_id_for,
+    write_shards,
 )
 from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore
 from rooms.reconciler import TicketReconciler
@@ -77,6 +78,7 @@ class RoomService:
             created_at=self._clock(),
             metadata=metadata,
             event_id=event_id,
+            shards=write_shards(capacity, settings().seats_per_write_shard),
         )
         self._store.create_room(room)
         return room
@@ -175,8 +177,7 @@ class RoomService:
         return self._store.touch(seat, self._clock())
 
     def participants(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
-        self._store.get_room(room_id)
-        return self._store.list_seats(room_id, limit, cursor)
+        return self._store.list_seats(self._store.get_room(room_id), limit, cursor)
 
     def kick(self, room_id: str, host_id: str, user_id: str) -> bool:
         room = self._hosted_room(room_id, host_id)

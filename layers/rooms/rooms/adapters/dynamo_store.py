@@ -1,7 +1,9 @@
 """The RoomStore on DynamoDB: every invariant is held by a conditional write or a transaction.
 
-Occupancy and seats change together in one transaction, so I1 (occupancy == seats <= capacity)
-holds at every instant; the seat key is (family, user), so I2 (one seat per family) is a key fact.
+A room's occupancy is counted on its write shards (RoomShardItem; shard 0 is the room item), each
+owning a slice of the capacity. A seat and its shard's count change together in one transaction, so
+I1 (occupancy == seats <= capacity, occupancy the sum over shards) holds at every instant; the seat key
+is (family, user), so I2 (one seat per family) is a key fact.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from rooms.adapters.cursors import decode_cursor, encode_cursor
+from rooms.adapters.cursors import seal, unseal
+from rooms.adapters.full_shards import FullShards
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     EVICTING_ROOMS,
     FAMILY_METADATA_SK,
     QUOTA_SK,
+    SHARD_SK,
     FamilyMetadataItem,
     QuotaItem,
     RoomItem,
+    RoomShardItem,
     SeatItem,
     TicketItem,
     arrival_key,
@@ -40,10 +45,20 @@ from rooms.adapters.models import (
     quota_key,
     room_key,
     seat_key,
+    seats_key,
+    shard_key,
     ticket_key,
 )
 from rooms.config import settings
-from rooms.domain.errors import Contention, NotSeated, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import (
+    Contention,
+    InvalidCursor,
+    NotSeated,
+    QuotaExceeded,
+    RoomClosed,
+    RoomFull,
+    RoomNotFound,
+)
 from rooms.domain.model import (
     Page,
     Room,
@@ -54,6 +69,7 @@ from rooms.domain.model import (
     due_bucket,
     family_of,
     parallel_room_id,
+    shard_capacities,
     ticket_id_for,
 )
 from rooms.ports import BatchOutcome, OverflowRequest
@@ -69,8 +85,20 @@ _TERMINAL_TICKET_TTL = timedelta(days=1)
 # a ticket that stops being queued leaves the index of due tickets (TicketItem.by_due_time)
 _OFF_DUE_INDEX = (TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove())
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
-# a participants page's start key: these travel in the cursor; sk and gsi1pk come from the request
-_SEAT_PAGE_KEY = ("pk", "gsi1sk")
+# a participants cursor holds (write shard, seat pk, gsi1sk): the shard's listing and where it stopped
+_SEAT_CURSOR_VALUES = 3
+# TransactWriteItems takes 100 items
+_TRANSACTION_ITEMS = 100
+IS_OPEN = RoomItem.status == RoomStatus.OPEN.value
+# Write shards share these attribute names with the room item (shard 0): one expression serves both.
+HAS_FREE_SEAT = RoomItem.occupancy < RoomItem.shard_capacity
+
+
+def shard_item(room_id: str, shard: int) -> Model:
+    """The item counting write shard `shard` of a room (key only): the room item itself for shard 0."""
+    if shard == 0:
+        return RoomItem(pk=room_key(room_id), sk="ROOM")
+    return RoomShardItem(pk=shard_key(room_id, shard), sk=SHARD_SK)
 
 
 def _codes(error: TransactWriteError) -> list[str | None]:
@@ -153,6 +181,7 @@ def room_from_item(item: RoomItem, metadata: Mapping[str, str] | None = None) ->
         metadata=dict(metadata),
         parallel_count=int(item.parallel_count or 0),
         event_id=item.event_id,
+        shards=int(item.shards or 1),
     )
 
 
@@ -164,6 +193,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         joined_at=item.joined_at,
         expires_at=item.expires_at,
         ticketed=bool(item.ticketed),
+        shard=int(item.shard or 0),
     )
 
 
@@ -192,6 +222,8 @@ class DynamoRoomStore:
         self._lease = timedelta(seconds=config.seat_lease_seconds)
         self._bucket_seconds = config.heartbeat_interval_seconds
         self._delivery_budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
+        self._full = FullShards(config.full_room_memory_seconds)
+        self._shapes: dict[str, tuple[int, int]] = {}  # room id -> (write shards, capacity): never change
 
     # ------------------------------------------------------------------ rooms
     def create_room(self, room: Room) -> None:
@@ -203,7 +235,7 @@ class DynamoRoomStore:
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
-                tx.save(self._room_item(room, holds_quota=True), condition=RoomItem.pk.does_not_exist())
+                self.save_room(tx, room, holds_quota=True)
                 if room.metadata:
                     tx.save(FamilyMetadataItem(pk=room_key(room.family_id), metadata=dict(room.metadata)))
                 count_in_quota(tx, room.host_id, QuotaItem.open_rooms, limit)
@@ -211,9 +243,26 @@ class DynamoRoomStore:
         try:
             _with_conflict_retries(f"host {room.host_id}", attempt)
         except TransactWriteError as error:
-            if _codes(error)[-1:] == [CONDITION_FAILED]:  # [room put, metadata put?, quota update]
+            if _codes(error)[-1:] == [CONDITION_FAILED]:  # [room put, shard puts..., metadata put?, quota update]
                 raise QuotaExceeded("open rooms", limit) from None
             raise
+
+    def save_room(self, tx: TransactWrite, room: Room, *, holds_quota: bool = False) -> None:
+        """In `tx`: put a new room's item and its other write shards, only if the room does not exist."""
+        slices = shard_capacities(room.capacity, room.shards)
+        tx.save(self._room_item(room, holds_quota=holds_quota), condition=RoomItem.pk.does_not_exist())
+        for shard in range(1, room.shards):
+            tx.save(
+                RoomShardItem(
+                    pk=shard_key(room.room_id, shard),
+                    room_id=room.room_id,
+                    family_id=room.family_id,
+                    shard=shard,
+                    occupancy=0,
+                    shard_capacity=slices[shard],
+                    status=room.status.value,
+                )
+            )
 
     def get_room(self, room_id: str, *, consistent: bool = False) -> Room:
         rooms = self._read_rooms([room_id], consistent)
@@ -241,11 +290,36 @@ class DynamoRoomStore:
             else:
                 item = RoomItem.from_raw_data(raw)
                 items[item.room_id] = item
-        return [
+        rooms = [
             room_from_item(items[room_id], metadata.get(room_key(items[room_id].family_id)))
             for room_id in room_ids
             if room_id in items
         ]
+        return self._with_shard_counts(rooms, consistent)
+
+    def _with_shard_counts(self, rooms: list[Room], consistent: bool) -> list[Room]:
+        """Rooms whose occupancy is the sum over their write shards (the room item counts shard 0 only)."""
+        keys = [(shard_key(room.room_id, k), SHARD_SK) for room in rooms for k in range(1, room.shards)]
+        if not keys:
+            return rooms
+        counted: dict[str, int] = {}
+        for raw in self._batch_get_raw(keys, consistent):
+            shard = RoomShardItem.from_raw_data(raw)
+            counted[shard.room_id] = counted.get(shard.room_id, 0) + int(shard.occupancy)
+        return [replace(room, occupancy=room.occupancy + counted.get(room.room_id, 0)) for room in rooms]
+
+    def shard_occupancies(self, room: Room) -> list[tuple[int, int]]:
+        """(occupancy, capacity) of each write shard of a room, read consistently, in shard order."""
+        keys = [(shard_key(room.room_id, k), "ROOM" if k == 0 else SHARD_SK) for k in range(room.shards)]
+        found: dict[int, tuple[int, int]] = {}
+        for raw in self._batch_get_raw(keys, consistent=True):
+            if raw["sk"]["S"] == SHARD_SK:
+                shard = RoomShardItem.from_raw_data(raw)
+                found[int(shard.shard)] = (int(shard.occupancy), int(shard.shard_capacity))
+            else:
+                item = RoomItem.from_raw_data(raw)
+                found[0] = (int(item.occupancy), int(item.shard_capacity or item.capacity))
+        return [found.get(k, (0, 0)) for k in range(room.shards)]
 
     def _batch_get_raw(self, keys: Sequence[tuple[str, str]], consistent: bool) -> list[dict[str, Any]]:
         table = RoomItem.Meta.table_name
@@ -281,10 +355,15 @@ class DynamoRoomStore:
         ]
         if not update_if(item, actions, RoomItem.pk.exists()):
             raise RoomNotFound(room_id)
+        occupancy = int(item.occupancy)
+        for shard in range(1, int(item.shards or 1)):  # every shard admits on its own status
+            counter = RoomShardItem(pk=shard_key(room_id, shard), sk=SHARD_SK)
+            if update_if(counter, [RoomShardItem.status.set(RoomStatus.CLOSED.value)], RoomShardItem.pk.exists()):
+                occupancy += int(counter.occupancy)
         if item.holds_quota:
             holder = RoomItem(pk=item.pk, sk=item.sk)
             give_back_quota(self._connection, holder, RoomItem.holds_quota, QuotaItem.open_rooms, item.host_id)
-        return room_from_item(item)
+        return replace(room_from_item(item), occupancy=occupancy)
 
     def rooms_being_evicted(self) -> list[str]:
         return [item.gsi2sk for item in RoomItem.with_overflow.query(EVICTING_ROOMS) if item.gsi2sk]
@@ -302,11 +381,12 @@ class DynamoRoomStore:
             status=RoomStatus.OPEN,
             created_at=now,
             event_id=main.event_id,  # no metadata: the family's item holds it for every room
+            shards=main.shards,
         )
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
-                tx.save(self._room_item(room), condition=RoomItem.pk.does_not_exist())
+                self.save_room(tx, room)
                 tx.update(
                     RoomItem(pk=room_key(main.room_id), sk="ROOM"),
                     actions=[
@@ -327,18 +407,52 @@ class DynamoRoomStore:
 
     # ------------------------------------------------------------------ seats
     def admit(self, room_id: str, family_id: str, user_id: str, now: datetime) -> Seat:
-        """Seat a user in one transaction: occupancy + 1 only while open and below capacity, and the seat.
+        """Seat a user through one of the room's write shards, in one transaction there: the shard's count
+        + 1 only while it is open and below its slice, and the seat. A full shard sends the join to the
+        next; RoomFull once every shard is full (or known full: FullShards).
 
         A user already seated anywhere in the family gets that seat back (repeated joins are idempotent).
         """
-        seat = self._seat_item(room_id, family_id, user_id, now)
+        shards, capacity = self._shape(room_id)
+        tried = False
+        for shard in self._full.open_shards(room_id, shards):
+            seat = self._admit_through(shard, room_id, family_id, user_id, now)
+            if seat is not None:
+                return seat
+            tried = True
+            self._full.mark_full(room_id, shard, shards)
+        if not tried:  # no transaction ran, so none proved the user holds no seat: look
+            found = self.get_seat(family_id, user_id)
+            if found is not None:
+                return found
+        raise RoomFull(room_id, capacity)
+
+    def _shape(self, room_id: str) -> tuple[int, int]:
+        """(write shards, capacity) of a room, read once per instance: neither changes in a room's life."""
+        shape = self._shapes.get(room_id)
+        if shape is None:
+            try:
+                item = RoomItem.get(
+                    room_key(room_id), "ROOM", consistent_read=True, attributes_to_get=["shards", "capacity"]
+                )
+            except DoesNotExist:
+                raise RoomNotFound(room_id) from None
+            shape = (int(item.shards or 1), int(item.capacity))
+            if len(self._shapes) > 10_000:
+                self._shapes.clear()
+            self._shapes[room_id] = shape
+        return shape
+
+    def _admit_through(self, shard: int, room_id: str, family_id: str, user_id: str, now: datetime) -> Seat | None:
+        """The seat, through write shard `shard`; None when that shard is full."""
+        seat = self._seat_item(room_id, family_id, user_id, now, shard=shard)
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
-                    RoomItem(pk=room_key(room_id), sk="ROOM"),
+                    shard_item(room_id, shard),
                     actions=[RoomItem.occupancy.add(1)],
-                    condition=(RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.occupancy < RoomItem.capacity),
+                    condition=IS_OPEN & HAS_FREE_SEAT,
                     return_values=ALL_OLD,
                 )
                 tx.save(seat, condition=SeatItem.pk.does_not_exist(), return_values=ALL_OLD)
@@ -346,7 +460,7 @@ class DynamoRoomStore:
         try:
             _with_conflict_retries(f"room {room_id}", attempt)
         except TransactWriteError as error:
-            codes = _codes(error)  # [seat put, room update]
+            codes = _codes(error)  # [seat put, shard update]
             if len(codes) < 2:
                 raise
             if codes[0] == CONDITION_FAILED:
@@ -357,13 +471,12 @@ class DynamoRoomStore:
                 if found is not None:
                     return found
             if codes[1] == CONDITION_FAILED:
-                raw_room = _raw(error, 1)
-                if raw_room is None:
+                counter = _raw(error, 1)
+                if counter is None:
                     raise RoomNotFound(room_id) from None
-                room = room_from_item(RoomItem.from_raw_data(raw_room))
-                if room.status is RoomStatus.CLOSED:
+                if counter.get("status", {}).get("S") == RoomStatus.CLOSED.value:
                     raise RoomClosed(room_id) from None
-                raise RoomFull(room_id, room.capacity) from None
+                return None
             raise
         return seat_from_item(seat)
 
@@ -387,7 +500,7 @@ class DynamoRoomStore:
             with TransactWrite(connection=self._connection) as tx:
                 tx.delete(SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"), condition=condition)
                 tx.update(
-                    RoomItem(pk=room_key(seat.room_id), sk="ROOM"),
+                    shard_item(seat.room_id, seat.shard),
                     actions=[RoomItem.occupancy.add(-1)],
                     condition=RoomItem.occupancy > 0,
                 )
@@ -395,24 +508,57 @@ class DynamoRoomStore:
         try:
             _with_conflict_retries(f"room {seat.room_id}", attempt)
         except TransactWriteError as error:
-            if _codes(error)[:1] == [CONDITION_FAILED]:  # [seat delete, room update]
+            if _codes(error)[:1] == [CONDITION_FAILED]:  # [seat delete, shard update]
                 return False
             raise
+        self._full.forget(seat.room_id)
         return True
 
     def touch(self, seat: Seat, now: datetime) -> Seat:
-        item = self._seat_item(seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at)
+        item = self._seat_item(
+            seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at, shard=seat.shard
+        )
         actions = [SeatItem.expires_at.set(item.expires_at), SeatItem.gsi2pk.set(item.gsi2pk)]
         if not update_if(item, actions, SeatItem.room_id == seat.room_id):
             raise NotSeated(seat.room_id, seat.user_id)
         return seat_from_item(item)
 
-    def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
-        listing = f"seats/{room_id}"
-        start = decode_cursor(listing, cursor, _SEAT_PAGE_KEY, {"sk": "SEAT", "gsi1pk": room_key(room_id)})
-        results = SeatItem.by_room.query(room_key(room_id), limit=limit, last_evaluated_key=start)
-        seats = [seat_from_item(item) for item in results]
-        return Page(items=seats, next_cursor=encode_cursor(listing, results.last_evaluated_key, _SEAT_PAGE_KEY))
+    def list_seats(self, room: Room, limit: int, cursor: str | None) -> Page[Seat]:
+        """A page of a room's seats: write shard after write shard, each in the order its seats joined.
+
+        The cursor holds the shard and where its listing stopped, sealed for this room's listing.
+        """
+        listing = f"seats/{room.room_id}"
+        shard, start = self._seat_cursor(listing, room, cursor)
+        seats: list[Seat] = []
+        while shard < room.shards:
+            results = SeatItem.by_room.query(
+                seats_key(room.room_id, shard), limit=limit - len(seats), last_evaluated_key=start
+            )
+            seats += [seat_from_item(item) for item in results]
+            last = results.last_evaluated_key
+            if last:
+                if len(seats) >= limit:
+                    return Page(seats, seal(listing, [str(shard), last["pk"]["S"], last["gsi1sk"]["S"]]))
+                start = last
+                continue
+            shard, start = shard + 1, None
+            if len(seats) >= limit and shard < room.shards:
+                return Page(seats, seal(listing, [str(shard), "", ""]))
+        return Page(seats, None)
+
+    @staticmethod
+    def _seat_cursor(listing: str, room: Room, cursor: str | None) -> tuple[int, dict[str, Any] | None]:
+        if not cursor:
+            return 0, None
+        shard_text, pk, position = unseal(listing, cursor, _SEAT_CURSOR_VALUES)
+        if not shard_text.isdigit() or int(shard_text) >= room.shards:
+            raise InvalidCursor()
+        shard = int(shard_text)
+        if not pk:
+            return shard, None
+        gsi1pk = seats_key(room.room_id, shard)
+        return shard, {"pk": {"S": pk}, "sk": {"S": "SEAT"}, "gsi1pk": {"S": gsi1pk}, "gsi1sk": {"S": position}}
 
     def evict_all(self, room_id: str, deadline: float) -> bool:
         """Free every seat of a closed room, 99 per transaction so I1 holds after each step.
@@ -420,10 +566,15 @@ class DynamoRoomStore:
         Stops at `deadline` (time.monotonic()) and returns False: housekeeping finishes the job later,
         so closing a family of any size answers within the API's time limit. True once the room is empty.
         """
+        shards = self.get_room(room_id, consistent=True).shards
         while time.monotonic() < deadline:
-            batch = list(SeatItem.by_room.query(room_key(room_id), limit=_EVICT_CHUNK))
+            batches = (
+                (shard, list(SeatItem.by_room.query(seats_key(room_id, shard), limit=_EVICT_CHUNK)))
+                for shard in range(shards)
+            )
+            shard, batch = next(((shard, batch) for shard, batch in batches if batch), (0, []))
             if batch:
-                self._evict(room_id, batch)
+                self._evict(room_id, shard, batch)
                 continue
             if self.get_room(room_id, consistent=True).occupancy > 0:
                 time.sleep(0.05)  # the index is eventually consistent: late seats are still coming
@@ -439,12 +590,12 @@ class DynamoRoomStore:
             RoomItem.gsi2pk == EVICTING_ROOMS,
         )
 
-    def _evict(self, room_id: str, seats: list[SeatItem]) -> int:
+    def _evict(self, room_id: str, shard: int, seats: list[SeatItem]) -> int:
         while seats:
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     tx.update(
-                        RoomItem(pk=room_key(room_id), sk="ROOM"),
+                        shard_item(room_id, shard),
                         actions=[RoomItem.occupancy.add(-len(seats))],
                         condition=RoomItem.occupancy >= len(seats),
                     )
@@ -461,19 +612,32 @@ class DynamoRoomStore:
 
     # --------------------------------------------------------------- overflow
     def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
-        """Seat several queued users of one family in `room` with one transaction (I1, I2 held by it)."""
+        """Seat queued users of one family in `room` with one transaction (I1, I2 held by it).
+
+        The seats go to the room's write shards with free seats (as few as can take them); if they
+        need more shards than the transaction has room for, the first users are seated and the rest
+        are left for the caller's next round.
+        """
+        plan = self._shards_for(room, len(requests))
+        requests = list(requests[: sum(taken for _, taken, _ in plan)])
         count = len(requests)
-        seats = [self._seat_item(room.room_id, r.family_id, r.user_id, now, ticketed=True) for r in requests]
+        if not count:
+            return BatchOutcome(room_changed=True)  # the room filled since the caller read it
+        shard_of = [shard for shard, taken, _ in plan for _ in range(taken)]
+        seats = [
+            self._seat_item(room.room_id, r.family_id, r.user_id, now, ticketed=True, shard=shard)
+            for r, shard in zip(requests, shard_of, strict=True)
+        ]
         expires = now + _TERMINAL_TICKET_TTL
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(
-                    RoomItem(pk=room_key(room.room_id), sk="ROOM"),
-                    actions=[RoomItem.occupancy.add(count)],
-                    condition=(RoomItem.status == RoomStatus.OPEN.value)
-                    & (RoomItem.occupancy <= room.capacity - count),
-                )
+                for shard, taken, capacity in plan:
+                    tx.update(
+                        shard_item(room.room_id, shard),
+                        actions=[RoomItem.occupancy.add(taken)],
+                        condition=IS_OPEN & (RoomItem.occupancy <= capacity - taken),
+                    )
                 for seat in seats:
                     tx.save(seat, condition=SeatItem.pk.does_not_exist(), return_values=ALL_OLD)
                 for request in requests:
@@ -493,10 +657,10 @@ class DynamoRoomStore:
         try:
             _with_conflict_retries(f"room {room.room_id}", attempt)
         except TransactWriteError as error:
-            codes = _codes(error)  # [seat puts..., room update, ticket updates...]
+            codes = _codes(error)  # [seat puts..., shard updates..., ticket updates...]
             if CONDITION_FAILED not in codes:
                 raise
-            outcome.room_changed = codes[count] == CONDITION_FAILED
+            outcome.room_changed = CONDITION_FAILED in codes[count : count + len(plan)]
             for i, request in enumerate(requests):
                 if codes[i] == CONDITION_FAILED:
                     raw = _raw(error, i)
@@ -504,11 +668,36 @@ class DynamoRoomStore:
                     existing = existing or self.get_seat(request.family_id, request.user_id)
                     if existing is not None:
                         outcome.already_seated[request.user_id] = existing
-                elif codes[1 + count + i] == CONDITION_FAILED:
+                elif codes[count + len(plan) + i] == CONDITION_FAILED:
                     outcome.not_waiting.append(request.user_id)
             return outcome
         outcome.seated = [seat_from_item(seat) for seat in seats]
         return outcome
+
+    def _shards_for(self, room: Room, wanted: int) -> list[tuple[int, int, int]]:
+        """(shard, seats, shard capacity) for up to `wanted` seats in `room`: one shard that takes them
+        all if any does, else the shards with the most free seats, within one transaction's 100 items
+        (a shard update, and a seat and a ticket per user)."""
+        if room.shards == 1:
+            return [(0, min(wanted, room.free_seats), room.capacity)] if room.free_seats else []
+        shards = [(capacity - occupancy, shard, capacity) for shard, (occupancy, capacity) in self._shards_of(room)]
+        fits = [(shard, capacity) for free, shard, capacity in shards if free >= wanted]
+        if fits:
+            shard, capacity = random.choice(fits)
+            return [(shard, wanted, capacity)]
+        plan: list[tuple[int, int, int]] = []
+        items_left = _TRANSACTION_ITEMS
+        for free, shard, capacity in sorted(shards, reverse=True):
+            take = min(free, wanted, (items_left - 1) // 2)
+            if take <= 0:
+                break
+            plan.append((shard, take, capacity))
+            wanted -= take
+            items_left -= 1 + 2 * take
+        return plan
+
+    def _shards_of(self, room: Room) -> list[tuple[int, tuple[int, int]]]:
+        return list(enumerate(self.shard_occupancies(room)))
 
     # ---------------------------------------------------------------- tickets
     def put_ticket(self, ticket: Ticket) -> Ticket | None:
@@ -647,6 +836,8 @@ class DynamoRoomStore:
             parallel_count=room.parallel_count,
             event_id=room.event_id,
             holds_quota=True if holds_quota else None,
+            shards=room.shards,
+            shard_capacity=shard_capacities(room.capacity, room.shards)[0],
         )
 
     def _seat_item(
@@ -658,6 +849,7 @@ class DynamoRoomStore:
         joined_at: datetime | None = None,
         *,
         ticketed: bool = False,
+        shard: int = 0,
     ) -> SeatItem:
         joined = joined_at or now
         expires = now + self._lease
@@ -672,7 +864,8 @@ class DynamoRoomStore:
             joined_at=joined,
             expires_at=expires,
             ticketed=True if ticketed else None,
-            gsi1pk=room_key(room_id),
+            shard=shard or None,
+            gsi1pk=seats_key(room_id, shard),
             gsi1sk=f"{joined.isoformat()}#{user_id}",
             gsi2pk=f"EXPIRY#{bucket}",
             gsi2sk=key,

@@ -6,6 +6,7 @@ gsi2: seats by heartbeat expiry, families with parallel rooms); nothing here sca
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,16 +24,19 @@ from rooms.adapters.dynamo_store import (
     give_back_quota,
     room_from_item,
     seat_from_item,
+    shard_item,
     ticket_from_item,
     update_if,
 )
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     DUE_TICKET_SHARDS,
+    SHARD_SK,
     EventItem,
     HousekeepingItem,
     QuotaItem,
     RoomItem,
+    RoomShardItem,
     RsvpItem,
     SeatItem,
     TicketItem,
@@ -42,6 +46,8 @@ from rooms.adapters.models import (
     host_events_key,
     room_key,
     seat_key,
+    seats_key,
+    shard_key,
     sortable_time,
     ticket_key,
 )
@@ -207,10 +213,15 @@ class DynamoShowStore(DynamoRoomStore):
 
     def create_room_once(self, room: Room) -> Room:
         """Create a room with a deterministic id, or return the one a previous attempt created."""
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                self.save_room(tx, room)
+
         try:
-            self._room_item(room).save(condition=RoomItem.pk.does_not_exist())
-        except PutError as error:
-            if error.cause_response_code != _CONDITIONAL:
+            _with_conflict_retries(f"room {room.room_id}", attempt)
+        except TransactWriteError as error:
+            if CONDITION_FAILED not in _codes(error):
                 raise
             return self.get_room(room.room_id, consistent=True)
         return room
@@ -295,12 +306,35 @@ class DynamoShowStore(DynamoRoomStore):
         self._conditional_room_update(room_id, [RoomItem.empty_since.remove()], RoomItem.empty_since.exists())
 
     def close_if_empty(self, room_id: str, since: datetime) -> bool:
-        """Close a parallel room only if it is still empty and has been since `since` (nobody came back)."""
-        return self._conditional_room_update(
-            room_id,
-            [RoomItem.status.set(RoomStatus.CLOSED.value), RoomItem.empty_since.remove()],
-            (RoomItem.occupancy == 0) & (RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.empty_since == since),
-        )
+        """Close a parallel room only if it is still empty and has been since `since` (nobody came back).
+
+        All its write shards close in the same transaction, each only while it counts nobody.
+        """
+        shards = self.get_room(room_id, consistent=True).shards
+
+        def attempt() -> None:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    RoomItem(pk=room_key(room_id), sk="ROOM"),
+                    actions=[RoomItem.status.set(RoomStatus.CLOSED.value), RoomItem.empty_since.remove()],
+                    condition=(RoomItem.occupancy == 0)
+                    & (RoomItem.status == RoomStatus.OPEN.value)
+                    & (RoomItem.empty_since == since),
+                )
+                for shard in range(1, shards):
+                    tx.update(
+                        RoomShardItem(pk=shard_key(room_id, shard), sk=SHARD_SK),
+                        actions=[RoomShardItem.status.set(RoomStatus.CLOSED.value)],
+                        condition=RoomShardItem.occupancy == 0,
+                    )
+
+        try:
+            _with_conflict_retries(f"room {room_id}", attempt)
+        except TransactWriteError as error:
+            if CONDITION_FAILED in _codes(error):
+                return False
+            raise
+        return True
 
     def promotion_candidates(self, family_id: str, main_room_id: str, limit: int) -> list[Ticket]:
         """Seated users of the family who asked to move up, first come first: their tickets' arrival order."""
@@ -318,29 +352,41 @@ class DynamoShowStore(DynamoRoomStore):
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
         """Move a user from their parallel room to the main room in one transaction (I1 and I2 hold throughout).
 
-        The seat item keeps its key (family, user); its room changes, the parallel room's occupancy
-        goes down by one and the main room's up by one, only while the main room is open with a free seat.
+        The seat item keeps its key (family, user); its room and write shard change, its parallel room's
+        shard goes down by one and a main room shard with a free seat up by one, only while it is open
+        with that seat free.
         """
         from_room = ticket.room_id
-        if from_room is None:
+        seat = self.get_seat(ticket.family_id, ticket.user_id)
+        if from_room is None or seat is None or seat.room_id != from_room:
             return Promotion.GONE
+        main = self.get_room(main_room_id, consistent=True)
+        free = [k for k, (occupancy, capacity) in enumerate(self.shard_occupancies(main)) if occupancy < capacity]
+        if main.status is not RoomStatus.OPEN or not free:
+            return Promotion.MAIN_FULL
+        to_shard = random.choice(free)
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
                     SeatItem(pk=seat_key(ticket.family_id, ticket.user_id), sk="SEAT"),
-                    actions=[SeatItem.room_id.set(main_room_id), SeatItem.gsi1pk.set(room_key(main_room_id))],
-                    condition=SeatItem.room_id == from_room,
+                    actions=[
+                        SeatItem.room_id.set(main_room_id),
+                        SeatItem.shard.set(to_shard),
+                        SeatItem.gsi1pk.set(seats_key(main_room_id, to_shard)),
+                    ],
+                    condition=(SeatItem.room_id == from_room) & (SeatItem.gsi1pk == seats_key(from_room, seat.shard)),
                 )
                 tx.update(
-                    RoomItem(pk=room_key(from_room), sk="ROOM"),
+                    shard_item(from_room, seat.shard),
                     actions=[RoomItem.occupancy.add(-1)],
                     condition=RoomItem.occupancy > 0,
                 )
                 tx.update(
-                    RoomItem(pk=room_key(main_room_id), sk="ROOM"),
+                    shard_item(main_room_id, to_shard),
                     actions=[RoomItem.occupancy.add(1)],
-                    condition=(RoomItem.status == RoomStatus.OPEN.value) & (RoomItem.occupancy < RoomItem.capacity),
+                    condition=(RoomItem.status == RoomStatus.OPEN.value)
+                    & (RoomItem.occupancy < RoomItem.shard_capacity),
                 )
                 tx.update(
                     TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
@@ -355,7 +401,7 @@ class DynamoShowStore(DynamoRoomStore):
         try:
             _with_conflict_retries(f"room family {ticket.family_id}", attempt)
         except TransactWriteError as error:
-            codes = _codes(error)  # [seat, parallel room, main room, ticket]
+            codes = _codes(error)  # [seat, parallel room shard, main room shard, ticket]
             if len(codes) < 4 or CONDITION_FAILED not in codes:
                 raise
             if codes[2] == CONDITION_FAILED:

@@ -32,6 +32,19 @@ def room_key(room_id: str) -> str:
     return f"ROOM#{room_id}"
 
 
+def shard_key(room_id: str, shard: int) -> str:
+    """Write shard `shard` of a room: shard 0 is the room item itself, the others have their own key."""
+    return room_key(room_id) if shard == 0 else f"ROOM#{room_id}#{shard}"
+
+
+SHARD_SK = "SHARD"
+
+
+def seats_key(room_id: str, shard: int) -> str:
+    """gsi1 partition of the seats a write shard counts: a room's seats spread like its admissions."""
+    return shard_key(room_id, shard)
+
+
 def seat_key(family_id: str, user_id: str) -> str:
     return f"SEAT#{family_id}#{user_id}"
 
@@ -172,7 +185,32 @@ class RoomItem(Model):
     gsi2sk = UnicodeAttribute(null=True)
     # a parallel room seen empty by housekeeping since then; it closes after the grace period
     empty_since = UTCDateTimeAttribute(null=True)
+    # write shards: this item is shard 0 and counts `shard_capacity` seats; RoomShardItem holds the others
+    shards = NumberAttribute(null=True)
+    shard_capacity = NumberAttribute(null=True)
     with_overflow = FamiliesWithOverflow()
+
+
+class RoomShardItem(Model):
+    """Write shard k >= 1 of a room: pk = ROOM#<room>#<k>, sk = SHARD (shard 0 is the RoomItem).
+
+    A shard owns a slice of the room's capacity and counts the seats admitted through it, under the
+    same condition as the room item (open, occupancy < shard_capacity), so the room's occupancy, the
+    sum over its shards, never exceeds the sum of the slices: its capacity (I1). Each shard is its own
+    partition key, so admissions into one room spread over as many keys as it has shards.
+    """
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=SHARD_SK)
+    room_id = UnicodeAttribute()
+    family_id = UnicodeAttribute()
+    shard = NumberAttribute()
+    occupancy = NumberAttribute(default=0)
+    shard_capacity = NumberAttribute()
+    status = UnicodeAttribute()
 
 
 class FamilyMetadataItem(Model):
@@ -224,6 +262,7 @@ class SeatItem(Model):
     expires_at = UTCDateTimeAttribute()
     # seated by the overflow worker: the seat's ticket is told when the seat expires
     ticketed = BooleanAttribute(null=True)
+    shard = NumberAttribute(null=True)  # the room's write shard that counts it (null: 0)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()

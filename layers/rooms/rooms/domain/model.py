@@ -40,6 +40,9 @@ OVERFLOW_UNAVAILABLE = "overflow_unavailable"
 MAX_REPUBLISH = 1
 # Queued tickets are indexed by the minute their delivery budget runs out (see due_bucket).
 DUE_BUCKET_SECONDS = 60
+# A room's capacity is split over write shards, each a counter item on its own partition key that owns a
+# slice of the seats (see write_shards). 64 keeps a room's create and close within one transaction.
+MAX_WRITE_SHARDS = 64
 
 
 def new_room_id() -> str:
@@ -82,6 +85,7 @@ class Room:
     metadata: dict[str, str] = field(default_factory=dict)
     parallel_count: int = 0
     event_id: str | None = None
+    shards: int = 1  # write shards: the counters occupancy is the sum of (see write_shards)
 
     @property
     def is_main(self) -> bool:
@@ -90,6 +94,22 @@ class Room:
     @property
     def free_seats(self) -> int:
         return max(0, self.capacity - self.occupancy)
+
+
+def write_shards(capacity: int, seats_per_shard: int) -> int:
+    """How many write shards a room of `capacity` gets: one per `seats_per_shard` seats, 1 to 64.
+
+    An admission is a transaction on one shard (2 WCU there), and a partition key takes about 1,000 WCU/s,
+    so a shard admits at most ~500 joins/s. A room fills at most as fast as joins arrive: with 125 seats a
+    shard, a room of 5,000 has 40 shards and takes 10,000 joins/s at ~500 WCU/s on each.
+    """
+    return max(1, min(MAX_WRITE_SHARDS, capacity // max(1, seats_per_shard)))
+
+
+def shard_capacities(capacity: int, shards: int) -> list[int]:
+    """Each shard's slice of the capacity: as even as can be, summing to `capacity` exactly (I1)."""
+    base, extra = divmod(capacity, shards)
+    return [base + (1 if shard < extra else 0) for shard in range(shards)]
 
 
 def family_closed_reason(main: Room | None) -> str | None:
@@ -115,6 +135,7 @@ class Seat:
     joined_at: datetime
     expires_at: datetime
     ticketed: bool = False  # seated through an overflow ticket: its ticket follows the seat's end
+    shard: int = 0  # the room's write shard that counts this seat
 
     @property
     def index(self) -> int:
