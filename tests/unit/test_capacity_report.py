@@ -241,6 +241,20 @@ def test_the_hottest_key_over_all_keys_sets_the_family_ceiling_even_on_a_gsi() -
     assert ceiling.value == pytest.approx(250) and ceiling.key == KeyRef(TABLE, "gsi1", "TICKETS#a")
 
 
+def test_a_sharded_gsi_key_binds_by_its_own_units_not_its_familys_sum() -> None:
+    # GIVEN a storm whose joins each write 4 WCU of ticket index, spread over 4 shards of the family's key
+    charges = []
+    for n in range(40):
+        charges += join(n * 0.1, "a", f"u{n}")
+        charges.append(charge(n * 0.1, f"TICKETS#a#{n % 4}", wcu=4, index="gsi1"))
+    ceiling = family_joins_ceiling(operation_cost("storm", charges, calls=40))
+    # THEN each shard takes 1 WCU per join: the room item's 2 binds (500/s), not the family's 4 (250/s)
+    assert ceiling.value == pytest.approx(500) and ceiling.key == KeyRef(TABLE, None, "ROOM#a")
+    # and the report names a shard by its full key, family and shard both
+    hot = {entry.key.partition_key for entry in key_usage(charges) if entry.key.index == "gsi1"}
+    assert {"TICKETS#a#0", "TICKETS#a#3"} <= hot
+
+
 def test_platform_listeners_are_1000_times_the_interval_over_a_shared_keys_units_per_heartbeat() -> None:
     # GIVEN 3,000 listeners heartbeating every 30 s at AWS's pace (100/s) and at a quarter of it
     interval = 30

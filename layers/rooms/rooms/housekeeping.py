@@ -4,7 +4,8 @@ the main room, close empty parallel rooms.
 No scans. Ghost seats are found by their heartbeat-expiry bucket (gsi2 `EXPIRY#<bucket>`), tickets queued
 past their delivery budget by their due minute (gsi2 `TICKETS#DUE#<minute>#<shard>`, see rooms.reconciler)
 and in the overflow dead-letter queue, families with parallel rooms through their main room's gsi2
-marker, promotion candidates through their tickets' gsi1 partition (`PROMOTE#<family>`, arrival order).
+marker, promotion candidates through their tickets' gsi1 partitions (`PROMOTE#<family>#<shard>`, merged in
+arrival order, see rooms.adapters.ticket_index).
 """
 
 from __future__ import annotations

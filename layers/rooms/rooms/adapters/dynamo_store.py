@@ -41,12 +41,12 @@ from rooms.adapters.models import (
     arrival_key,
     due_ticket_shard,
     due_tickets_key,
-    family_tickets_key,
     quota_key,
     room_key,
     seat_key,
     seats_key,
     shard_key,
+    ticket_family_key,
     ticket_key,
 )
 from rooms.config import settings
@@ -729,7 +729,7 @@ class DynamoRoomStore:
                 TicketItem.republished.set(0),
                 TicketItem.created_at.set(now),
                 TicketItem.updated_at.set(now),
-                TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, ticket.promote)),
+                TicketItem.gsi1pk.set(ticket_family_key(ticket.ticket_id, ticket.family_id, ticket.promote)),
                 TicketItem.gsi1sk.set(arrival_key(now, ticket.ticket_id)),
                 *self._on_due_index(ticket.ticket_id, now),
             ],
@@ -886,7 +886,7 @@ class DynamoRoomStore:
             reason=ticket.reason,
             promote=ticket.promote,
             republished=ticket.republished,
-            gsi1pk=family_tickets_key(ticket.family_id, ticket.promote),
+            gsi1pk=ticket_family_key(ticket.ticket_id, ticket.family_id, ticket.promote),
             gsi1sk=arrival_key(ticket.created_at, ticket.ticket_id),
         )
         if ticket.status is TicketStatus.QUEUED:

@@ -6,6 +6,7 @@ gsi2: seats by heartbeat expiry, families with parallel rooms); nothing here sca
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -42,15 +43,16 @@ from rooms.adapters.models import (
     TicketItem,
     due_tickets_key,
     event_key,
-    family_tickets_key,
     host_events_key,
     room_key,
     seat_key,
     seats_key,
     shard_key,
     sortable_time,
+    ticket_family_key,
     ticket_key,
 )
+from rooms.adapters.ticket_index import family_tickets, shard_page_size
 from rooms.config import settings
 from rooms.domain.errors import Contention, EventNotEditable, EventNotFound, QuotaExceeded
 from rooms.domain.events import EDITABLE, Event, EventStatus, Recurrence
@@ -227,11 +229,10 @@ class DynamoShowStore(DynamoRoomStore):
         return room
 
     def queued_tickets(self, family_id: str) -> Iterator[Ticket]:
-        for promote in (False, True):
-            for item in TicketItem.by_family.query(
-                family_tickets_key(family_id, promote), filter_condition=TicketItem.status == TicketStatus.QUEUED.value
-            ):
-                yield ticket_from_item(item)
+        """The family's queued tickets, both queues' shards merged in arrival order."""
+        queued = TicketItem.status == TicketStatus.QUEUED.value
+        for item in family_tickets(family_id, promote=(False, True), filter_condition=queued):
+            yield ticket_from_item(item)
 
     # ----------------------------------------------------------- housekeeping
     def last_expiry_bucket(self) -> int | None:
@@ -338,16 +339,15 @@ class DynamoShowStore(DynamoRoomStore):
 
     def promotion_candidates(self, family_id: str, main_room_id: str, limit: int) -> list[Ticket]:
         """Seated users of the family who asked to move up, first come first: their tickets' arrival order."""
-        candidates: list[Ticket] = []
-        for item in TicketItem.by_family.query(
-            family_tickets_key(family_id, promote=True),
+        if limit <= 0:
+            return []
+        items = family_tickets(
+            family_id,
+            promote=(True,),
             filter_condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id != main_room_id),
-            page_size=max(25, 2 * limit),
-        ):
-            candidates.append(ticket_from_item(item))
-            if len(candidates) >= limit:
-                break
-        return candidates
+            page_size=shard_page_size(limit),
+        )
+        return [ticket_from_item(item) for item in itertools.islice(items, limit)]
 
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
         """Move a user from their parallel room to the main room in one transaction (I1 and I2 hold throughout).
@@ -393,7 +393,7 @@ class DynamoShowStore(DynamoRoomStore):
                     actions=[
                         TicketItem.room_id.set(main_room_id),
                         TicketItem.updated_at.set(now),
-                        TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, promote=False)),
+                        TicketItem.gsi1pk.set(ticket_family_key(ticket.ticket_id, ticket.family_id, promote=False)),
                     ],
                     condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id == from_room),
                 )
@@ -414,7 +414,7 @@ class DynamoShowStore(DynamoRoomStore):
     def drop_promotion(self, ticket: Ticket) -> None:
         """Take a ticket out of the promotion queue (its user left or moved)."""
         TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET").update(
-            actions=[TicketItem.gsi1pk.set(family_tickets_key(ticket.family_id, promote=False))]
+            actions=[TicketItem.gsi1pk.set(ticket_family_key(ticket.ticket_id, ticket.family_id, promote=False))]
         )
 
     # ---------------------------------------------------------------- mapping
