@@ -90,6 +90,33 @@ def churn_in_store(env: dict[str, str], room_id: str, users: list[str], rounds: 
         return sum(pool.map(churn, users))
 
 
+def create_room_in_store(env: dict[str, str], host_id: str, capacity: int) -> str:
+    """Create a main room through the service with this environment's settings (its write shards)."""
+    _use_stack(env)
+    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.service import RoomService
+
+    return RoomService(DynamoRoomStore(), SqsOverflowPublisher()).create_room(host_id, "churn", capacity, {}).room_id
+
+
+def release_in_store(env: dict[str, str], room_id: str, users: list[str], threads: int) -> int:
+    """Free the seats these users hold in the room's family; returns how many were freed."""
+    _use_stack(env)
+    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.domain.model import family_of
+
+    store = DynamoRoomStore()
+    family_id, _ = family_of(room_id)
+
+    def release(user: str) -> bool:
+        seat = store.get_seat(family_id, user)
+        return seat is not None and store.release(seat)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(release, users))
+
+
 def overflow_worker_in_store(env: dict[str, str], family_id: str, users: list[str], batch: int) -> int:
     """One overflow worker: queue tickets for `users`, then seat them batch by batch as the worker does."""
     _use_stack(env)

@@ -107,3 +107,46 @@ def test_join_leave_churn_keeps_occupancy_equal_to_seats(
         state = family_state(room["family_id"])
         state.assert_invariants()
         assert state.occupancy(room["room_id"]) == 0
+
+
+def test_a_sharded_room_under_churn_keeps_its_shards_equal_to_its_seats_and_fills_to_capacity(
+    stack: LocalStack, family_state: Callable[[str], FamilyState]
+) -> None:
+    # GIVEN a room of 40 split over 8 write shards of 5 seats
+    env = {**child_env(stack), "ROOMS_SEATS_PER_WRITE_SHARD": "5"}
+    with spawn_pool(1) as pool:
+        room_id = pool.submit(clients.create_room_in_store, env, "host-c4", 40).result()
+    users = [f"shard-churn-{n}" for n in range(160)]
+    # WHEN 160 users join and leave it at once, five times each, from 2 processes x 16 threads
+    for quiescent_point in range(2):
+        with spawn_pool() as pool:
+            futures = [
+                pool.submit(clients.churn_in_store, env, room_id, part, 5, THREADS) for part in split(users, PROCESSES)
+            ]
+            admitted = sum(future.result() for future in futures)
+        # THEN at every quiescent point the shards sum to the seats, which are none
+        assert admitted > 0, quiescent_point
+        state = family_state(room_id)
+        state.assert_invariants()
+        assert state.occupancy(room_id) == state.seats_in(room_id) == 0
+    # WHEN the room fills, then 15 users leave it (their shards drain unevenly)
+    with spawn_pool() as pool:
+        fills = [pool.submit(clients.admit_in_store, env, room_id, part, THREADS) for part in split(users, PROCESSES)]
+        seated = [user for fill in fills for user, outcome in fill.result() if outcome == "seated"]
+    assert len(seated) == 40
+    with spawn_pool(1) as pool:
+        assert pool.submit(clients.release_in_store, env, room_id, seated[::2][:15], THREADS).result() == 15
+    state = family_state(room_id)
+    state.assert_invariants()
+    assert state.occupancy(room_id) == state.seats_in(room_id) == 25
+    # THEN 200 newcomers at once take exactly the 15 freed seats, wherever their shards are
+    newcomers = [f"shard-new-{n}" for n in range(200)]
+    with spawn_pool() as pool:
+        joins = [
+            pool.submit(clients.admit_in_store, env, room_id, part, THREADS) for part in split(newcomers, PROCESSES)
+        ]
+        outcomes = [outcome for join in joins for _, outcome in join.result()]
+    assert outcomes.count("seated") == 15
+    state = family_state(room_id)
+    state.assert_invariants()
+    assert state.occupancy(room_id) == state.seats_in(room_id) == 40
