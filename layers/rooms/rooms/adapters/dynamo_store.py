@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -36,14 +37,17 @@ from rooms.adapters.models import (
     arrival_key,
     due_ticket_shard,
     due_tickets_key,
+    expiry_sort_key,
     family_tickets_key,
     quota_key,
     room_key,
+    seat_expiry_key,
     seat_key,
     ticket_key,
 )
 from rooms.config import settings
-from rooms.domain.errors import Contention, NotSeated, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import Contention, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.expiry import expiry_bucket
 from rooms.domain.model import (
     Page,
     Room,
@@ -400,11 +404,66 @@ class DynamoRoomStore:
             raise
         return True
 
-    def touch(self, seat: Seat, now: datetime) -> Seat:
-        item = self._seat_item(seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at)
-        actions = [SeatItem.expires_at.set(item.expires_at), SeatItem.gsi2pk.set(item.gsi2pk)]
-        if not update_if(item, actions, SeatItem.room_id == seat.room_id):
-            raise NotSeated(seat.room_id, seat.user_id)
+    def release_expired(self, seats: Sequence[Seat], now: datetime) -> list[Seat]:
+        """Free the seats whose lease ended by `now`, a room at a time and up to 99 a transaction (one
+        room update, so I1 holds after each); the seats freed.
+
+        Each seat's delete is conditional on its room and its lease, so one heartbeated, left or freed
+        since it was read is left out: a seat released twice frees once, and its room counts it once.
+        """
+        rooms: dict[str, list[Seat]] = defaultdict(list)
+        for seat in seats:
+            rooms[seat.room_id].append(seat)
+        freed: list[Seat] = []
+        for room_id, held in rooms.items():
+            for start in range(0, len(held), _EVICT_CHUNK):
+                freed += self._release_in_room(room_id, held[start : start + _EVICT_CHUNK], now)
+        return freed
+
+    def _release_in_room(self, room_id: str, seats: list[Seat], expired_by: datetime) -> list[Seat]:
+        conflicts = 0
+        while seats:
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.update(
+                        RoomItem(pk=room_key(room_id), sk="ROOM"),
+                        actions=[RoomItem.occupancy.add(-len(seats))],
+                        condition=RoomItem.occupancy >= len(seats),
+                    )
+                    for seat in seats:
+                        tx.delete(
+                            SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
+                            condition=(SeatItem.room_id == room_id) & (SeatItem.expires_at <= expired_by),
+                        )
+                return seats
+            except TransactWriteError as error:
+                codes = _codes(error)  # [seat deletes..., room update]
+                kept = {i for i, code in enumerate(codes[: len(seats)]) if code == CONDITION_FAILED}
+                if kept:
+                    seats = [seat for i, seat in enumerate(seats) if i not in kept]
+                    continue
+                if CONFLICT not in codes:
+                    raise
+                if conflicts == _MAX_CONFLICT_RETRIES:
+                    raise Contention(f"room {room_id}") from error
+                conflicts += 1
+                time.sleep(random.uniform(0, 0.005 * 2**conflicts))
+        return []
+
+    def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None:
+        """Extend a user's seat lease from `now`, wherever in the family it sits; None if they hold none.
+
+        One conditional UpdateItem and no read first: the update answers with the seat."""
+        key = seat_key(family_id, user_id)
+        expires = now + self._lease
+        item = SeatItem(pk=key, sk="SEAT")
+        actions = [
+            SeatItem.expires_at.set(expires),
+            SeatItem.gsi2pk.set(seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key)),
+            SeatItem.gsi2sk.set(expiry_sort_key(expires, key)),
+        ]
+        if not update_if(item, actions, SeatItem.pk.exists()):
+            return None
         return seat_from_item(item)
 
     def list_seats(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
@@ -661,7 +720,6 @@ class DynamoRoomStore:
     ) -> SeatItem:
         joined = joined_at or now
         expires = now + self._lease
-        bucket = int(expires.timestamp()) // self._bucket_seconds
         key = seat_key(family_id, user_id)
         return SeatItem(
             pk=key,
@@ -674,8 +732,8 @@ class DynamoRoomStore:
             ticketed=True if ticketed else None,
             gsi1pk=room_key(room_id),
             gsi1sk=f"{joined.isoformat()}#{user_id}",
-            gsi2pk=f"EXPIRY#{bucket}",
-            gsi2sk=key,
+            gsi2pk=seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key),
+            gsi2sk=expiry_sort_key(expires, key),
         )
 
     def _ticket_item(self, ticket: Ticket) -> TicketItem:
