@@ -171,6 +171,25 @@ def seat_from_item(item: SeatItem) -> Seat:
     )
 
 
+def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
+    """A seat's item with its index keys: its room's participants (gsi1), its lease end (gsi2)."""
+    key = seat_key(seat.family_id, seat.user_id)
+    return SeatItem(
+        pk=key,
+        sk="SEAT",
+        room_id=seat.room_id,
+        family_id=seat.family_id,
+        user_id=seat.user_id,
+        joined_at=seat.joined_at,
+        expires_at=seat.expires_at,
+        ticketed=True if seat.ticketed else None,
+        gsi1pk=room_key(seat.room_id),
+        gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
+        gsi2pk=seat_expiry_key(expiry_bucket(seat.expires_at, interval_seconds), key),
+        gsi2sk=expiry_sort_key(seat.expires_at, key),
+    )
+
+
 def ticket_from_item(item: TicketItem) -> Ticket:
     return Ticket(
         ticket_id=item.ticket_id,
@@ -709,32 +728,9 @@ class DynamoRoomStore:
         )
 
     def _seat_item(
-        self,
-        room_id: str,
-        family_id: str,
-        user_id: str,
-        now: datetime,
-        joined_at: datetime | None = None,
-        *,
-        ticketed: bool = False,
+        self, room_id: str, family_id: str, user_id: str, now: datetime, *, ticketed: bool = False
     ) -> SeatItem:
-        joined = joined_at or now
-        expires = now + self._lease
-        key = seat_key(family_id, user_id)
-        return SeatItem(
-            pk=key,
-            sk="SEAT",
-            room_id=room_id,
-            family_id=family_id,
-            user_id=user_id,
-            joined_at=joined,
-            expires_at=expires,
-            ticketed=True if ticketed else None,
-            gsi1pk=room_key(room_id),
-            gsi1sk=f"{joined.isoformat()}#{user_id}",
-            gsi2pk=seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key),
-            gsi2sk=expiry_sort_key(expires, key),
-        )
+        return seat_item(Seat(room_id, family_id, user_id, now, now + self._lease, ticketed), self._bucket_seconds)
 
     def _ticket_item(self, ticket: Ticket) -> TicketItem:
         item = TicketItem(
