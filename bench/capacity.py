@@ -3,11 +3,12 @@
 Each product operation runs in its own window of the meter's ledger (its position before and after,
 the number of calls known): admitted join, queued join (room full), overflow seat (the worker's units
 per seated ticket, once the queue drained), ticket poll, heartbeat, leave, kick, close (a room with N
-seats), one housekeeping sweep (freeing G ghost seats), show open. Then the storm: `--users` joins over
-HTTP into a room of `--capacity`, until the overflow queue drained, followed by `--heartbeat-seconds`
-of heartbeats from every seated listener at the stack's heartbeat interval. Prints the hot keys of the
-storm and heartbeat windows, units per call of every operation and the ceilings on AWS (joins per
-second into one family, listeners on the platform); writes the same as JSON. Not a test: figures.
+seats), one housekeeping sweep (freeing G ghost seats: the minute run's fan-out and the sweeper's
+jobs), show open. Then the storm: `--users` joins over HTTP into a room of `--capacity`, until the
+overflow queue drained, followed by `--heartbeat-seconds` of heartbeats from every seated listener at
+the stack's heartbeat interval. Prints the hot keys of the storm and heartbeat windows, units per call
+of every operation and the ceilings on AWS (joins per second into one family, listeners on the
+platform); writes the same as JSON. Not a test: figures.
 
     .venv/bin/python bench/capacity.py                       # 12,000 users into 5,000, 60 s of heartbeats
     .venv/bin/python bench/capacity.py --users 300 --capacity 100 --heartbeat-seconds 10 --heartbeat-interval 5
@@ -309,13 +310,15 @@ class CapacityBench:
         with self.measuring(costs, "close", 1):
             self.call("POST", f"/rooms/{closing['room_id']}/close", "capacity-host", 200)
 
-        # one housekeeping sweep, as its schedule runs it, with `ghosts` seats whose lease ended
-        self.plant_ghosts(ghosts)
+        # one housekeeping sweep, as its schedule runs it a minute after the last, with `ghosts` seats whose
+        # lease ended in that minute: the run hands the minute's buckets out, the sweeper frees them
+        ghost_room = self.plant_ghosts(ghosts)
         with self.measuring(costs, "housekeeping_sweep", 1):
             swept = self.stack.invoke("SchedulerFunction", {"action": "housekeeping"})
-        # seats of the measures above whose lease ended meanwhile are ghosts too
-        if swept.get("ghosts_freed", 0) < ghosts:
-            raise AssertionError(f"the sweep freed {swept.get('ghosts_freed')} ghosts, not {ghosts}: {swept}")
+            self.stack.wait_idle(timeout=600)
+        left = self.call("GET", f"/rooms/{ghost_room}", "capacity-host", 200)["occupancy"]
+        if left:
+            raise AssertionError(f"the sweep left {left} of {ghosts} ghosts seated: {swept}")
         self.results["housekeeping_sweep"] = swept
 
         # show open: a booked show opened by its schedule's action, its parallel rooms made then
@@ -327,15 +330,23 @@ class CapacityBench:
             raise AssertionError(f"the show did not open with two parallel rooms: {opened}")
         self.results["show_open"] = opened
 
-    def plant_ghosts(self, ghosts: int) -> None:
-        """Seats admitted three leases ago through the store, never heartbeated: the sweep finds them expired."""
-        from rooms.adapters.dynamo_store import DynamoRoomStore
+    def plant_ghosts(self, ghosts: int) -> str:
+        """Seats admitted through the store, never heartbeated, whose lease ended half a minute ago, and the
+        previous housekeeping run recorded a minute ago; the room's id."""
+        from rooms.adapters.event_store import DynamoShowStore
         from rooms.config import settings
+        from rooms.domain.expiry import expiry_bucket
+        from rooms.domain.model import due_bucket
 
         room = self.create_room(ghosts, "ghosts")
-        store = DynamoRoomStore()
-        then = datetime.now(UTC) - timedelta(seconds=3 * settings().seat_lease_seconds)
+        store = DynamoShowStore()
+        now = datetime.now(UTC)
+        then = now - timedelta(seconds=settings().seat_lease_seconds + 30)
         self.parallel(lambda n: store.admit(room["room_id"], room["family_id"], f"ghost-{n}", then), range(ghosts))
+        a_minute_ago = now - timedelta(seconds=60)
+        store.record_expiry_progress(expiry_bucket(a_minute_ago, self.interval) - 1, a_minute_ago)
+        store.set_last_due_bucket(due_bucket(a_minute_ago) - 1, a_minute_ago)
+        return str(room["room_id"])
 
     def book_show(self, capacity: int) -> dict[str, Any]:
         starts = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=10)

@@ -243,6 +243,8 @@ class Bench:
     def raw_transaction(self, tag: str, attempts: int) -> Callable[[int], None]:
         """What a join sends, by hand: the seat's conditional put with its index attributes and the room
         counter's conditional update, in one TransactWriteItems (pynamodb's order: puts, then updates)."""
+        from rooms.adapters.models import expiry_sort_key, seat_expiry_key
+
         room = self.service.create_room(f"{tag}-host", tag, attempts, {})
         room_key = {"pk": {"S": f"ROOM#{room.room_id}"}, "sk": {"S": "ROOM"}}
 
@@ -261,8 +263,8 @@ class Bench:
                 "expires_at": {"S": expires.strftime(PYNAMODB_TIME)},
                 "gsi1pk": {"S": f"ROOM#{room.room_id}"},
                 "gsi1sk": {"S": f"{joined.isoformat()}#{user}"},
-                "gsi2pk": {"S": f"EXPIRY#{int(expires.timestamp()) // 3600}"},
-                "gsi2sk": {"S": seat},
+                "gsi2pk": {"S": seat_expiry_key(int(expires.timestamp()) // 3600, seat)},
+                "gsi2sk": {"S": expiry_sort_key(expires, seat)},
             }
             items = [
                 {

@@ -32,6 +32,7 @@ os.environ.update(
     ROOMS_TABLE_NAME="rooms-test-RoomsTable",
     ROOMS_IDEMPOTENCY_TABLE_NAME="rooms-test-IdempotencyTable",
     ROOMS_OVERFLOW_QUEUE_URL="",
+    ROOMS_SWEEP_QUEUE_URL="",
     ROOMS_OVERFLOW_MAX_RECEIVE_COUNT="3",
     ROOMS_CURSOR_SECRET="the tests' cursor secret",
 )
@@ -130,6 +131,7 @@ def aws() -> Iterator[dict[str, str]]:
             for logical_id, queue in template.queues.items()
         }
         os.environ["ROOMS_OVERFLOW_QUEUE_URL"] = urls["OverflowQueue"]
+        os.environ["ROOMS_SWEEP_QUEUE_URL"] = urls["SweepQueue"]
         settings.cache_clear()
         _reset_services()
         yield urls

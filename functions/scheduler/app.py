@@ -12,7 +12,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 _METRICS = {
-    "ghosts_freed": "GhostSeatsFreed",
+    "expiry_jobs_enqueued": "ExpirySweepJobsEnqueued",
     "promoted": "UsersPromoted",
     "rooms_closed": "EmptyRoomsClosed",
     "dead_letters": "OverflowDeadLettersSeen",

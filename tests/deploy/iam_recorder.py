@@ -18,7 +18,7 @@ import botocore.client
 import pytest
 
 ACCOUNT = "123456789012"  # moto's
-FUNCTIONS = ("api", "overflow_worker", "scheduler")  # functions/<name>/app.py
+FUNCTIONS = ("api", "overflow_worker", "scheduler", "sweeper")  # functions/<name>/app.py
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",

@@ -24,7 +24,13 @@ from rooms_local.naming import LocalNaming
 ROOT = Path(__file__).resolve().parents[2]
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 # the integration tests that drive the handlers, named as the tests' environment names resources
-HANDLER_TESTS = ("test_api.py", "test_events.py", "test_events_housekeeping.py", "test_overflow_worker.py")
+HANDLER_TESTS = (
+    "test_api.py",
+    "test_events.py",
+    "test_events_housekeeping.py",
+    "test_overflow_worker.py",
+    "test_sweeper.py",
+)
 NAMING = LocalNaming(stack="rooms-test")
 # what SAM attaches to the roles it makes: logs and traces, nothing that reaches data
 ALLOWED_MANAGED_POLICIES = {

@@ -1,5 +1,6 @@
 """Ghost seats on the local stack with a fast scheduler clock (housekeeping's minute is a second here):
-a seat whose app died is never freed before its lease ends, and every one is freed after it."""
+a seat whose app died is never freed before its lease ends, and every one is freed after it, by the
+sweeper the minute run hands the expiry index's shards to (SweeperFunction, through the sweep queue)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 
 from rooms_local.stack import LocalStack
 from rooms_local.tokens import mint_token
+from tests.e2e.expired_seats import PlantedRoom, plant_expired_seats
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
 
 INTERVAL = 5  # the template's minimum heartbeat interval: a 10 s lease
 GHOSTS = 20
+PLANTED = 300
+HOUSEKEEPING = "SchedulerFunctionHousekeeping"
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +63,46 @@ def test_silent_seats_are_freed_after_their_lease_and_never_before(ghost_stack: 
         assert room["occupancy"] == 0
     lateness = [(freed_at[user] - leases[user]).total_seconds() for user in leases]
     print(f"\nghosts freed after their lease by (s): p50 {statistics.median(lateness):.1f}, max {max(lateness):.1f}")
+
+
+def queue_depth(stack: LocalStack, logical_id: str) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.template.queues[logical_id].url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def test_a_few_hundred_expired_seats_are_freed_by_the_sweeper_once_each(ghost_stack: LocalStack) -> None:
+    host = {"Authorization": f"Bearer {mint_token('sweep-host')}"}
+    table = ghost_stack.template.tables["RoomsTable"].name
+    (sweeps,) = [source for source in ghost_stack.sources if source.event.function_id == "SweeperFunction"]
+    with httpx.Client(base_url=ghost_stack.api_url, timeout=60, headers=host) as http:
+        rooms = []
+        for title in ("Sweep A", "Sweep B"):
+            created = http.post("/rooms", json={"title": title, "capacity": PLANTED})
+            assert created.status_code == 201, created.text
+            rooms.append(PlantedRoom(created.json()["room_id"], created.json()["family_id"], PLANTED // 2))
+        # GIVEN a few hundred seats whose lease just ended, across two rooms (their counts raised to match)
+        batches_before = sweeps.batches
+        runs_before = len(ghost_stack.scheduler.invocations_of(HOUSEKEEPING))
+        lease_ended = datetime.now(UTC)
+        dynamodb = ghost_stack.client("dynamodb")
+        assert plant_expired_seats(dynamodb, table, rooms, lease_ended, INTERVAL) == PLANTED
+        # WHEN housekeeping runs every scheduler minute THEN the sweeper empties both rooms
+        deadline = time.monotonic() + 600  # a safety net for a hung stack, not a bound on the test
+        while any(http.get(f"/rooms/{room.room_id}").json()["occupancy"] for room in rooms):
+            assert time.monotonic() < deadline, [http.get(f"/rooms/{room.room_id}").json() for room in rooms]
+            time.sleep(0.2)  # polling pace, not synchronisation: the loop waits on the rooms themselves
+        # AND every seat went with its count, once: no participant is left, no count went below zero
+        for room in rooms:
+            listed = http.get(f"/rooms/{room.room_id}/participants", params={"limit": 100})
+            assert listed.status_code == 200 and listed.json()["participants"] == [], listed.text
+            assert http.get(f"/rooms/{room.room_id}").json()["occupancy"] == 0
+    # AND the minute runs handed the index's shards out and the sweeper took them: no job dead-lettered,
+    # no minute run failed
+    runs = ghost_stack.scheduler.invocations_of(HOUSEKEEPING)[runs_before:]
+    assert sum(run.result["expiry_jobs_enqueued"] for run in runs if run.ok) > 0
+    assert sweeps.batches > batches_before
+    assert queue_depth(ghost_stack, "SweepDeadLetterQueue") == 0
+    assert ghost_stack.scheduler.failures == []

@@ -93,6 +93,35 @@ def test_heartbeat_extends_the_seat_and_needs_one(call_api: CallApi) -> None:
     assert status == 409 and body["error"]["code"] == "NOT_SEATED"
 
 
+def test_a_heartbeat_is_one_conditional_write_and_never_makes_a_seat(
+    call_api: CallApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    import botocore.client
+
+    from rooms.config import settings
+
+    room_id = create_room(call_api)
+    call_api("join_room", path={"room_id": room_id}, sub="u1")
+    calls: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return real(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    # a heartbeat writes the new lease and reads the seat back from that write: no read before it
+    assert call_api("heartbeat", path={"room_id": room_id}, sub="u1")[0] == 200
+    assert calls == ["UpdateItem"]
+    # a user without a seat is refused by the write's condition, which creates nothing
+    assert call_api("heartbeat", path={"room_id": room_id}, sub="stranger")[0] == 409
+    monkeypatch.undo()
+    table = boto3.resource("dynamodb").Table(settings().table_name)
+    assert "Item" not in table.get_item(Key={"pk": f"SEAT#{room_id}#stranger", "sk": "SEAT"})
+    assert call_api("get_room", path={"room_id": room_id})[1]["occupancy"] == 1
+
+
 def test_participants_are_paginated(call_api: CallApi) -> None:
     room_id = create_room(call_api, capacity=5)
     for user in ["u1", "u2", "u3", "u4", "u5"]:

@@ -1,18 +1,22 @@
-"""Housekeeping through moto with an injected clock: ghost seats freed by expiry bucket, opted-in users
-promoted to the main room first come first served, empty parallel rooms closed after the grace period.
+"""Housekeeping through moto with an injected clock: ghost seats handed out by expiry bucket and shard and
+freed by the sweeper, opted-in users promoted to the main room first come first served, empty parallel
+rooms closed after the grace period.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from rooms.housekeeping import SweepReport
 from tests.integration.test_events import CallApi, book, family, scheduled, shows
 from tests.integration.test_overflow_worker import run_worker, sqs_event
+from tests.integration.test_sweeper import drain_sweeps, sweeper_on
 
 __all__ = ["shows"]  # the fixture, shared with test_events
 GRACE = 300
@@ -35,12 +39,23 @@ def clock() -> Clock:
     return Clock()
 
 
+@dataclass
+class Swept(SweepReport):
+    """A housekeeping run's report, and the seats the sweeper then freed from the shards it handed out."""
+
+    ghosts_freed: int = 0
+
+
 @pytest.fixture
-def sweep(shows: dict[str, str], aws: dict[str, str], clock: Clock) -> Callable[[], Any]:
-    """One housekeeping run at the clock's time, wired as in production (stale tickets, the overflow DLQ)."""
+def sweep(
+    shows: dict[str, str], aws: dict[str, str], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], Swept]:
+    """One housekeeping run at the clock's time, wired as in production (stale tickets, the overflow DLQ,
+    the sweep queue), then every shard message it enqueued delivered to the sweeper function on that clock."""
     from rooms.adapters.dead_letters import SqsDeadLetters
     from rooms.adapters.event_store import DynamoShowStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.sweep_queue import SqsSweepQueue
     from rooms.config import settings
     from rooms.housekeeping import Housekeeping
     from rooms.reconciler import TicketReconciler
@@ -52,10 +67,19 @@ def sweep(shows: dict[str, str], aws: dict[str, str], clock: Clock) -> Callable[
         config.heartbeat_interval_seconds,
         GRACE,
         clock,
+        sweep_queue=SqsSweepQueue(aws["SweepQueue"]),
         reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, clock),
         dead_letters=SqsDeadLetters(aws["OverflowDeadLetterQueue"]),
     )
-    return housekeeping.run
+    sweeper = sweeper_on(clock, monkeypatch)
+
+    def run() -> Swept:
+        report = housekeeping.run()
+        freed = sweeper.freed
+        drain_sweeps(aws["SweepQueue"])
+        return Swept(**asdict(report), ghosts_freed=sweeper.freed - freed)
+
+    return run
 
 
 def seats_of(call_api: CallApi, room_id: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The ghost bound the README states: a silent seat's lease is two heartbeat intervals from its last
-heartbeat, and the first housekeeping run at or after the lease's end frees it. Housekeeping runs every
-minute, so a ghost is freed between 2 intervals and 2 intervals + 1 minute (plus the sweep's own run)
-after its last heartbeat."""
+heartbeat, and the first housekeeping run at or after the lease's end hands its expiry shard to the
+sweeper, which frees it. Housekeeping runs every minute, so a ghost is freed between 2 intervals and
+2 intervals + 1 minute (plus the sweep job's own run) after its last heartbeat."""
 
 from __future__ import annotations
 

@@ -17,13 +17,18 @@ from tests.conftest import LambdaContext, load_event, load_function
 CallApi = Callable[..., tuple[int, Any]]
 
 
-def sqs_event(queue_url: str, max_messages: int = 10, receive_count: int | None = None) -> dict[str, Any]:
+def sqs_event(
+    queue_url: str,
+    max_messages: int = 10,
+    receive_count: int | None = None,
+    sample_event: str = "overflow_worker/overflow_batch",
+) -> dict[str, Any]:
     """Receive from the moto queue and shape the batch exactly like the SQS event source does."""
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=max_messages, AttributeNames=["All"], VisibilityTimeout=0
     ).get("Messages", [])
-    sample = load_event("overflow_worker/overflow_batch")["Records"][0]
+    sample = load_event(sample_event)["Records"][0]
     records = []
     for message in messages:
         attributes = dict(message["Attributes"])
@@ -297,6 +302,7 @@ def later_sweep(seconds: float) -> Any:
     """One housekeeping run `seconds` from now, with the production wiring but that clock."""
     from rooms.adapters.event_store import DynamoShowStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.sweep_queue import SqsSweepQueue
     from rooms.config import settings
     from rooms.housekeeping import Housekeeping
     from rooms.reconciler import TicketReconciler
@@ -308,7 +314,9 @@ def later_sweep(seconds: float) -> Any:
     store, config = DynamoShowStore(), settings()
     budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
     reconciler = TicketReconciler(store, SqsOverflowPublisher(), budget, clock)
-    return Housekeeping(store, config.heartbeat_interval_seconds, 300, clock, reconciler=reconciler).run()
+    return Housekeeping(
+        store, config.heartbeat_interval_seconds, 300, clock, sweep_queue=SqsSweepQueue(), reconciler=reconciler
+    ).run()
 
 
 def budget_seconds() -> int:

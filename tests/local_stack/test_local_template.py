@@ -106,15 +106,23 @@ def test_real_function_environment_points_at_local_resources(real: Any) -> None:
 
 
 def test_real_sqs_event_settings_come_from_the_template(real: Any) -> None:
-    (event,) = real.sqs_events
-    raw = _raw_resources("AWS::Serverless::Function")[event.function_id]["Properties"]["Events"][event.event_name]
-    props = raw["Properties"]
-    assert event.queue_id == "OverflowQueue"
-    assert event.batch_size == props["BatchSize"]
-    assert event.batching_window_s == props["MaximumBatchingWindowInSeconds"]
-    assert event.report_batch_item_failures is True
-    assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "OverflowWorkerConcurrency"}
-    assert event.maximum_concurrency == int(real.parameters["OverflowWorkerConcurrency"])
+    # every SQS-triggered function is picked up: the overflow worker and the sweeper, each on its queue
+    events = {event.function_id: event for event in real.sqs_events}
+    assert {function: event.queue_id for function, event in events.items()} == {
+        "OverflowWorkerFunction": "OverflowQueue",
+        "SweeperFunction": "SweepQueue",
+    }
+    concurrency = {"OverflowWorkerFunction": "OverflowWorkerConcurrency", "SweeperFunction": "SweeperConcurrency"}
+    for function, event in events.items():
+        raw = _raw_resources("AWS::Serverless::Function")[function]["Properties"]["Events"][event.event_name]
+        props = raw["Properties"]
+        assert event.batch_size == props["BatchSize"]
+        assert event.batching_window_s == props.get("MaximumBatchingWindowInSeconds", 0)
+        assert event.report_batch_item_failures is True
+        assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": concurrency[function]}
+        assert event.maximum_concurrency == int(real.parameters[concurrency[function]])
+    # the minute run finds the sweep queue by the scheduler's environment
+    assert real.functions["SchedulerFunction"].environment["ROOMS_SWEEP_QUEUE_URL"] == real.queues["SweepQueue"].url
 
 
 def test_parameters_can_be_overridden_and_are_checked() -> None:

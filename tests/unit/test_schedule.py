@@ -24,7 +24,6 @@ from rooms.domain.events import (
     to_minute,
     validate_times,
 )
-from rooms.housekeeping import buckets_to_sweep, expiry_bucket
 
 NOW = datetime(2030, 11, 20, 12, 0, tzinfo=UTC)
 PARIS = "Europe/Paris"
@@ -149,11 +148,3 @@ def test_a_started_show_may_only_move_its_end_forward() -> None:
 
 def test_times_are_kept_to_the_minute_in_utc() -> None:
     assert to_minute(datetime.fromisoformat("2030-11-26T20:00:42.5+01:00")) == datetime(2030, 11, 26, 19, tzinfo=UTC)
-
-
-def test_expiry_buckets_are_swept_from_the_last_one_done() -> None:
-    assert expiry_bucket(datetime.fromtimestamp(95, UTC), 30) == 3
-    assert buckets_to_sweep(None, 100) == range(90, 101)  # a first run looks a few intervals back
-    assert buckets_to_sweep(97, 100) == range(98, 101)  # then picks up after the last complete bucket
-    assert buckets_to_sweep(100, 100) == range(101, 101)
-    assert len(buckets_to_sweep(0, 100_000)) == 240  # a stale cursor catches up over several runs

@@ -95,32 +95,45 @@ def test_the_api_stage_throttles_every_route_by_parameters() -> None:
         assert parameter["Default"] >= parameter["MinValue"]
 
 
-def test_the_worker_and_the_scheduler_have_reserved_concurrency_an_api_flood_cannot_take() -> None:
+# Each SQS consumer and the parameter that sizes both its reservation and its queue's maximum concurrency.
+CONSUMERS = {"OverflowWorkerFunction": "OverflowWorkerConcurrency", "SweeperFunction": "SweeperConcurrency"}
+
+
+def test_the_consumers_and_the_scheduler_have_reserved_concurrency_an_api_flood_cannot_take() -> None:
     template = load_template(TEMPLATE)
-    worker, scheduler = template.functions["OverflowWorkerFunction"], template.functions["SchedulerFunction"]
-    assert worker.reserved_concurrency == int(default("OverflowWorkerConcurrency"))
+    scheduler = template.functions["SchedulerFunction"]
     assert scheduler.reserved_concurrency == int(default("SchedulerConcurrency"))
-    # Lambda's rule: the queue must not drive more than the function may run
-    (event,) = worker.sqs_events
-    assert event.maximum_concurrency is not None
-    assert event.maximum_concurrency <= worker.reserved_concurrency
+    reserved = scheduler.reserved_concurrency
+    for function, parameter in CONSUMERS.items():
+        consumer = template.functions[function]
+        assert consumer.reserved_concurrency == int(default(parameter))
+        # Lambda's rule: the queue must not drive more than the function may run
+        (event,) = consumer.sqs_events
+        assert event.maximum_concurrency is not None
+        assert event.maximum_concurrency <= consumer.reserved_concurrency
+        reserved += consumer.reserved_concurrency
     # the defaults fit an account with the default quota, with the 100 unreserved Lambda insists on
-    reserved = worker.reserved_concurrency + scheduler.reserved_concurrency
     assert reserved + MIN_UNRESERVED <= DEFAULT_ACCOUNT_CONCURRENCY
     assert template.functions["ApiFunction"].reserved_concurrency is None  # it takes the unreserved pool
 
 
 def test_reservations_can_be_switched_off_for_a_small_account_and_follow_their_parameters() -> None:
     small = load_template(TEMPLATE, parameters={"ReserveConcurrency": "false"})
-    assert small.functions["OverflowWorkerFunction"].reserved_concurrency is None
     assert small.functions["SchedulerFunction"].reserved_concurrency is None
-    assert small.sqs_events[0].maximum_concurrency == int(default("OverflowWorkerConcurrency"))
-    larger = load_template(TEMPLATE, parameters={"OverflowWorkerConcurrency": "40", "SchedulerConcurrency": "8"})
-    assert larger.functions["OverflowWorkerFunction"].reserved_concurrency == 40
-    assert larger.sqs_events[0].maximum_concurrency == 40
+    for function, parameter in CONSUMERS.items():
+        assert small.functions[function].reserved_concurrency is None
+        assert small.functions[function].sqs_events[0].maximum_concurrency == int(default(parameter))
+    larger = load_template(
+        TEMPLATE,
+        parameters={"OverflowWorkerConcurrency": "40", "SweeperConcurrency": "30", "SchedulerConcurrency": "8"},
+    )
+    for function, concurrency in (("OverflowWorkerFunction", 40), ("SweeperFunction", 30)):
+        assert larger.functions[function].reserved_concurrency == concurrency
+        assert larger.functions[function].sqs_events[0].maximum_concurrency == concurrency
     assert larger.functions["SchedulerFunction"].reserved_concurrency == 8
-    with pytest.raises(TemplateError, match="MinValue"):  # SQS's maximum concurrency starts at 2
-        load_template(TEMPLATE, parameters={"OverflowWorkerConcurrency": "1"})
+    for parameter in CONSUMERS.values():
+        with pytest.raises(TemplateError, match="MinValue"):  # SQS's maximum concurrency starts at 2
+            load_template(TEMPLATE, parameters={parameter: "1"})
 
 
 # ---------------------------------------------------------------------- 15: logs and alarm actions
@@ -203,6 +216,10 @@ ITEMS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynam
             },
         ),
         ("OverflowWorkerFunction", {"RoomsTable": ITEMS}),
+        (
+            "SweeperFunction",
+            {"RoomsTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}},
+        ),
         ("SchedulerFunction", {"RoomsTable": ITEMS | {"dynamodb:DeleteItem", "dynamodb:Query"}}),
     ],
 )
@@ -211,33 +228,44 @@ def test_each_function_gets_exactly_the_dynamodb_actions_it_calls(function: str,
 
 
 def test_queries_are_granted_on_the_indexes_only() -> None:
+    # the sweeper reads the expiry index only; the others query several
+    scoped = {"SweeperFunction": "${RoomsTable.Arn}/index/gsi2"}
     for function in of_type("AWS::Serverless::Function"):
         for statement in function_statements(function):
             if "dynamodb:Query" in actions(statement):
                 assert actions(statement) == {"dynamodb:Query"}
-                assert statement["Resource"] == {"Fn::Sub": "${RoomsTable.Arn}/index/*"}
+                assert statement["Resource"] == {"Fn::Sub": scoped.get(function, "${RoomsTable.Arn}/index/*")}
 
 
-def test_the_worker_consumes_its_one_queue_with_its_own_role() -> None:
-    worker = props("OverflowWorkerFunction")
-    assert worker["Role"] == {"Fn::GetAtt": ["OverflowWorkerRole", "Arn"]}
-    assert "Policies" not in worker  # SAM would ignore them beside a Role
-    role = props("OverflowWorkerRole")
+@pytest.mark.parametrize(
+    ("function", "role_id", "queue", "log_group"),
+    [
+        ("OverflowWorkerFunction", "OverflowWorkerRole", "OverflowQueue", "OverflowWorkerLogGroup"),
+        ("SweeperFunction", "SweeperRole", "SweepQueue", "SweeperLogGroup"),
+    ],
+)
+def test_each_consumer_takes_its_one_queue_with_its_own_role(
+    function: str, role_id: str, queue: str, log_group: str
+) -> None:
+    consumer = props(function)
+    assert consumer["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert "Policies" not in consumer  # SAM would ignore them beside a Role
+    role = props(role_id)
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
     assert not any("SQS" in str(arn) for arn in role.get("ManagedPolicyArns", []))
-    (sqs,) = [statement for statement in function_statements("OverflowWorkerFunction") if "sqs:" in str(statement)]
+    (sqs,) = [statement for statement in function_statements(function) if "sqs:" in str(statement)]
     assert actions(sqs) == {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
     }
-    assert sqs["Resource"] == {"Fn::GetAtt": ["OverflowQueue", "Arn"]}
-    (logs,) = [statement for statement in function_statements("OverflowWorkerFunction") if "logs:" in str(statement)]
-    assert logs["Resource"] == {"Fn::GetAtt": ["OverflowWorkerLogGroup", "Arn"]}
-    assert all("*" not in str(statement["Resource"]) for statement in function_statements("OverflowWorkerFunction"))
+    assert sqs["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    (logs,) = [statement for statement in function_statements(function) if "logs:" in str(statement)]
+    assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert all("*" not in str(statement["Resource"]) for statement in function_statements(function))
 
 
 def test_every_queue_refuses_requests_without_tls() -> None:
@@ -256,16 +284,27 @@ def test_every_queue_refuses_requests_without_tls() -> None:
         ]
 
 
-def test_dead_letter_queues_take_messages_from_their_source_queue_only() -> None:
+@pytest.mark.parametrize(
+    ("source", "dead_letters"), [("OverflowQueue", "OverflowDeadLetterQueue"), ("SweepQueue", "SweepDeadLetterQueue")]
+)
+def test_dead_letter_queues_take_messages_from_their_source_queue_only(source: str, dead_letters: str) -> None:
     template = load_template(TEMPLATE)
-    overflow = template.queues["OverflowQueue"]
-    assert overflow.redrive is not None and overflow.redrive.dead_letter_id == "OverflowDeadLetterQueue"
-    allowed = json.loads(template.queues["OverflowDeadLetterQueue"].attributes["RedriveAllowPolicy"])
-    assert allowed == {"redrivePermission": "byQueue", "sourceQueueArns": [overflow.arn]}
+    queue = template.queues[source]
+    assert queue.redrive is not None and queue.redrive.dead_letter_id == dead_letters
+    allowed = json.loads(template.queues[dead_letters].attributes["RedriveAllowPolicy"])
+    assert allowed == {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
     # on AWS the ARN is built from the queue's fixed name: it must be the name the local stack uses too
-    assert resolver().resolve(props("OverflowQueue")["QueueName"]) == overflow.name
+    assert resolver().resolve(props(source)["QueueName"]) == queue.name
     scheduler_dlq = template.queues["SchedulerDeadLetterQueue"].attributes["RedriveAllowPolicy"]
     assert json.loads(scheduler_dlq) == {"redrivePermission": "denyAll"}
+
+
+def test_every_dead_letter_queue_rings_an_alarm() -> None:
+    alarmed = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+    }
+    assert {"OverflowDeadLetterQueue", "SweepDeadLetterQueue", "SchedulerDeadLetterQueue"} <= alarmed
 
 
 def test_a_redrive_that_the_dead_letter_queue_does_not_allow_fails_as_on_aws(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from tests.unit.ticket_fakes import (
     FakeDeadLetters,
     FakePublisher,
     FakeStore,
+    FakeSweepQueue,
     as_port,
     main_room,
 )
@@ -200,7 +201,9 @@ def dead_letters() -> FakeDeadLetters:
 
 @pytest.fixture
 def sweep(store: FakeStore, reconciler: TicketReconciler, dead_letters: FakeDeadLetters, clock: Clock) -> Housekeeping:
-    return Housekeeping(as_port(store), 30, 300, clock, reconciler=reconciler, dead_letters=dead_letters)
+    return Housekeeping(
+        as_port(store), 30, 300, clock, sweep_queue=FakeSweepQueue(), reconciler=reconciler, dead_letters=dead_letters
+    )
 
 
 def body(request: OverflowRequest) -> str:
@@ -218,6 +221,7 @@ def test_the_sweep_fails_dead_lettered_tickets_and_leaves_the_messages(
         30,
         300,
         clock,
+        sweep_queue=FakeSweepQueue(),
         reconciler=TicketReconciler(as_port(store), publisher, BUDGET, clock),
         dead_letters=dead_letters,
     )
@@ -252,7 +256,9 @@ def test_the_sweep_puts_peeked_messages_back_even_when_settling_breaks(
             raise RuntimeError("the table is unreachable")
 
     broken = Broken(as_port(store), publisher, BUDGET, clock)
-    Housekeeping(as_port(store), 30, 300, clock, reconciler=broken, dead_letters=dead_letters).run()
+    Housekeeping(
+        as_port(store), 30, 300, clock, sweep_queue=FakeSweepQueue(), reconciler=broken, dead_letters=dead_letters
+    ).run()
     assert dead_letters.out == []
 
 

@@ -1,5 +1,6 @@
-"""In-memory fakes of the ports the ticket use cases need (fakes over mocks): a store holding rooms, seats
-and tickets with the same conditions as the DynamoDB store's writes, a publisher, a dead-letter queue."""
+"""In-memory fakes of the ports the ticket and expiry use cases need (fakes over mocks): a store holding
+rooms, seats and tickets with the same conditions as the DynamoDB store's writes, a publisher, a
+dead-letter queue, a sweep queue."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from rooms.domain.errors import RoomFull, RoomNotFound
+from rooms.domain.expiry import ExpiryProgress, SweepJob, expiry_bucket, expiry_shard
 from rooms.domain.model import (
     Room,
     RoomStatus,
@@ -65,6 +67,8 @@ class FakeStore:
     seats: dict[tuple[str, str], Seat] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     last_due: int | None = None
+    progress: ExpiryProgress | None = None
+    interval_seconds: int = 30  # the heartbeat interval: expiry buckets are this long
     writes: list[str] = field(default_factory=list)
 
     # rooms and seats
@@ -83,18 +87,31 @@ class FakeStore:
 
     def seat(self, room_id: str, user_id: str, now: datetime, *, ticketed: bool = False) -> Seat:
         family_id, _ = family_of(room_id)
-        seat = Seat(room_id, family_id, user_id, now, now + timedelta(seconds=60), ticketed=ticketed)
+        seat = Seat(room_id, family_id, user_id, now, now + self.lease, ticketed=ticketed)
         self.seats[(family_id, user_id)] = seat
         room = self.rooms[room_id]
         self.rooms[room_id] = replace(room, occupancy=room.occupancy + 1)
         return seat
 
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=2 * self.interval_seconds)
+
     def get_seat(self, family_id: str, user_id: str) -> Seat | None:
         return self.seats.get((family_id, user_id))
+
+    def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None:
+        held = self.seats.get((family_id, user_id))
+        if held is None:
+            return None
+        self.seats[(family_id, user_id)] = replace(held, expires_at=now + self.lease)
+        return self.seats[(family_id, user_id)]
 
     def release(self, seat: Seat, *, expired_by: datetime | None = None) -> bool:
         held = self.seats.get((seat.family_id, seat.user_id))
         if held is None or held.room_id != seat.room_id:
+            return False
+        if expired_by is not None and held.expires_at > expired_by:
             return False
         del self.seats[(seat.family_id, seat.user_id)]
         room = self.rooms[seat.room_id]
@@ -166,18 +183,26 @@ class FakeStore:
     def set_last_due_bucket(self, bucket: int, now: datetime) -> None:
         self.last_due = max(bucket, self.last_due or bucket)
 
+    # the expiry index: seats by the bucket and shard of their lease end, and the minute runs' progress
+    def expiry_progress(self) -> ExpiryProgress | None:
+        return self.progress
+
+    def record_expiry_progress(self, done: int, now: datetime) -> None:
+        if self.progress is None or self.progress.done <= done:  # never moved back
+            self.progress = ExpiryProgress(done, now)
+
+    def seats_expiring(self, bucket: int, shard: int, by: datetime) -> Iterator[Seat]:
+        for (family_id, user_id), seat in list(self.seats.items()):
+            indexed = (expiry_bucket(seat.expires_at, self.interval_seconds), expiry_shard(f"{family_id}#{user_id}"))
+            if indexed == (bucket, shard) and seat.expires_at <= by:
+                yield seat
+
+    def release_expired(self, seats: Sequence[Seat], now: datetime) -> list[Seat]:
+        return [seat for seat in seats if self.release(seat, expired_by=now)]
+
     # what housekeeping's other steps read: nothing to do in these tests
     def rooms_being_evicted(self) -> list[str]:
         return []
-
-    def last_expiry_bucket(self) -> int | None:
-        return None
-
-    def set_last_expiry_bucket(self, bucket: int, now: datetime) -> None:
-        pass
-
-    def expiring_seats(self, bucket: int) -> Iterator[Seat]:
-        return iter(())
 
     def families_with_overflow(self) -> list[str]:
         return []
@@ -192,6 +217,28 @@ class FakePublisher:
         if self.broken:
             raise ConnectionError("the queue is unreachable")
         self.published.append(request)
+
+
+@dataclass
+class FakeSweepQueue:
+    """The sweep queue: the jobs of each enqueue call, in order; it may break after some calls."""
+
+    calls: list[list[SweepJob]] = field(default_factory=list)
+    broken_after: int | None = None  # calls that succeed before the queue becomes unreachable
+
+    def enqueue(self, jobs: Sequence[SweepJob]) -> None:
+        if self.broken_after is not None and len(self.calls) >= self.broken_after:
+            raise ConnectionError("the queue is unreachable")
+        self.calls.append(list(jobs))
+
+    @property
+    def jobs(self) -> list[SweepJob]:
+        return [job for call in self.calls for job in call]
+
+    def take(self) -> list[SweepJob]:
+        """Every job enqueued so far, as a consumer receives them; the queue is empty after."""
+        jobs, self.calls = self.jobs, []
+        return jobs
 
 
 @dataclass

@@ -24,6 +24,8 @@ class Settings:
     empty_room_grace_seconds: int = 300
     overflow_visibility_timeout_seconds: int = 180
     overflow_dlq_url: str = ""
+    # where the minute run hands expiry shards out to the sweepers
+    sweep_queue_url: str = ""
     # how far ahead a show may be booked
     max_booking_days_ahead: int = 366
     # HMAC key of pagination cursors (adapters/cursors.py); never printed with the settings
@@ -38,7 +40,7 @@ class Settings:
 
     @property
     def seat_lease_seconds(self) -> int:
-        # a seat survives one missed heartbeat; the next minute sweep after the lease ends frees it
+        # a seat survives one missed heartbeat; the sweep of the next minute run after the lease ends frees it
         return self.heartbeat_interval_seconds * 2
 
     @property
@@ -67,6 +69,7 @@ def settings() -> Settings:
         empty_room_grace_seconds=int(env.get("ROOMS_EMPTY_ROOM_GRACE_SECONDS", "300")),
         overflow_visibility_timeout_seconds=int(env.get("ROOMS_OVERFLOW_VISIBILITY_TIMEOUT_SECONDS", "180")),
         overflow_dlq_url=env.get("ROOMS_OVERFLOW_DLQ_URL", ""),
+        sweep_queue_url=env.get("ROOMS_SWEEP_QUEUE_URL", ""),
         max_booking_days_ahead=int(env.get("ROOMS_MAX_BOOKING_DAYS_AHEAD", "366")),
         cursor_secret=env.get("ROOMS_CURSOR_SECRET", ""),
         max_open_rooms_per_host=int(env.get("ROOMS_MAX_OPEN_ROOMS_PER_HOST", "20")),

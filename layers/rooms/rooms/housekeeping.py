@@ -1,11 +1,13 @@
-"""The every-minute sweep: free ghost seats, settle tickets nobody would seat, promote opted-in users to
-the main room, close empty parallel rooms.
+"""The every-minute run: hand the expired seats out to the sweepers, settle tickets nobody would seat,
+promote opted-in users to the main room, close empty parallel rooms.
 
-No scans. Ghost seats are found by their heartbeat-expiry bucket (gsi2 `EXPIRY#<bucket>`), tickets queued
-past their delivery budget by their due minute (gsi2 `TICKETS#DUE#<minute>#<shard>`, see rooms.reconciler)
-and in the overflow dead-letter queue, families with parallel rooms through their main room's gsi2
-marker, promotion candidates through their tickets' gsi1 partitions (`PROMOTE#<family>#<shard>`, merged in
-arrival order, see rooms.adapters.ticket_index).
+No scans. Ghost seats are indexed by the bucket and shard of their lease end (gsi2 `EXPIRY#<bucket>#<shard>`,
+see rooms.domain.expiry): this run only puts each due bucket's sweep jobs on the sweep queue (8 shards each),
+and the sweepers (rooms.sweeper) free them in parallel, so the run stays short however many expire.
+Tickets queued past their delivery budget are found by their due minute (gsi2 `TICKETS#DUE#<minute>#<shard>`,
+see rooms.reconciler) and in the overflow dead-letter queue, families with parallel rooms through their main
+room's gsi2 marker, promotion candidates through their tickets' gsi1 partitions (`PROMOTE#<family>#<shard>`,
+merged in arrival order, see rooms.adapters.ticket_index).
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from pydantic import ValidationError
 
 from rooms.domain.errors import EventNotFound, RoomNotFound
 from rooms.domain.events import EventStatus
+from rooms.domain.expiry import buckets_to_fan_out, buckets_to_sweep, expiry_bucket, sweep_jobs
 from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, due_bucket, parallel_room_id
-from rooms.ports import DeadLetter, DeadLetters, EventStore, HousekeepingStore, Promotion, RoomStore
+from rooms.ports import DeadLetter, DeadLetters, EventStore, HousekeepingStore, Promotion, RoomStore, SweepQueue
 from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import utcnow
 from rooms.worker import OverflowMessage
 
 logger = logging.getLogger(__name__)
 
-# With no record of the last sweep, look this many buckets back; never sweep more than the cap in one run.
+# With no record of the last run, look this many buckets back.
 _FIRST_LOOKBACK_BUCKETS = 10
-_MAX_BUCKETS_PER_RUN = 240
+# Expiry buckets handed out per run: each is 16 messages (20 buckets: 32 SendMessageBatch calls), so a
+# run catching up after an outage stays within seconds.
+_MAX_EXPIRY_BUCKETS_PER_RUN = 20
 # Freeing closed rooms' seats gets this much of each run; the scheduler function has 60 s.
 _EVICTION_BUDGET_SECONDS = 30.0
 # Due minutes of queued tickets: each is one query per shard, so a run catching up takes a few at a time.
@@ -46,8 +51,8 @@ class SweepStore(RoomStore, EventStore, HousekeepingStore, Protocol):
 
 @dataclass
 class SweepReport:
-    ghosts_freed: int = 0
-    buckets_swept: int = 0
+    expiry_buckets: int = 0  # expiry buckets handed out to the sweepers (the current one included)
+    expiry_jobs_enqueued: int = 0
     families: int = 0
     promoted: int = 0
     rooms_closed: int = 0
@@ -58,20 +63,6 @@ class SweepReport:
     tickets_failed: int = 0
 
 
-def expiry_bucket(when: datetime, interval_seconds: int) -> int:
-    """The gsi2 bucket a seat expiring at `when` is indexed under (see the store's seat items)."""
-    return int(when.timestamp()) // interval_seconds
-
-
-def buckets_to_sweep(last_done: int | None, now_bucket: int, most: int = _MAX_BUCKETS_PER_RUN) -> range:
-    """Buckets from the one after the last fully swept to the current one (partly past).
-
-    At most `most`: after an outage the sweep catches up over a few runs.
-    """
-    first = now_bucket - _FIRST_LOOKBACK_BUCKETS if last_done is None else last_done + 1
-    return range(first, min(now_bucket, first + most - 1) + 1)
-
-
 class Housekeeping:
     def __init__(
         self,
@@ -80,22 +71,25 @@ class Housekeeping:
         empty_room_grace_seconds: int,
         clock: Callable[[], datetime] = utcnow,
         *,
+        sweep_queue: SweepQueue,
         reconciler: TicketReconciler | None = None,
         dead_letters: DeadLetters | None = None,
     ) -> None:
-        """`reconciler` settles stale tickets (production always passes it: rooms.scheduled), with
-        `dead_letters`, the overflow dead-letter queue, looked at first."""
+        """`sweep_queue` takes the expiry shards for the sweepers; `reconciler` settles stale tickets
+        (production always passes it: rooms.scheduled), with `dead_letters`, the overflow dead-letter
+        queue, looked at first."""
         self._store = store
         self._interval = heartbeat_interval_seconds
         self._grace = timedelta(seconds=empty_room_grace_seconds)
         self._clock = clock
+        self._sweep_queue = sweep_queue
         self._reconciler = reconciler
         self._dead_letters = dead_letters
 
     def run(self) -> SweepReport:
         report = SweepReport()
+        self.fan_out_expiry(report)  # first: it is short, and the ghost bound counts on it
         self.finish_evictions(report)
-        self.free_ghosts(report)
         if self._reconciler is not None:
             try:
                 self.settle_stale_tickets(self._reconciler, report)
@@ -108,6 +102,29 @@ class Housekeeping:
                 logger.exception("housekeeping failed for a family", extra={"family_id": family_id})
         return report
 
+    # ------------------------------------------------------------ ghost seats
+    def fan_out_expiry(self, report: SweepReport) -> None:
+        """Hand every shard of each due expiry bucket to the sweepers, bucket by bucket, recording a
+        bucket as done once its sweep jobs are enqueued and it has ended.
+
+        The current bucket (partly past) is handed out too and stays due: the next run hands out its
+        rest. A run that dies half-way is done again from the last bucket recorded; a job handed out
+        twice frees nothing twice (the sweepers' releases are conditional).
+        """
+        now = self._clock()
+        now_bucket = expiry_bucket(now, self._interval)
+        progress = self._store.expiry_progress()
+        for bucket in buckets_to_fan_out(
+            progress, now, self._interval, _MAX_EXPIRY_BUCKETS_PER_RUN, _FIRST_LOOKBACK_BUCKETS
+        ):
+            jobs = sweep_jobs(bucket)
+            self._sweep_queue.enqueue(jobs)
+            report.expiry_buckets += 1
+            report.expiry_jobs_enqueued += len(jobs)
+            # the current bucket is not done, but the record says when it was last handed out
+            done = bucket if bucket < now_bucket else bucket - 1
+            self._store.record_expiry_progress(done, now)
+
     # -------------------------------------------------------- closed rooms
     def finish_evictions(self, report: SweepReport) -> None:
         """Free the seats still held in closed rooms (a close answers before a huge family is empty)."""
@@ -116,23 +133,6 @@ class Housekeeping:
             if not self._store.evict_all(room_id, deadline):
                 return  # the next sweep goes on
             report.rooms_emptied += 1
-
-    # ------------------------------------------------------------ ghost seats
-    def free_ghosts(self, report: SweepReport) -> None:
-        """Free every seat whose lease ended, bucket by bucket; a seat heartbeated meanwhile is left alone."""
-        now = self._clock()
-        now_bucket = expiry_bucket(now, self._interval)
-        sweep = buckets_to_sweep(self._store.last_expiry_bucket(), now_bucket)
-        for bucket in sweep:
-            for seat in self._store.expiring_seats(bucket):
-                if seat.expires_at <= now and self._store.release(seat, expired_by=now):
-                    report.ghosts_freed += 1
-                    if seat.ticketed:  # a seat taken in the main room has no ticket to tell, as a rule
-                        self._store.end_ticket(seat, TicketStatus.EXPIRED, None, now)
-            report.buckets_swept += 1
-        # the current bucket still holds seats expiring later this interval: sweep it again next time
-        done = min(sweep[-1], now_bucket - 1) if len(sweep) else now_bucket - 1
-        self._store.set_last_expiry_bucket(done, now)
 
     # ---------------------------------------------------------- stale tickets
     def settle_stale_tickets(self, reconciler: TicketReconciler, report: SweepReport) -> None:
@@ -147,7 +147,9 @@ class Housekeeping:
                 logger.exception("reading the overflow dead-letter queue failed")
         now = self._clock()
         now_bucket = due_bucket(now)
-        sweep = buckets_to_sweep(self._store.last_due_bucket(), now_bucket, _MAX_DUE_BUCKETS_PER_RUN)
+        sweep = buckets_to_sweep(
+            self._store.last_due_bucket(), now_bucket, _MAX_DUE_BUCKETS_PER_RUN, _FIRST_LOOKBACK_BUCKETS
+        )
         for bucket in sweep:
             for ticket in self._store.due_tickets(bucket):
                 # a past minute's tickets are due by definition; the current one's only once their time came

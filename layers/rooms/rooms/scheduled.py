@@ -53,6 +53,7 @@ def housekeeping() -> Housekeeping:
     from rooms.adapters.dead_letters import SqsDeadLetters
     from rooms.adapters.event_store import DynamoShowStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.sweep_queue import SqsSweepQueue
     from rooms.reconciler import TicketReconciler
     from rooms.service import utcnow
 
@@ -63,6 +64,7 @@ def housekeeping() -> Housekeeping:
         store,
         config.heartbeat_interval_seconds,
         config.empty_room_grace_seconds,
+        sweep_queue=SqsSweepQueue(),
         reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, utcnow),
         dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
     )

@@ -171,10 +171,10 @@ class RoomService:
 
     def heartbeat(self, room_id: str, user_id: str) -> Seat:
         family_id, _ = family_of(room_id)
-        seat = self._store.get_seat(family_id, user_id)
+        seat = self._store.touch(family_id, user_id, self._clock())
         if seat is None:
             raise NotSeated(room_id, user_id)
-        return self._store.touch(seat, self._clock())
+        return seat
 
     def participants(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
         return self._store.list_seats(self._store.get_room(room_id), limit, cursor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -41,8 +42,10 @@ from rooms.adapters.models import (
     arrival_key,
     due_ticket_shard,
     due_tickets_key,
+    expiry_sort_key,
     quota_key,
     room_key,
+    seat_expiry_key,
     seat_key,
     seats_key,
     shard_key,
@@ -53,12 +56,12 @@ from rooms.config import settings
 from rooms.domain.errors import (
     Contention,
     InvalidCursor,
-    NotSeated,
     QuotaExceeded,
     RoomClosed,
     RoomFull,
     RoomNotFound,
 )
+from rooms.domain.expiry import expiry_bucket
 from rooms.domain.model import (
     Page,
     Room,
@@ -194,6 +197,26 @@ def seat_from_item(item: SeatItem) -> Seat:
         expires_at=item.expires_at,
         ticketed=bool(item.ticketed),
         shard=int(item.shard or 0),
+    )
+
+
+def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
+    """A seat's item with its index keys: its room's participants (gsi1), its lease end (gsi2)."""
+    key = seat_key(seat.family_id, seat.user_id)
+    return SeatItem(
+        pk=key,
+        sk="SEAT",
+        room_id=seat.room_id,
+        family_id=seat.family_id,
+        user_id=seat.user_id,
+        joined_at=seat.joined_at,
+        expires_at=seat.expires_at,
+        ticketed=True if seat.ticketed else None,
+        shard=seat.shard or None,
+        gsi1pk=seats_key(seat.room_id, seat.shard),
+        gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
+        gsi2pk=seat_expiry_key(expiry_bucket(seat.expires_at, interval_seconds), key),
+        gsi2sk=expiry_sort_key(seat.expires_at, key),
     )
 
 
@@ -514,13 +537,68 @@ class DynamoRoomStore:
         self._full.forget(seat.room_id)
         return True
 
-    def touch(self, seat: Seat, now: datetime) -> Seat:
-        item = self._seat_item(
-            seat.room_id, seat.family_id, seat.user_id, now, joined_at=seat.joined_at, shard=seat.shard
-        )
-        actions = [SeatItem.expires_at.set(item.expires_at), SeatItem.gsi2pk.set(item.gsi2pk)]
-        if not update_if(item, actions, SeatItem.room_id == seat.room_id):
-            raise NotSeated(seat.room_id, seat.user_id)
+    def release_expired(self, seats: Sequence[Seat], now: datetime) -> list[Seat]:
+        """Free the seats whose lease ended by `now`, a room at a time and up to 99 a transaction (one
+        room update, so I1 holds after each); the seats freed.
+
+        Each seat's delete is conditional on its room and its lease, so one heartbeated, left or freed
+        since it was read is left out: a seat released twice frees once, and its room counts it once.
+        """
+        counters: dict[tuple[str, int], list[Seat]] = defaultdict(list)
+        for seat in seats:
+            counters[(seat.room_id, seat.shard)].append(seat)
+        freed: list[Seat] = []
+        for (room_id, shard), held in counters.items():
+            for start in range(0, len(held), _EVICT_CHUNK):
+                freed += self._release_in_shard(room_id, shard, held[start : start + _EVICT_CHUNK], now)
+        for room_id in {seat.room_id for seat in freed}:
+            self._full.forget(room_id)
+        return freed
+
+    def _release_in_shard(self, room_id: str, shard: int, seats: list[Seat], expired_by: datetime) -> list[Seat]:
+        conflicts = 0
+        while seats:
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.update(
+                        shard_item(room_id, shard),
+                        actions=[RoomItem.occupancy.add(-len(seats))],
+                        condition=RoomItem.occupancy >= len(seats),
+                    )
+                    for seat in seats:
+                        tx.delete(
+                            SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
+                            condition=(SeatItem.room_id == room_id) & (SeatItem.expires_at <= expired_by),
+                        )
+                return seats
+            except TransactWriteError as error:
+                codes = _codes(error)  # [seat deletes..., shard update]
+                kept = {i for i, code in enumerate(codes[: len(seats)]) if code == CONDITION_FAILED}
+                if kept:
+                    seats = [seat for i, seat in enumerate(seats) if i not in kept]
+                    continue
+                if CONFLICT not in codes:
+                    raise
+                if conflicts == _MAX_CONFLICT_RETRIES:
+                    raise Contention(f"room {room_id}") from error
+                conflicts += 1
+                time.sleep(random.uniform(0, 0.005 * 2**conflicts))
+        return []
+
+    def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None:
+        """Extend a user's seat lease from `now`, wherever in the family it sits; None if they hold none.
+
+        One conditional UpdateItem and no read first: the update answers with the seat."""
+        key = seat_key(family_id, user_id)
+        expires = now + self._lease
+        item = SeatItem(pk=key, sk="SEAT")
+        actions = [
+            SeatItem.expires_at.set(expires),
+            SeatItem.gsi2pk.set(seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key)),
+            SeatItem.gsi2sk.set(expiry_sort_key(expires, key)),
+        ]
+        if not update_if(item, actions, SeatItem.pk.exists()):
+            return None
         return seat_from_item(item)
 
     def list_seats(self, room: Room, limit: int, cursor: str | None) -> Page[Seat]:
@@ -846,30 +924,12 @@ class DynamoRoomStore:
         family_id: str,
         user_id: str,
         now: datetime,
-        joined_at: datetime | None = None,
         *,
         ticketed: bool = False,
         shard: int = 0,
     ) -> SeatItem:
-        joined = joined_at or now
-        expires = now + self._lease
-        bucket = int(expires.timestamp()) // self._bucket_seconds
-        key = seat_key(family_id, user_id)
-        return SeatItem(
-            pk=key,
-            sk="SEAT",
-            room_id=room_id,
-            family_id=family_id,
-            user_id=user_id,
-            joined_at=joined,
-            expires_at=expires,
-            ticketed=True if ticketed else None,
-            shard=shard or None,
-            gsi1pk=seats_key(room_id, shard),
-            gsi1sk=f"{joined.isoformat()}#{user_id}",
-            gsi2pk=f"EXPIRY#{bucket}",
-            gsi2sk=key,
-        )
+        seat = Seat(room_id, family_id, user_id, now, now + self._lease, ticketed, shard)
+        return seat_item(seat, self._bucket_seconds)
 
     def _ticket_item(self, ticket: Ticket) -> TicketItem:
         item = TicketItem(

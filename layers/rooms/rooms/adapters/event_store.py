@@ -43,6 +43,8 @@ from rooms.adapters.models import (
     TicketItem,
     due_tickets_key,
     event_key,
+    expired_by_sort_key,
+    expiry_key,
     host_events_key,
     room_key,
     seat_key,
@@ -56,10 +58,12 @@ from rooms.adapters.ticket_index import family_tickets, shard_page_size
 from rooms.config import settings
 from rooms.domain.errors import Contention, EventNotEditable, EventNotFound, QuotaExceeded
 from rooms.domain.events import EDITABLE, Event, EventStatus, Recurrence
+from rooms.domain.expiry import ExpiryProgress
 from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus
 from rooms.ports import Promotion
 
 _CONDITIONAL = "ConditionalCheckFailedException"
+# the last expiry bucket handed out once it ended, and when the minute runs last handed buckets out
 _HOUSEKEEPING_KEY = ("HOUSEKEEPING", "EXPIRY")
 _DUE_TICKETS_KEY = ("HOUSEKEEPING", "TICKETS_DUE")  # the last due minute whose tickets were all settled
 # an events page's start key: these travel in the cursor; sk and gsi1pk come from the request
@@ -235,23 +239,26 @@ class DynamoShowStore(DynamoRoomStore):
             yield ticket_from_item(item)
 
     # ----------------------------------------------------------- housekeeping
-    def last_expiry_bucket(self) -> int | None:
+    def expiry_progress(self) -> ExpiryProgress | None:
         try:
-            return int(HousekeepingItem.get(*_HOUSEKEEPING_KEY, consistent_read=True).last_bucket)
+            item = HousekeepingItem.get(*_HOUSEKEEPING_KEY, consistent_read=True)
         except DoesNotExist:
             return None
+        return ExpiryProgress(int(item.last_bucket), item.updated_at)
 
-    def set_last_expiry_bucket(self, bucket: int, now: datetime) -> None:
-        item = HousekeepingItem(*_HOUSEKEEPING_KEY, last_bucket=bucket, updated_at=now)
-        try:  # never move it back: two overlapping sweeps agree on the furthest point
-            item.save(condition=HousekeepingItem.pk.does_not_exist() | (HousekeepingItem.last_bucket < bucket))
+    def record_expiry_progress(self, done: int, now: datetime) -> None:
+        item = HousekeepingItem(*_HOUSEKEEPING_KEY, last_bucket=done, updated_at=now)
+        try:  # never move it back: two overlapping runs agree on the furthest point (the same: a fan-out time)
+            item.save(condition=HousekeepingItem.pk.does_not_exist() | (HousekeepingItem.last_bucket <= done))
         except PutError as error:
             if error.cause_response_code != _CONDITIONAL:
                 raise
 
-    def expiring_seats(self, bucket: int) -> Iterator[Seat]:
-        """Seats indexed under one expiry bucket, read again consistently (the index is KEYS_ONLY and lags)."""
-        keys = [(item.pk, item.sk) for item in SeatItem.by_expiry.query(f"EXPIRY#{bucket}")]
+    def seats_expiring(self, bucket: int, shard: int, by: datetime) -> Iterator[Seat]:
+        """Seats indexed in one shard of an expiry bucket with a lease ending by `by`, read again
+        consistently: the index is KEYS_ONLY and lags a heartbeat that has just moved a seat on."""
+        entries = SeatItem.by_expiry.query(expiry_key(bucket, shard), SeatItem.gsi2sk <= expired_by_sort_key(by))
+        keys = [(entry.pk, entry.sk) for entry in entries]
         for item in SeatItem.batch_get(keys, consistent_read=True):
             yield seat_from_item(item)
 

@@ -18,6 +18,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from rooms.config import settings
+from rooms.domain.expiry import expiry_shard
 
 
 class _TableMeta:
@@ -109,6 +110,25 @@ def due_ticket_shard(ticket_id: str) -> int:
 def sortable_time(when: datetime) -> str:
     """A UTC instant as text that sorts like the instant (index sort keys)."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def expiry_key(bucket: int, shard: int) -> str:
+    """gsi2 partition of the seats whose lease ends in `bucket` (see rooms.domain.expiry)."""
+    return f"EXPIRY#{bucket}#{shard}"
+
+
+def seat_expiry_key(bucket: int, seat_pk: str) -> str:
+    return expiry_key(bucket, expiry_shard(seat_pk))
+
+
+def expiry_sort_key(expires_at: datetime, seat_pk: str) -> str:
+    """gsi2 sort key of a seat: its lease end first, so a sweeper queries only the expired."""
+    return f"{sortable_time(expires_at)}#{seat_pk}"
+
+
+def expired_by_sort_key(when: datetime) -> str:
+    """The highest sort key of a seat whose lease ended by `when` (seat keys start with `SEAT#`)."""
+    return f"{sortable_time(when)}#\uffff"
 
 
 def arrival_key(created_at: datetime, ticket_id: str) -> str:
@@ -283,6 +303,7 @@ class SeatItem(Model):
     shard = NumberAttribute(null=True)  # the room's write shard that counts it (null: 0)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
+    # gsi2pk = seat_expiry_key(bucket of expires_at, pk), gsi2sk = expiry_sort_key(expires_at, pk)
     gsi2pk = UnicodeAttribute()
     gsi2sk = UnicodeAttribute()
     by_room = SeatsByRoom()
@@ -360,7 +381,8 @@ class RsvpItem(Model):
 
 
 class HousekeepingItem(Model):
-    """Where the expiry sweep stopped: the last heartbeat bucket fully processed."""
+    """Where a minute sweep stopped: the last bucket fully handed out (expiry) or settled (due tickets),
+    and when it was written (for expiry, the last fan-out: rooms.domain.expiry.ExpiryProgress)."""
 
     class Meta(_TableMeta):
         pass

@@ -1,0 +1,28 @@
+"""Sweeper: frees the expired seats of the expiry shards the minute run hands out; failed records are
+reported one by one (SQS delivers them again, then dead-letters them)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rooms.adapters.event_store import DynamoShowStore
+from rooms.sweeper import ExpirySweeper, SweepBatch
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# report every failed record, even when all fail, rather than failing the invocation
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+sweeper = ExpirySweeper(DynamoShowStore())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    batch = SweepBatch(sweeper)
+    response = process_partial_response(event=event, record_handler=batch.settle, processor=processor, context=context)
+    metrics.add_metric(name="GhostSeatsFreed", unit=MetricUnit.Count, value=batch.freed)
+    return response

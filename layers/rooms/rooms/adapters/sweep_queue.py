@@ -1,0 +1,50 @@
+"""Puts sweep jobs on the SQS sweep queue, one message each and ten to a SendMessageBatch call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from rooms.config import settings
+from rooms.domain.expiry import SweepJob
+from rooms.sweeper import SweepJobMessage
+
+_BATCH_MAX = 10  # entries per SendMessageBatch call
+_TRIES = 3  # of the entries SQS answers as failed in a batch (the call itself is retried by botocore)
+
+
+class SweepQueueError(RuntimeError):
+    """SQS kept refusing some sweep jobs: the run fails, and its retry hands the bucket out again."""
+
+
+class SqsSweepQueue:
+    def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
+        config = settings()
+        self._queue_url = queue_url or config.sweep_queue_url
+        self._client = client or boto3.client(
+            "sqs",
+            region_name=config.region,
+            config=Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5),
+        )
+
+    def enqueue(self, jobs: Sequence[SweepJob]) -> None:
+        for start in range(0, len(jobs), _BATCH_MAX):
+            entries = {
+                f"{job.bucket}-{job.shards[0]}": SweepJobMessage.of(job).model_dump_json()
+                for job in jobs[start : start + _BATCH_MAX]
+            }
+            self._send(entries)
+
+    def _send(self, entries: dict[str, str]) -> None:
+        for _ in range(_TRIES):
+            answer = self._client.send_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in entries.items()],
+            )
+            entries = {failure["Id"]: entries[failure["Id"]] for failure in answer.get("Failed", [])}
+            if not entries:
+                return
+        raise SweepQueueError(f"SQS refused {len(entries)} sweep jobs: {sorted(entries)}")
