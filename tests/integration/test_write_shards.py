@@ -91,7 +91,13 @@ def test_a_seat_freed_on_any_shard_goes_to_the_next_join(api: CallApi) -> None:
 
 def test_a_join_into_a_room_known_full_writes_nothing(api: CallApi, monkeypatch: pytest.MonkeyPatch) -> None:
     from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.config import settings
+    from tests.conftest import _reset_services
 
+    # an instance that remembers a full room for an hour: no probe happens during the test, however slow
+    monkeypatch.setenv("ROOMS_FULL_ROOM_MEMORY_SECONDS", "3600")
+    settings.cache_clear()
+    _reset_services()
     room_id = api("create_room", sub="host", body={"title": "Full", "capacity": 40})[1]["room_id"]
     for n in range(40):
         join(api, room_id, f"u{n}")

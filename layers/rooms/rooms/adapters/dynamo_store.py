@@ -441,6 +441,7 @@ class DynamoRoomStore:
         for shard in self._full.open_shards(room_id, shards):
             seat = self._admit_through(shard, room_id, family_id, user_id, now)
             if seat is not None:
+                self._full.seated(room_id)
                 return seat
             tried = True
             self._full.mark_full(room_id, shard, shards)
