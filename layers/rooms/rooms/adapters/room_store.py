@@ -69,7 +69,7 @@ from rooms.domain.expiry import expiry_bucket
 from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
-_EVICT_CHUNK = 99  # one shard update + 99 seat deletes per transaction
+_EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
 # a participants cursor holds (write shard, seat pk, gsi1sk): the shard's listing and where it stopped
 _SEAT_CURSOR_VALUES = 3
 
