@@ -333,19 +333,20 @@ class CapacityBench:
     def plant_ghosts(self, ghosts: int) -> str:
         """Seats admitted through the store, never heartbeated, whose lease ended half a minute ago, and the
         previous housekeeping run recorded a minute ago; the room's id."""
-        from rooms.adapters.event_store import DynamoShowStore
+        from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+        from rooms.adapters.room_store import DynamoRoomStore
         from rooms.config import settings
         from rooms.domain.expiry import expiry_bucket
         from rooms.domain.model import due_bucket
 
         room = self.create_room(ghosts, "ghosts")
-        store = DynamoShowStore()
+        rooms, records = DynamoRoomStore(), DynamoHousekeepingStore()
         now = datetime.now(UTC)
         then = now - timedelta(seconds=settings().seat_lease_seconds + 30)
-        self.parallel(lambda n: store.admit(room["room_id"], room["family_id"], f"ghost-{n}", then), range(ghosts))
+        self.parallel(lambda n: rooms.admit(room["room_id"], room["family_id"], f"ghost-{n}", then), range(ghosts))
         a_minute_ago = now - timedelta(seconds=60)
-        store.record_expiry_progress(expiry_bucket(a_minute_ago, self.interval) - 1, a_minute_ago)
-        store.set_last_due_bucket(due_bucket(a_minute_ago) - 1, a_minute_ago)
+        records.record_expiry_progress(expiry_bucket(a_minute_ago, self.interval) - 1, a_minute_ago)
+        records.set_last_due_bucket(due_bucket(a_minute_ago) - 1, a_minute_ago)
         return str(room["room_id"])
 
     def book_show(self, capacity: int) -> dict[str, Any]:

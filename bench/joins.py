@@ -182,15 +182,17 @@ def dynamodb_requests(calls: Counter[str]) -> int:
 
 class Bench:
     def __init__(self, stack: LocalStack, metered: LocalStack, threads: int) -> None:
-        from rooms.adapters.dynamo_store import DynamoRoomStore
+        from rooms.adapters.room_store import DynamoRoomStore
         from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+        from rooms.adapters.ticket_store import DynamoTicketStore
         from rooms.service import RoomService
 
         self.stack = stack
         self.metered = metered
         self.threads = threads
         self.store = DynamoRoomStore()  # pynamodb's pool (50) is larger than the threads
-        self.service = RoomService(self.store, SqsOverflowPublisher())
+        self.tickets = DynamoTicketStore()
+        self.service = RoomService(self.store, self.tickets, SqsOverflowPublisher())
         limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
         self.http = httpx.Client(base_url=stack.api_url, timeout=60, limits=limits)
         # one client process, started once and reused: the HTTP rounds' load comes from outside this one
@@ -372,13 +374,13 @@ class Bench:
 
         # the worker's use case on batches of 50, as the SQS event source delivers them
         family = self.service.create_room("bench-host", "worker", 500, {})
-        worker = OverflowService(self.store, settings().max_parallel_rooms)
+        worker = OverflowService(self.store, self.tickets, settings().max_parallel_rooms)
         requests = []
         for n in range(500):
             now = utcnow()
             user = f"w-{n}"
             ticket_id = ticket_id_for(family.family_id, user)
-            self.store.put_ticket(
+            self.tickets.put_ticket(
                 Ticket(ticket_id, family.family_id, user, TicketStatus.QUEUED, family.room_id, now, now)
             )
             requests.append(OverflowRequest(ticket_id, family.family_id, user))

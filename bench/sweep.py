@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure(stack: LocalStack, args: argparse.Namespace) -> SweepRun:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.domain.expiry import expiry_bucket
     from rooms.domain.model import due_bucket
 
@@ -134,7 +134,7 @@ def measure(stack: LocalStack, args: argparse.Namespace) -> SweepRun:
     # the run before this one went a minute ago: this one hands out the last minute's buckets (and looks
     # at the last minute's due tickets only, as a run on schedule does)
     a_minute_ago = datetime.now(UTC) - timedelta(seconds=TARGET_SECONDS)
-    store = DynamoShowStore()
+    store = DynamoHousekeepingStore()
     store.record_expiry_progress(expiry_bucket(a_minute_ago, interval) - 1, a_minute_ago)
     store.set_last_due_bucket(due_bucket(a_minute_ago) - 1, a_minute_ago)
 

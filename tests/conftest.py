@@ -140,9 +140,9 @@ def aws() -> Iterator[dict[str, str]]:
 
 
 def _reset_services() -> None:
-    from rooms.api.deps import room_service
+    from rooms.api import deps
 
-    room_service.cache_clear()
+    deps.reset()
 
 
 @pytest.fixture

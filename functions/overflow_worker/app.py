@@ -6,7 +6,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rooms.adapters.dynamo_store import DynamoRoomStore
+from rooms.adapters.room_store import DynamoRoomStore
+from rooms.adapters.ticket_store import DynamoTicketStore
 from rooms.config import settings
 from rooms.overflow_service import OverflowService
 from rooms.worker import OverflowBatch
@@ -16,7 +17,7 @@ tracer = Tracer()
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-service = OverflowService(DynamoRoomStore(), settings().max_parallel_rooms)
+service = OverflowService(DynamoRoomStore(), DynamoTicketStore(), settings().max_parallel_rooms)
 
 
 @logger.inject_lambda_context

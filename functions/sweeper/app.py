@@ -7,7 +7,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rooms.adapters.event_store import DynamoShowStore
+from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+from rooms.adapters.ticket_store import DynamoTicketStore
 from rooms.sweeper import ExpirySweeper, SweepBatch
 
 logger = Logger()
@@ -15,7 +16,7 @@ tracer = Tracer()
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-sweeper = ExpirySweeper(DynamoShowStore())
+sweeper = ExpirySweeper(DynamoHousekeepingStore(), DynamoTicketStore())
 
 
 @logger.inject_lambda_context

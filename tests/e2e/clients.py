@@ -44,7 +44,7 @@ def _use_stack(env: dict[str, str]) -> None:
 def admit_in_store(env: dict[str, str], room_id: str, users: list[str], threads: int) -> list[tuple[str, str]]:
     """Admit users straight through the store layer; returns (user, outcome) with outcome seated|full."""
     _use_stack(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.domain.errors import RoomFull
     from rooms.domain.model import family_of
     from rooms.service import utcnow
@@ -66,7 +66,7 @@ def admit_in_store(env: dict[str, str], room_id: str, users: list[str], threads:
 def churn_in_store(env: dict[str, str], room_id: str, users: list[str], rounds: int, threads: int) -> int:
     """Each user joins then leaves, `rounds` times; returns how many joins were admitted."""
     _use_stack(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.domain.errors import RoomFull
     from rooms.domain.model import family_of
     from rooms.service import utcnow
@@ -93,17 +93,19 @@ def churn_in_store(env: dict[str, str], room_id: str, users: list[str], rounds: 
 def create_room_in_store(env: dict[str, str], host_id: str, capacity: int) -> str:
     """Create a main room through the service with this environment's settings (its write shards)."""
     _use_stack(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.service import RoomService
 
-    return RoomService(DynamoRoomStore(), SqsOverflowPublisher()).create_room(host_id, "churn", capacity, {}).room_id
+    service = RoomService(DynamoRoomStore(), DynamoTicketStore(), SqsOverflowPublisher())
+    return service.create_room(host_id, "churn", capacity, {}).room_id
 
 
 def release_in_store(env: dict[str, str], room_id: str, users: list[str], threads: int) -> int:
     """Free the seats these users hold in the room's family; returns how many were freed."""
     _use_stack(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.domain.model import family_of
 
     store = DynamoRoomStore()
@@ -120,20 +122,21 @@ def release_in_store(env: dict[str, str], room_id: str, users: list[str], thread
 def overflow_worker_in_store(env: dict[str, str], family_id: str, users: list[str], batch: int) -> int:
     """One overflow worker: queue tickets for `users`, then seat them batch by batch as the worker does."""
     _use_stack(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.config import settings
     from rooms.domain.model import Ticket, TicketStatus, ticket_id_for
     from rooms.overflow_service import OverflowService
     from rooms.ports import OverflowRequest
     from rooms.service import utcnow
 
-    store = DynamoRoomStore()
-    service = OverflowService(store, settings().max_parallel_rooms)
+    tickets = DynamoTicketStore()
+    service = OverflowService(DynamoRoomStore(), tickets, settings().max_parallel_rooms)
     requests = []
     for user in users:
         now = utcnow()
         ticket_id = ticket_id_for(family_id, user)
-        store.put_ticket(Ticket(ticket_id, family_id, user, TicketStatus.QUEUED, family_id, now, now))
+        tickets.put_ticket(Ticket(ticket_id, family_id, user, TicketStatus.QUEUED, family_id, now, now))
         requests.append(OverflowRequest(ticket_id, family_id, user))
     seated = 0
     for start in range(0, len(requests), batch):

@@ -1,5 +1,5 @@
 """Silent seats written straight into a stack's table, as admissions would have left them once their
-lease ended: seat items with their index keys (rooms.adapters.dynamo_store.seat_item) and their rooms'
+lease ended: seat items with their index keys (rooms.adapters.mapping.seat_item) and their rooms'
 counts raised to match (I1), with BatchWriteItem. For the sweep's end-to-end test and bench/sweep.py."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def plant_expired_seats(
 ) -> int:
     """Seats of users `<prefix>-<room n>-<n>` whose leases ended at `lease_ended_at` or, with `spread`,
     evenly over the `spread` before it; how many were written."""
-    from rooms.adapters.dynamo_store import seat_item
+    from rooms.adapters.mapping import seat_item
     from rooms.adapters.models import SHARD_SK, shard_key
     from rooms.domain.model import Seat
 

@@ -230,13 +230,13 @@ def queue_without_a_message(env: dict[str, str], family_id: str, user: str) -> s
     import os
 
     os.environ.update(env)
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.domain.model import Ticket, TicketStatus, ticket_id_for
     from rooms.service import utcnow
 
     now = utcnow()
     ticket_id = ticket_id_for(family_id, user)
-    DynamoRoomStore().put_ticket(Ticket(ticket_id, family_id, user, TicketStatus.QUEUED, family_id, now, now))
+    DynamoTicketStore().put_ticket(Ticket(ticket_id, family_id, user, TicketStatus.QUEUED, family_id, now, now))
     return ticket_id
 
 

@@ -240,13 +240,13 @@ def test_throttling_is_a_503_to_retry_never_a_500(call_api: CallApi, monkeypatch
     def overloaded(*args: Any, **kwargs: Any) -> Any:
         raise TransactWriteError("Failed to write transaction items", throttled)
 
-    monkeypatch.setattr(room_service()._store, "admit", overloaded)
+    monkeypatch.setattr(room_service()._rooms, "admit", overloaded)
     status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
     assert status == 503 and body["error"]["code"] == "BUSY"
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(room_service()._store, "admit", broken)
+    monkeypatch.setattr(room_service()._rooms, "admit", broken)
     status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
     assert status == 500 and body["error"]["code"] == "INTERNAL"

@@ -31,7 +31,7 @@ SHOW = {
 def shows(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The schedule group and the API function's scheduler settings, both as template.yaml declares them."""
     from rooms import scheduled
-    from rooms.api import events_routes
+    from rooms.api import deps
     from rooms.config import settings
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template
@@ -46,11 +46,11 @@ def shows(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     # the fixed dates of these tests (2030) lie beyond the default booking horizon of a year
     monkeypatch.setenv("ROOMS_MAX_BOOKING_DAYS_AHEAD", str(10 * 366))
     settings.cache_clear()
-    events_routes.event_service.cache_clear()
+    deps.reset()
     scheduled.reset()
     yield environment
     settings.cache_clear()
-    events_routes.event_service.cache_clear()
+    deps.reset()
     scheduled.reset()
 
 
@@ -382,13 +382,13 @@ def test_times_outside_the_utc_calendar_are_422_not_500(
 def test_a_show_is_booked_at_most_the_booking_horizon_ahead(
     call_api: CallApi, shows: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rooms.api import events_routes
+    from rooms.api import deps
     from rooms.config import settings
 
     # GIVEN the default horizon (a year), not this module's ten years
     monkeypatch.delenv("ROOMS_MAX_BOOKING_DAYS_AHEAD")
     settings.cache_clear()
-    events_routes.event_service.cache_clear()
+    deps.reset()
 
     def at(days: int, hours: int = 0) -> str:
         return (utc() + timedelta(days=days, hours=hours)).isoformat()

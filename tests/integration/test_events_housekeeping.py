@@ -53,22 +53,28 @@ def sweep(
     """One housekeeping run at the clock's time, wired as in production (stale tickets, the overflow DLQ,
     the sweep queue), then every shard message it enqueued delivered to the sweeper function on that clock."""
     from rooms.adapters.dead_letters import SqsDeadLetters
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
     from rooms.adapters.sweep_queue import SqsSweepQueue
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.config import settings
     from rooms.housekeeping import Housekeeping
     from rooms.reconciler import TicketReconciler
 
-    store, config = DynamoShowStore(), settings()
+    rooms, tickets, config = DynamoRoomStore(), DynamoTicketStore(), settings()
     budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
     housekeeping = Housekeeping(
-        store,
-        config.heartbeat_interval_seconds,
-        GRACE,
-        clock,
+        store=DynamoHousekeepingStore(),
+        rooms=rooms,
+        tickets=tickets,
+        events=DynamoEventStore(),
+        heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+        empty_room_grace_seconds=GRACE,
         sweep_queue=SqsSweepQueue(aws["SweepQueue"]),
-        reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, clock),
+        clock=clock,
+        reconciler=TicketReconciler(rooms, tickets, SqsOverflowPublisher(), budget, clock),
         dead_letters=SqsDeadLetters(aws["OverflowDeadLetterQueue"]),
     )
     sweeper = sweeper_on(clock, monkeypatch)
@@ -97,8 +103,9 @@ def assert_i1(call_api: CallApi, room_id: str) -> dict[str, Any]:
 
 
 def test_ghost_seats_are_freed_once_their_lease_ends(call_api: CallApi, clock: Clock, sweep: Callable[[], Any]) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.service import RoomService
 
     _, room = call_api("create_room", body={"title": "Ghosts", "capacity": 5})
@@ -106,7 +113,9 @@ def test_ghost_seats_are_freed_once_their_lease_ends(call_api: CallApi, clock: C
     for user in ("u1", "u2", "u3"):
         assert call_api("join_room", path={"room_id": room_id}, sub=user)[0] == 200
     # GIVEN u2 heartbeats 100 s later (lease: two 30 s intervals) and the others went silent
-    later = RoomService(DynamoShowStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100))
+    later = RoomService(
+        DynamoRoomStore(), DynamoTicketStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100)
+    )
     later.heartbeat(room_id, "u2")
     # WHEN housekeeping runs 120 s after the joins THEN the two silent seats are freed, u2 keeps hers
     clock.advance(120)
@@ -190,12 +199,12 @@ def test_empty_parallel_rooms_close_after_the_grace_period(
 def test_a_live_show_keeps_its_pre_provisioned_rooms_until_it_ends(
     call_api: CallApi, shows: dict[str, str], clock: Clock, sweep: Callable[[], Any]
 ) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
 
     event = book(call_api, capacity=2, expected_audience=6)
     scheduled("open", event["event_id"])
     room_id = call_api("get_event", path={"event_id": event["event_id"]})[1]["room_id"]
-    assert DynamoShowStore().families_with_overflow() == [room_id]
+    assert DynamoHousekeepingStore().families_with_overflow() == [room_id]
     for _ in range(3):
         sweep()
         clock.advance(GRACE)
@@ -203,7 +212,7 @@ def test_a_live_show_keeps_its_pre_provisioned_rooms_until_it_ends(
     # after the show the family leaves housekeeping's list
     scheduled("close", event["event_id"])
     sweep()
-    assert DynamoShowStore().families_with_overflow() == []
+    assert DynamoHousekeepingStore().families_with_overflow() == []
 
 
 def test_a_close_that_runs_out_of_time_is_finished_by_housekeeping(
@@ -241,8 +250,9 @@ def where_seated(call_api: CallApi, main: str) -> dict[str, str]:
 def test_a_churn_of_leaves_rejoins_and_expiry_leaves_no_ticket_claiming_a_lost_seat(
     call_api: CallApi, aws: dict[str, str], clock: Clock, sweep: Callable[[], Any]
 ) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.config import settings
     from rooms.service import RoomService
 
@@ -267,7 +277,9 @@ def test_a_churn_of_leaves_rejoins_and_expiry_leaves_no_ticket_claiming_a_lost_s
     tickets["u0"] = body["ticket"]["ticket_id"]
     assert call_api("kick_participant", path={"room_id": main, "user_id": "u5"})[1]["kicked"] is True
     assert run_worker(sqs_event(aws["OverflowQueue"])) == []
-    later = RoomService(DynamoShowStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100))
+    later = RoomService(
+        DynamoRoomStore(), DynamoTicketStore(), SqsOverflowPublisher(), clock=lambda: clock.now + timedelta(seconds=100)
+    )
     for user in ("u6", "u0"):
         later.heartbeat(main, user)  # the others go silent
     clock.advance(120)

@@ -128,7 +128,7 @@ def test_a_worker_dying_after_creating_a_room_leaves_no_orphan(
     room_id, _ = fill_and_queue(call_api, capacity=2, users=2 + 2)
     event = sqs_event(aws["OverflowQueue"])
     worker = load_function("overflow_worker")
-    store = worker.service._store
+    store = worker.service._rooms
     real_seat_batch = store.seat_batch
 
     def crash(*args: Any, **kwargs: Any) -> Any:
@@ -247,7 +247,7 @@ def ticket_of(call_api: CallApi, ticket_id: str, user: str) -> dict[str, Any]:
 
 def kill_the_worker_for(monkeypatch: pytest.MonkeyPatch, user: str) -> dict[str, bool]:
     """Every batch holding `user`'s request kills the worker while it seats it, until `healed` is set."""
-    store = load_function("overflow_worker").service._store
+    store = load_function("overflow_worker").service._rooms
     real = store.seat_batch
     state = {"healed": False}
 
@@ -291,18 +291,25 @@ def run_housekeeping() -> dict[str, Any]:
 
 def later_service(seconds: float) -> Any:
     """The API's use cases with a clock `seconds` ahead: the budget runs out without waiting for it."""
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.service import RoomService, utcnow
 
-    return RoomService(DynamoRoomStore(), SqsOverflowPublisher(), clock=lambda: utcnow() + timedelta(seconds=seconds))
+    def clock() -> datetime:
+        return utcnow() + timedelta(seconds=seconds)
+
+    return RoomService(DynamoRoomStore(), DynamoTicketStore(), SqsOverflowPublisher(), clock=clock)
 
 
 def later_sweep(seconds: float) -> Any:
     """One housekeeping run `seconds` from now, with the production wiring but that clock."""
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
     from rooms.adapters.sweep_queue import SqsSweepQueue
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.config import settings
     from rooms.housekeeping import Housekeeping
     from rooms.reconciler import TicketReconciler
@@ -311,11 +318,18 @@ def later_sweep(seconds: float) -> Any:
     def clock() -> datetime:
         return utcnow() + timedelta(seconds=seconds)
 
-    store, config = DynamoShowStore(), settings()
+    rooms, tickets, config = DynamoRoomStore(), DynamoTicketStore(), settings()
     budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
-    reconciler = TicketReconciler(store, SqsOverflowPublisher(), budget, clock)
     return Housekeeping(
-        store, config.heartbeat_interval_seconds, 300, clock, sweep_queue=SqsSweepQueue(), reconciler=reconciler
+        store=DynamoHousekeepingStore(),
+        rooms=rooms,
+        tickets=tickets,
+        events=DynamoEventStore(),
+        heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+        empty_room_grace_seconds=300,
+        sweep_queue=SqsSweepQueue(),
+        clock=clock,
+        reconciler=TicketReconciler(rooms, tickets, SqsOverflowPublisher(), budget, clock),
     ).run()
 
 

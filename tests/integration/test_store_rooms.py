@@ -86,7 +86,7 @@ def test_a_room_without_metadata_writes_no_metadata_item(call_api: CallApi) -> N
 
 
 def test_parallel_rooms_share_the_family_metadata_without_copying_it(call_api: CallApi) -> None:
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
 
     metadata = {"topic": "tech", "lang": "fr"}
     room_id = create(call_api, metadata=metadata)[1]["room_id"]
@@ -166,7 +166,7 @@ def test_a_host_may_hold_only_so_many_open_rooms(call_api: CallApi, quota: int) 
 
 
 def test_parallel_rooms_and_retried_creates_do_not_count(call_api: CallApi, quota: int) -> None:
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
 
     # GIVEN one room created twice with the same Idempotency-Key
     headers = {"Idempotency-Key": "create-once"}

@@ -32,9 +32,10 @@ class CountingSweeper(ExpirySweeper):
 
 def sweeper_on(clock: Callable[[], datetime], monkeypatch: pytest.MonkeyPatch) -> CountingSweeper:
     """The sweeper function's own sweeper, but on `clock` (tests move time on) and counting what it frees."""
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
 
-    sweeper = CountingSweeper(DynamoShowStore(), clock)
+    sweeper = CountingSweeper(DynamoHousekeepingStore(), DynamoTicketStore(), clock)
     monkeypatch.setattr(load_function("sweeper"), "sweeper", sweeper)
     return sweeper
 
@@ -61,10 +62,10 @@ def job_event(job: SweepJob, receive_count: int = 1) -> dict[str, Any]:
 
 def plant_ghosts(call_api: CallApi, users: list[str], joined: datetime, capacity: int = 200) -> tuple[str, Any]:
     """A room whose `users` joined at `joined` and never heartbeated; their seats, as stored."""
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.room_store import DynamoRoomStore
 
     _, room = call_api("create_room", body={"title": "Ghosts", "capacity": capacity})
-    store = DynamoShowStore()
+    store = DynamoRoomStore()
     seats = [store.admit(room["room_id"], room["family_id"], user, joined) for user in users]
     return room["room_id"], seats
 
@@ -111,19 +112,19 @@ def test_the_sweeper_frees_the_expired_seats_of_its_shard_and_only_those(
 
 
 def test_a_room_s_expired_seats_are_freed_99_a_transaction(call_api: CallApi, aws: dict[str, str]) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.config import settings
     from rooms.service import utcnow
 
     long_ago = utcnow() - timedelta(seconds=3 * settings().seat_lease_seconds)
     room_id, ghosts = plant_ghosts(call_api, [f"ghost-{n}" for n in range(120)], long_ago)
-    freed = DynamoShowStore().release_expired(ghosts, utcnow())
+    freed = DynamoHousekeepingStore().release_expired(ghosts, utcnow())
     assert sorted(seat.user_id for seat in freed) == sorted(seat.user_id for seat in ghosts)
     assert occupancy(call_api, room_id) == 0
 
 
 def test_a_shard_delivered_again_frees_nothing_twice(call_api: CallApi, aws: dict[str, str]) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.config import settings
     from rooms.service import utcnow
 
@@ -141,22 +142,24 @@ def test_a_shard_delivered_again_frees_nothing_twice(call_api: CallApi, aws: dic
     # THEN nothing was freed twice: the room counts both listeners, the new seat is kept
     assert occupancy(call_api, room_id) == 2
     # AND the release itself frees a seat once, however often it is asked with the seat as first read
-    store = DynamoShowStore()
+    store = DynamoHousekeepingStore()
     assert store.release_expired([ghost], utcnow()) == []
     assert occupancy(call_api, room_id) == 2
 
 
 def test_a_seat_heartbeated_after_its_shard_was_read_is_kept(call_api: CallApi, aws: dict[str, str]) -> None:
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
     from rooms.config import settings
     from rooms.service import RoomService, utcnow
 
-    store = DynamoShowStore()
+    store = DynamoHousekeepingStore()
     long_ago = utcnow() - timedelta(seconds=3 * settings().seat_lease_seconds)
     # GIVEN a sweeper that read two expired seats, and one of them heartbeating before the release
     room_id, read = plant_ghosts(call_api, ["late", "gone"], long_ago)
-    RoomService(store, SqsOverflowPublisher()).heartbeat(room_id, "late")
+    RoomService(DynamoRoomStore(), DynamoTicketStore(), SqsOverflowPublisher()).heartbeat(room_id, "late")
     # WHEN it releases what it read THEN only the silent seat is freed
     assert [seat.user_id for seat in store.release_expired(read, utcnow())] == ["gone"]
     assert occupancy(call_api, room_id) == 1

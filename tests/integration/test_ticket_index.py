@@ -46,7 +46,7 @@ def indexed_keys() -> dict[str, str]:
 
 
 class Family(NamedTuple):
-    store: Any  # a DynamoShowStore, imported once moto is up
+    store: Any  # a DynamoTicketStore, imported once moto is up
     queued: list[Ticket]  # in arrival order
     candidates: list[Ticket]  # for promotion, in arrival order
 
@@ -55,7 +55,7 @@ class Family(NamedTuple):
 def family(aws: dict[str, str]) -> Family:
     """40 tickets of one family, put in a shuffled order. Every third is seated in a parallel room and asked to
     move up; a few more asked but are queued or already in the main room, which makes them no candidates."""
-    from rooms.adapters.event_store import DynamoShowStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
 
     tickets = []
     for n in range(40):
@@ -65,7 +65,7 @@ def family(aws: dict[str, str]) -> Family:
             tickets.append(ticket(n, TicketStatus.SEATED, promote=True, room_id=FAMILY))
         else:
             tickets.append(ticket(n, TicketStatus.QUEUED, promote=n % 5 == 0))
-    store = DynamoShowStore()
+    store = DynamoTicketStore()
     for each in random.Random(3).sample(tickets, len(tickets)):
         assert store.put_ticket(each) is None
     queued = [t for t in tickets if t.status is TicketStatus.QUEUED]

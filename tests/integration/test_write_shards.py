@@ -90,7 +90,7 @@ def test_a_seat_freed_on_any_shard_goes_to_the_next_join(api: CallApi) -> None:
 
 
 def test_a_join_into_a_room_known_full_writes_nothing(api: CallApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rooms.adapters.dynamo_store import DynamoRoomStore
+    from rooms.adapters.room_store import DynamoRoomStore
     from rooms.config import settings
     from tests.conftest import _reset_services
 
@@ -139,33 +139,35 @@ def test_a_cursor_naming_a_shard_the_room_does_not_have_is_a_400(api: CallApi) -
         assert status == 400 and body["error"]["code"] == "INVALID_CURSOR", body
 
 
-# ------------------------------------------------------------- the store's other counting paths
-def _store() -> Any:
-    from rooms.adapters.event_store import DynamoShowStore
+# ------------------------------------------------------------- the stores' other counting paths
+def _stores() -> tuple[Any, Any]:
+    """The rooms and tickets stores, imported once moto is up."""
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
 
-    return DynamoShowStore()
+    return DynamoRoomStore(), DynamoTicketStore()
 
 
-def _queued(store: Any, family_id: str, user: str, now: datetime, promote: bool = False) -> Any:
+def _queued(tickets: Any, family_id: str, user: str, now: datetime, promote: bool = False) -> Any:
     from rooms.domain.model import Ticket, TicketStatus, ticket_id_for
     from rooms.ports import OverflowRequest
 
     ticket = Ticket(ticket_id_for(family_id, user), family_id, user, TicketStatus.QUEUED, family_id, now, now)
     ticket = Ticket(**{**ticket.__dict__, "promote": promote})
-    store.put_ticket(ticket)
+    tickets.put_ticket(ticket)
     return OverflowRequest.of(ticket)
 
 
 def test_an_overflow_batch_spreads_over_the_shards_with_free_seats(api: CallApi) -> None:
-    store, now = _store(), datetime.now(UTC)
+    (rooms, tickets), now = _stores(), datetime.now(UTC)
     family_id = api("create_room", sub="host", body={"title": "Batch", "capacity": 40})[1]["room_id"]
-    main = store.get_room(family_id, consistent=True)
-    store.create_parallel_room(main, 1, now)
-    parallel = store.get_room(f"{family_id}-p1", consistent=True)
+    main = rooms.get_room(family_id, consistent=True)
+    rooms.create_parallel_room(main, 1, now)
+    parallel = rooms.get_room(f"{family_id}-p1", consistent=True)
     assert parallel.shards == 8 and parallel.occupancy == 0
     # WHEN 12 queued users are seated in one batch: more than one shard's slice of 5
-    requests = [_queued(store, family_id, f"q{n}", now) for n in range(12)]
-    outcome = store.seat_batch(parallel, requests, now)
+    requests = [_queued(tickets, family_id, f"q{n}", now) for n in range(12)]
+    outcome = rooms.seat_batch(parallel, requests, now)
     # THEN all 12 are seated in one transaction, over the shards that had room, each counted where it sits
     assert len(outcome.seated) == 12 and not outcome.room_changed
     counts = shard_counts(parallel.room_id)
@@ -175,13 +177,13 @@ def test_an_overflow_batch_spreads_over_the_shards_with_free_seats(api: CallApi)
         by_shard[seat.shard] = by_shard.get(seat.shard, 0) + 1
     assert [by_shard.get(shard, 0) for shard in range(8)] == counts
     # AND a later batch larger than what is free seats what fits, and the room then reads full
-    more = [_queued(store, family_id, f"r{n}", now) for n in range(40)]
+    more = [_queued(tickets, family_id, f"r{n}", now) for n in range(40)]
     seated = 0
     while more:
-        room = store.get_room(parallel.room_id, consistent=True)
+        room = rooms.get_room(parallel.room_id, consistent=True)
         if room.free_seats == 0:
             break
-        outcome = store.seat_batch(room, more[: room.free_seats], now)
+        outcome = rooms.seat_batch(room, more[: room.free_seats], now)
         done = {seat.user_id for seat in outcome.seated}
         seated += len(done)
         more = [request for request in more if request.user_id not in done]
@@ -191,50 +193,54 @@ def test_an_overflow_batch_spreads_over_the_shards_with_free_seats(api: CallApi)
 def test_promotion_moves_a_seat_between_shards_of_two_sharded_rooms(api: CallApi) -> None:
     from rooms.ports import Promotion
 
-    store, now = _store(), datetime.now(UTC)
+    (rooms, tickets), now = _stores(), datetime.now(UTC)
     family_id = api("create_room", sub="host", body={"title": "Promote", "capacity": 40})[1]["room_id"]
     for n in range(39):
         join(api, family_id, f"u{n}")
-    main = store.get_room(family_id, consistent=True)
-    store.create_parallel_room(main, 1, now)
-    parallel = store.get_room(f"{family_id}-p1", consistent=True)
-    request = _queued(store, family_id, "climber", now, promote=True)
-    (seat,) = store.seat_batch(parallel, [request], now).seated
-    ticket = store.get_ticket(request.ticket_id)
+    main = rooms.get_room(family_id, consistent=True)
+    rooms.create_parallel_room(main, 1, now)
+    parallel = rooms.get_room(f"{family_id}-p1", consistent=True)
+    request = _queued(tickets, family_id, "climber", now, promote=True)
+    (seat,) = rooms.seat_batch(parallel, [request], now).seated
+    ticket = tickets.get_ticket(request.ticket_id)
     free_shard = shard_counts(family_id).index(SEATS_PER_SHARD - 1)
     # WHEN the user is promoted into the main room's one free seat
-    assert store.promote(ticket, family_id, now) is Promotion.PROMOTED
+    assert rooms.promote(ticket, family_id, now) is Promotion.PROMOTED
     # THEN the parallel room's shard lost the seat, the main room's free shard gained it, and the seat
     # is listed in the main room
     assert sum(shard_counts(parallel.room_id)) == 0
     assert shard_counts(family_id) == [SEATS_PER_SHARD] * 8
-    moved = store.get_seat(family_id, "climber")
+    moved = rooms.get_seat(family_id, "climber")
     assert (moved.room_id, moved.shard) == (family_id, free_shard) and seat.room_id == parallel.room_id
     assert "climber" in {s["user_id"] for s in participants(api, family_id)}
     # AND a second promotion finds the main room full
-    other = _queued(store, family_id, "second", now, promote=True)
-    store.seat_batch(store.get_room(parallel.room_id, consistent=True), [other], now)
-    assert store.promote(store.get_ticket(other.ticket_id), family_id, now) is Promotion.MAIN_FULL
+    other = _queued(tickets, family_id, "second", now, promote=True)
+    rooms.seat_batch(rooms.get_room(parallel.room_id, consistent=True), [other], now)
+    assert rooms.promote(tickets.get_ticket(other.ticket_id), family_id, now) is Promotion.MAIN_FULL
 
 
 def test_an_empty_sharded_room_closes_with_all_its_shards_and_an_occupied_one_does_not(api: CallApi) -> None:
-    store, now = _store(), datetime.now(UTC)
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+
+    (rooms, tickets), housekeeping, now = _stores(), DynamoHousekeepingStore(), datetime.now(UTC)
     family_id = api("create_room", sub="host", body={"title": "Empty", "capacity": 40})[1]["room_id"]
-    main = store.get_room(family_id, consistent=True)
-    store.create_parallel_room(main, 1, now)
-    store.create_parallel_room(store.get_room(family_id, consistent=True), 2, now)
-    occupied = store.get_room(f"{family_id}-p2", consistent=True)
+    main = rooms.get_room(family_id, consistent=True)
+    rooms.create_parallel_room(main, 1, now)
+    rooms.create_parallel_room(rooms.get_room(family_id, consistent=True), 2, now)
+    occupied = rooms.get_room(f"{family_id}-p2", consistent=True)
     # six users: more than one slice, so they sit on the two shards with the most free seats, not shard 0
-    outcome = store.seat_batch(occupied, [_queued(store, family_id, f"stay{n}", now) for n in range(6)], now)
+    outcome = rooms.seat_batch(occupied, [_queued(tickets, family_id, f"stay{n}", now) for n in range(6)], now)
     assert len(outcome.seated) == 6 and shard_counts(occupied.room_id)[0] == 0
     for room_id in (f"{family_id}-p1", f"{family_id}-p2"):
-        store.mark_empty(room_id, now)  # the room item (shard 0) of each counts nobody
-    since = store.empty_since([f"{family_id}-p1", f"{family_id}-p2"])
-    assert store.close_if_empty(f"{family_id}-p1", since[f"{family_id}-p1"]) is True
+        housekeeping.mark_empty(room_id, now)  # the room item (shard 0) of each counts nobody
+    since = housekeeping.empty_since([f"{family_id}-p1", f"{family_id}-p2"])
+    p1_since, p2_since = since[f"{family_id}-p1"], since[f"{family_id}-p2"]
+    assert p1_since is not None and p2_since is not None
+    assert housekeeping.close_if_empty(f"{family_id}-p1", p1_since) is True
     client = boto3.client("dynamodb")
     for shard in range(1, 8):
         key = {"pk": {"S": f"ROOM#{family_id}-p1#{shard}"}, "sk": {"S": "SHARD"}}
         assert client.get_item(TableName=TABLE, Key=key)["Item"]["status"]["S"] == "closed"
     # the room with seats on its other shards is not empty, whatever its room item counts
-    assert store.close_if_empty(f"{family_id}-p2", since[f"{family_id}-p2"]) is False
-    assert store.get_room(f"{family_id}-p2", consistent=True).status.value == "open"
+    assert housekeeping.close_if_empty(f"{family_id}-p2", p2_since) is False
+    assert rooms.get_room(f"{family_id}-p2", consistent=True).status.value == "open"

@@ -27,9 +27,18 @@ from rooms.domain.expiry import (
     sweep_jobs,
 )
 from rooms.domain.model import Ticket, TicketStatus, ticket_id_for
-from rooms.housekeeping import Housekeeping
 from rooms.sweeper import ExpirySweeper, SweepBatch
-from tests.unit.ticket_fakes import START, Clock, FakeStore, FakeSweepQueue, as_port, main_room
+from tests.unit.ticket_fakes import (
+    START,
+    Clock,
+    FakeRecords,
+    FakeRooms,
+    FakeSweepQueue,
+    FakeTickets,
+    housekeeping,
+    main_room,
+    tickets_port,
+)
 
 INTERVAL = 30
 LEASE = timedelta(seconds=2 * INTERVAL)
@@ -115,15 +124,17 @@ def test_a_sweep_job_message_names_existing_shards_only() -> None:
 
 # ---------------------------------------------------------------------- the minute run and the sweepers
 class Platform:
-    """A store, the sweep queue, the minute run and a sweeper, all on one clock."""
+    """Rooms, tickets, the runs' records, the sweep queue, the minute run and a sweeper, all on one clock."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.store = FakeStore(clock, interval_seconds=INTERVAL)
-        self.store.rooms[FAMILY] = main_room(FAMILY, occupancy=0, capacity=100)
+        self.rooms = FakeRooms(interval_seconds=INTERVAL)
+        self.rooms.by_id[FAMILY] = main_room(FAMILY, occupancy=0, capacity=100)
+        self.tickets = FakeTickets()
+        self.records = FakeRecords()
         self.queue = FakeSweepQueue()
-        self.housekeeping = Housekeeping(as_port(self.store), INTERVAL, 300, clock, sweep_queue=self.queue)
-        self.sweeper = ExpirySweeper(self.store, clock)
+        self.housekeeping = housekeeping(self.rooms, self.tickets, self.records, clock, self.queue)
+        self.sweeper = ExpirySweeper(self.rooms, tickets_port(self.tickets), clock)
 
     def minute_run(self) -> list[SweepJob]:
         self.housekeeping.run()
@@ -133,7 +144,7 @@ class Platform:
         return sum(self.sweeper.sweep(job) for job in jobs)
 
     def seated(self) -> set[str]:
-        return {user for _, user in self.store.seats}
+        return {user for _, user in self.rooms.seats}
 
 
 @pytest.fixture
@@ -144,7 +155,7 @@ def platform() -> Platform:
 def test_a_run_hands_out_every_shard_of_each_due_bucket_and_records_the_ended_ones(platform: Platform) -> None:
     # GIVEN the last run two minutes ago, its buckets done but the current one of then
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.store.progress = ExpiryProgress(now_bucket - 5, START - timedelta(minutes=2))
+    platform.records.progress = ExpiryProgress(now_bucket - 5, START - timedelta(minutes=2))
     # WHEN the minute run goes
     report = platform.housekeeping.run()
     # THEN every shard of each bucket since then is handed out, the current one included
@@ -153,38 +164,38 @@ def test_a_run_hands_out_every_shard_of_each_due_bucket_and_records_the_ended_on
     assert handed == Counter((bucket, shard) for bucket in buckets for shard in range(EXPIRY_SHARDS))
     assert (report.expiry_buckets, report.expiry_jobs_enqueued) == (5, 5 * EXPIRY_SHARDS // SHARDS_PER_JOB)
     # AND the ended buckets are recorded done, the current one stays due
-    assert platform.store.progress == ExpiryProgress(now_bucket - 1, START)
+    assert platform.records.progress == ExpiryProgress(now_bucket - 1, START)
 
 
 def test_the_sweepers_free_what_expired_and_a_job_handed_out_twice_frees_nothing_twice(platform: Platform) -> None:
-    store, clock = platform.store, platform.clock
+    rooms, tickets, clock = platform.rooms, platform.tickets, platform.clock
     # GIVEN three listeners, one seated through a ticket, and one who keeps heartbeating
     for user in ("u1", "u2", "u3"):
-        store.seat(FAMILY, user, START, ticketed=user == "u2")
-    store.tickets[ticket_id_for(FAMILY, "u2")] = Ticket(
+        rooms.seat(FAMILY, user, START, ticketed=user == "u2")
+    tickets.by_id[ticket_id_for(FAMILY, "u2")] = Ticket(
         ticket_id_for(FAMILY, "u2"), FAMILY, "u2", TicketStatus.SEATED, FAMILY, START, START, room_id=FAMILY
     )
     clock.advance(timedelta(seconds=INTERVAL))
-    store.touch(FAMILY, "u3", clock())
+    rooms.touch(FAMILY, "u3", clock())
     # WHEN the minute run after the silent leases ended hands its jobs to the sweepers
     clock.advance(timedelta(seconds=INTERVAL + 1))
     jobs = platform.minute_run()
     assert platform.sweep(jobs) == 2
     # THEN the silent seats are freed with their room's count, and the ticket says so
     assert platform.seated() == {"u3"}
-    assert store.rooms[FAMILY].occupancy == 1
-    assert store.tickets[ticket_id_for(FAMILY, "u2")].status is TicketStatus.EXPIRED
+    assert rooms.by_id[FAMILY].occupancy == 1
+    assert tickets.by_id[ticket_id_for(FAMILY, "u2")].status is TicketStatus.EXPIRED
     # WHEN the same jobs are delivered again (SQS at least once, a retried run) THEN nothing more is freed
     assert platform.sweep(jobs) == 0
-    assert store.rooms[FAMILY].occupancy == 1
+    assert rooms.by_id[FAMILY].occupancy == 1
 
 
 def test_a_silent_seat_is_freed_by_the_first_run_after_its_lease_and_never_before(platform: Platform) -> None:
-    store, clock = platform.store, platform.clock
+    rooms, clock = platform.rooms, platform.clock
     # GIVEN a listener whose app died right after a heartbeat 10 s after joining
-    store.seat(FAMILY, "silent", START)
+    rooms.seat(FAMILY, "silent", START)
     clock.advance(timedelta(seconds=10))
-    store.touch(FAMILY, "silent", clock())
+    rooms.touch(FAMILY, "silent", clock())
     lease_ends = clock() + LEASE
     # WHEN the minute runs go on, each followed by the sweepers
     freed_at = None
@@ -199,13 +210,13 @@ def test_a_silent_seat_is_freed_by_the_first_run_after_its_lease_and_never_befor
 
 def test_a_run_that_dies_half_way_is_resumed_without_losing_a_bucket(platform: Platform) -> None:
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.store.progress = ExpiryProgress(now_bucket - 6, START - timedelta(minutes=3))
+    platform.records.progress = ExpiryProgress(now_bucket - 6, START - timedelta(minutes=3))
     # GIVEN a sweep queue that becomes unreachable after two buckets' jobs
     platform.queue.broken_after = 2
     # WHEN the run dies on the third THEN the two buckets handed out are recorded, nothing after them
     with pytest.raises(ConnectionError):
         platform.housekeeping.run()
-    assert platform.store.progress is not None and platform.store.progress.done == now_bucket - 4
+    assert platform.records.progress is not None and platform.records.progress.done == now_bucket - 4
     first = platform.queue.take()
     # WHEN its retry runs (the queue is back) THEN it goes on from there, the current bucket included
     platform.queue.broken_after = None
@@ -217,11 +228,11 @@ def test_a_run_that_dies_half_way_is_resumed_without_losing_a_bucket(platform: P
 
 def test_a_run_after_an_outage_hands_out_a_bounded_number_of_buckets(platform: Platform) -> None:
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.store.progress = ExpiryProgress(now_bucket - 1_000, START - timedelta(hours=8))
+    platform.records.progress = ExpiryProgress(now_bucket - 1_000, START - timedelta(hours=8))
     report = platform.housekeeping.run()
     assert report.expiry_buckets == 20 and len(platform.queue.take()) == 20 * EXPIRY_SHARDS // SHARDS_PER_JOB
     # the next runs catch up from where it stopped
-    assert platform.store.progress == ExpiryProgress(now_bucket - 980, START)
+    assert platform.records.progress == ExpiryProgress(now_bucket - 980, START)
 
 
 def test_a_bad_sweep_job_fails_its_record() -> None:
@@ -229,7 +240,7 @@ def test_a_bad_sweep_job_fails_its_record() -> None:
 
     from tests.conftest import load_event
 
-    batch = SweepBatch(ExpirySweeper(FakeStore(Clock())))
+    batch = SweepBatch(ExpirySweeper(FakeRooms(), tickets_port(FakeTickets()), Clock()))
     record = load_event("sweeper/sweep_batch")["Records"][0]
     batch.settle(SQSRecord(record))  # the sample: nothing to free
     with pytest.raises(ValidationError):

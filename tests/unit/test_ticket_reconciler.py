@@ -21,10 +21,14 @@ from tests.unit.ticket_fakes import (
     Clock,
     FakeDeadLetters,
     FakePublisher,
-    FakeStore,
+    FakeRecords,
+    FakeRooms,
     FakeSweepQueue,
-    as_port,
+    FakeTickets,
+    housekeeping,
     main_room,
+    rooms_port,
+    tickets_port,
 )
 
 FAMILY = "r_main"
@@ -36,11 +40,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(clock: Clock) -> FakeStore:
-    fake = FakeStore(clock)
-    fake.rooms[FAMILY] = main_room(FAMILY)  # full: u0 holds its one seat
+def rooms() -> FakeRooms:
+    fake = FakeRooms()
+    fake.by_id[FAMILY] = main_room(FAMILY)  # full: u0 holds its one seat
     fake.seats[(FAMILY, "u0")] = Seat(FAMILY, FAMILY, "u0", START, START + timedelta(minutes=1))
     return fake
+
+
+@pytest.fixture
+def tickets() -> FakeTickets:
+    return FakeTickets()
+
+
+@pytest.fixture
+def records() -> FakeRecords:
+    return FakeRecords()
 
 
 @pytest.fixture
@@ -49,13 +63,13 @@ def publisher() -> FakePublisher:
 
 
 @pytest.fixture
-def service(store: FakeStore, publisher: FakePublisher, clock: Clock) -> RoomService:
-    return RoomService(as_port(store), publisher, clock, delivery_budget=BUDGET)
+def service(rooms: FakeRooms, tickets: FakeTickets, publisher: FakePublisher, clock: Clock) -> RoomService:
+    return RoomService(rooms_port(rooms), tickets_port(tickets), publisher, clock, delivery_budget=BUDGET)
 
 
 @pytest.fixture
-def reconciler(store: FakeStore, publisher: FakePublisher, clock: Clock) -> TicketReconciler:
-    return TicketReconciler(as_port(store), publisher, BUDGET, clock)
+def reconciler(rooms: FakeRooms, tickets: FakeTickets, publisher: FakePublisher, clock: Clock) -> TicketReconciler:
+    return TicketReconciler(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock)
 
 
 def queue(service: RoomService, user: str = "u1") -> Ticket:
@@ -75,7 +89,7 @@ def test_a_rejoin_within_the_budget_returns_the_same_ticket_and_sends_nothing(
 
 
 def test_a_rejoin_past_the_budget_publishes_the_request_again(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, clock: Clock
+    service: RoomService, publisher: FakePublisher, clock: Clock
 ) -> None:
     first = queue(service)
     clock.advance(BUDGET)
@@ -91,22 +105,22 @@ def test_a_rejoin_past_the_budget_publishes_the_request_again(
 
 
 def test_a_rejoin_past_the_budget_with_the_queue_down_fails_the_ticket_clearly(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, clock: Clock
 ) -> None:
     first = queue(service)
     clock.advance(BUDGET)
     publisher.broken = True
     with pytest.raises(OverflowUnavailable):
         service.join(FAMILY, "u1")
-    failed = store.tickets[first.ticket_id]
+    failed = tickets.by_id[first.ticket_id]
     assert (failed.status, failed.reason) == (TicketStatus.FAILED, OVERFLOW_UNAVAILABLE)
 
 
 def test_a_rejoin_after_overflow_failed_queues_afresh(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, clock: Clock
 ) -> None:
     first = queue(service)
-    store.fail_ticket(first.ticket_id, OVERFLOW_FAILED, clock.advance(BUDGET))
+    tickets.fail_ticket(first.ticket_id, OVERFLOW_FAILED, clock.advance(BUDGET))
     again = service.join(FAMILY, "u1")
     assert isinstance(again, Ticket) and again.status is TicketStatus.QUEUED and again.republished == 0
     assert publisher.published[-1].queueing == clock.now
@@ -114,12 +128,12 @@ def test_a_rejoin_after_overflow_failed_queues_afresh(
 
 # ------------------------------------------------------------------------ settle
 def test_settling_a_user_who_has_a_seat_marks_the_ticket_seated(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler, publisher: FakePublisher
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher
 ) -> None:
     stale = queue(service)
-    store.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
+    rooms.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
     assert reconciler.settle(stale, dead_lettered=True) is Settled.SEATED
-    assert (store.tickets[stale.ticket_id].status, store.tickets[stale.ticket_id].room_id) == (
+    assert (tickets.by_id[stale.ticket_id].status, tickets.by_id[stale.ticket_id].room_id) == (
         TicketStatus.SEATED,
         FAMILY,
     )
@@ -135,62 +149,68 @@ def test_settling_a_user_who_has_a_seat_marks_the_ticket_seated(
     ],
 )
 def test_settling_a_ticket_of_a_closed_family_fails_it_with_the_reason(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler, main: object, reason: str
+    service: RoomService,
+    rooms: FakeRooms,
+    tickets: FakeTickets,
+    reconciler: TicketReconciler,
+    *,
+    main: object,
+    reason: str,
 ) -> None:
     stale = queue(service)
     if main is None:
-        del store.rooms[FAMILY]
+        del rooms.by_id[FAMILY]
     else:
-        store.rooms[FAMILY] = main  # type: ignore[assignment]
+        rooms.by_id[FAMILY] = main  # type: ignore[assignment]
     assert reconciler.settle(stale, dead_lettered=False) is Settled.FAILED
-    assert store.tickets[stale.ticket_id].reason == reason
+    assert tickets.by_id[stale.ticket_id].reason == reason
 
 
 def test_a_dead_lettered_request_fails_its_ticket_with_overflow_failed(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler
+    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler
 ) -> None:
     stale = queue(service)
     assert reconciler.settle(stale, dead_lettered=True) is Settled.FAILED
-    assert (store.tickets[stale.ticket_id].status, store.tickets[stale.ticket_id].reason) == (
+    assert (tickets.by_id[stale.ticket_id].status, tickets.by_id[stale.ticket_id].reason) == (
         TicketStatus.FAILED,
         OVERFLOW_FAILED,
     )
 
 
 def test_a_stale_ticket_is_published_again_once_then_failed(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
     assert reconciler.settle(stale, dead_lettered=False) is Settled.REPUBLISHED
-    republished = store.tickets[stale.ticket_id]
+    republished = tickets.by_id[stale.ticket_id]
     assert republished.republished == 1 and publisher.published[-1] == OverflowRequest.of(republished)
     clock.advance(BUDGET)
     assert reconciler.settle(republished, dead_lettered=False) is Settled.FAILED
-    assert store.tickets[stale.ticket_id].reason == OVERFLOW_FAILED
+    assert tickets.by_id[stale.ticket_id].reason == OVERFLOW_FAILED
     assert len(publisher.published) == 2
 
 
 def test_a_ticket_moved_by_someone_else_is_left_alone(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     read = queue(service)
     clock.advance(BUDGET)
     assert service.join(FAMILY, "u1") != read  # a rejoin published it again meanwhile
     assert reconciler.settle(read, dead_lettered=False) is Settled.UNCHANGED  # the old read publishes nothing
     assert reconciler.settle(read, dead_lettered=True) is Settled.UNCHANGED  # nor fails the newer queueing
-    assert store.tickets[read.ticket_id].status is TicketStatus.QUEUED
+    assert tickets.by_id[read.ticket_id].status is TicketStatus.QUEUED
     assert len(publisher.published) == 2
 
 
 def test_a_republish_the_queue_refuses_fails_the_ticket(
-    service: RoomService, store: FakeStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
     publisher.broken = True
     assert reconciler.settle(stale, dead_lettered=False) is Settled.FAILED
-    assert store.tickets[stale.ticket_id].reason == OVERFLOW_UNAVAILABLE
+    assert tickets.by_id[stale.ticket_id].reason == OVERFLOW_UNAVAILABLE
 
 
 # ------------------------------------------------------------------ the sweep's finders
@@ -200,9 +220,17 @@ def dead_letters() -> FakeDeadLetters:
 
 
 @pytest.fixture
-def sweep(store: FakeStore, reconciler: TicketReconciler, dead_letters: FakeDeadLetters, clock: Clock) -> Housekeeping:
-    return Housekeeping(
-        as_port(store), 30, 300, clock, sweep_queue=FakeSweepQueue(), reconciler=reconciler, dead_letters=dead_letters
+def sweep(
+    rooms: FakeRooms,
+    tickets: FakeTickets,
+    records: FakeRecords,
+    *,
+    reconciler: TicketReconciler,
+    dead_letters: FakeDeadLetters,
+    clock: Clock,
+) -> Housekeeping:
+    return housekeeping(
+        rooms, tickets, records, clock, FakeSweepQueue(), reconciler=reconciler, dead_letters=dead_letters
     )
 
 
@@ -214,15 +242,21 @@ def body(request: OverflowRequest) -> str:
 
 
 def test_the_sweep_fails_dead_lettered_tickets_and_leaves_the_messages(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, dead_letters: FakeDeadLetters, clock: Clock
+    service: RoomService,
+    rooms: FakeRooms,
+    tickets: FakeTickets,
+    publisher: FakePublisher,
+    *,
+    dead_letters: FakeDeadLetters,
+    clock: Clock,
 ) -> None:
-    sweep = Housekeeping(
-        as_port(store),
-        30,
-        300,
+    sweep = housekeeping(
+        rooms,
+        tickets,
+        FakeRecords(),
         clock,
-        sweep_queue=FakeSweepQueue(),
-        reconciler=TicketReconciler(as_port(store), publisher, BUDGET, clock),
+        FakeSweepQueue(),
+        reconciler=TicketReconciler(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock),
         dead_letters=dead_letters,
     )
     # GIVEN two users whose requests were dead-lettered, a message of an older queueing and a poison body
@@ -238,15 +272,21 @@ def test_the_sweep_fails_dead_lettered_tickets_and_leaves_the_messages(
     # WHEN housekeeping runs
     report = sweep.run()
     # THEN the dead requests' tickets fail, the newer queueing waits on, and nothing leaves the queue
-    assert store.tickets[dead.ticket_id].reason == OVERFLOW_FAILED
-    assert store.tickets[legacy.ticket_id].reason == OVERFLOW_FAILED
-    assert store.tickets[older.ticket_id].status is TicketStatus.QUEUED
+    assert tickets.by_id[dead.ticket_id].reason == OVERFLOW_FAILED
+    assert tickets.by_id[legacy.ticket_id].reason == OVERFLOW_FAILED
+    assert tickets.by_id[older.ticket_id].status is TicketStatus.QUEUED
     assert report.dead_letters == 4 and report.tickets_failed == 2
     assert len(dead_letters.letters) == 4 and dead_letters.out == []  # all visible again
 
 
 def test_the_sweep_puts_peeked_messages_back_even_when_settling_breaks(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, dead_letters: FakeDeadLetters, clock: Clock
+    service: RoomService,
+    rooms: FakeRooms,
+    tickets: FakeTickets,
+    publisher: FakePublisher,
+    *,
+    dead_letters: FakeDeadLetters,
+    clock: Clock,
 ) -> None:
     queue(service)
     dead_letters.add(body(publisher.published[0]))
@@ -255,15 +295,15 @@ def test_the_sweep_puts_peeked_messages_back_even_when_settling_breaks(
         def settle(self, ticket: Ticket, *, dead_lettered: bool) -> Settled:
             raise RuntimeError("the table is unreachable")
 
-    broken = Broken(as_port(store), publisher, BUDGET, clock)
-    Housekeeping(
-        as_port(store), 30, 300, clock, sweep_queue=FakeSweepQueue(), reconciler=broken, dead_letters=dead_letters
+    broken = Broken(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock)
+    housekeeping(
+        rooms, tickets, FakeRecords(), clock, FakeSweepQueue(), reconciler=broken, dead_letters=dead_letters
     ).run()
     assert dead_letters.out == []
 
 
 def test_the_sweep_finds_tickets_past_their_budget_through_the_due_index(
-    service: RoomService, store: FakeStore, publisher: FakePublisher, sweep: Housekeeping, clock: Clock
+    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, sweep: Housekeeping, clock: Clock
 ) -> None:
     # GIVEN a family with no parallel room yet, one user whose message was lost, one queued just now
     lost = queue(service, "u1")
@@ -274,28 +314,28 @@ def test_the_sweep_finds_tickets_past_their_budget_through_the_due_index(
     clock.advance(timedelta(seconds=30))
     report = sweep.run()
     assert report.tickets_republished == 1 and publisher.published[-1].ticket_id == lost.ticket_id
-    assert store.tickets[fresh.ticket_id].republished == 0
+    assert tickets.by_id[fresh.ticket_id].republished == 0
     # AND a run soon after does nothing more; past its new budget it fails, while u2 gets its one republish
     assert sweep.run().tickets_republished == 0
     clock.advance(BUDGET)
     report = sweep.run()
     assert (report.tickets_failed, report.tickets_republished) == (1, 1)
-    assert store.tickets[lost.ticket_id].reason == OVERFLOW_FAILED
-    assert store.tickets[fresh.ticket_id].republished == 1
+    assert tickets.by_id[lost.ticket_id].reason == OVERFLOW_FAILED
+    assert tickets.by_id[fresh.ticket_id].republished == 1
 
 
 def test_the_sweep_marks_seated_a_stale_ticket_whose_user_has_a_seat(
-    service: RoomService, store: FakeStore, sweep: Housekeeping, clock: Clock
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, sweep: Housekeeping, clock: Clock
 ) -> None:
     stale = queue(service)
-    store.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
+    rooms.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
     clock.advance(BUDGET)
     assert sweep.run().tickets_seated == 1
-    assert store.tickets[stale.ticket_id].status is TicketStatus.SEATED
+    assert tickets.by_id[stale.ticket_id].status is TicketStatus.SEATED
 
 
 def test_a_sweep_after_an_outage_catches_up_on_past_minutes(
-    service: RoomService, store: FakeStore, sweep: Housekeeping, clock: Clock
+    service: RoomService, tickets: FakeTickets, sweep: Housekeeping, clock: Clock
 ) -> None:
     sweep.run()
     clock.advance(timedelta(minutes=30))
@@ -303,11 +343,17 @@ def test_a_sweep_after_an_outage_catches_up_on_past_minutes(
     clock.advance(BUDGET + timedelta(hours=1))  # and housekeeping did not run for an hour and a half
     # THEN each run takes 20 more minutes, and the third reaches the ticket's minute
     assert [sweep.run().tickets_republished for _ in range(3)] == [0, 0, 1]
-    assert store.tickets[stale.ticket_id].republished == 1
+    assert tickets.by_id[stale.ticket_id].republished == 1
 
 
 def test_a_failing_due_index_does_not_stop_the_sweep_and_is_read_again_next_run(
-    service: RoomService, store: FakeStore, sweep: Housekeeping, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    service: RoomService,
+    tickets: FakeTickets,
+    records: FakeRecords,
+    sweep: Housekeeping,
+    *,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
@@ -317,10 +363,10 @@ def test_a_failing_due_index_does_not_stop_the_sweep_and_is_read_again_next_run(
         swept_families.append(True)
         return []
 
-    monkeypatch.setattr(store, "families_with_overflow", families_with_overflow)
-    monkeypatch.setattr(store, "due_tickets", lambda bucket: (_ for _ in ()).throw(ConnectionError("throttled")))
+    monkeypatch.setattr(records, "families_with_overflow", families_with_overflow)
+    monkeypatch.setattr(tickets, "due_tickets", lambda bucket: (_ for _ in ()).throw(ConnectionError("throttled")))
     assert sweep.run().tickets_republished == 0
     assert swept_families == [True]  # the rest of the sweep ran
     monkeypatch.undo()
     assert sweep.run().tickets_republished == 1  # nothing was skipped: the watermark did not move
-    assert store.tickets[stale.ticket_id].republished == 1
+    assert tickets.by_id[stale.ticket_id].republished == 1

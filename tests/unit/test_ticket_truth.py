@@ -16,7 +16,17 @@ from rooms.domain.model import KICKED, ROOM_CLOSED, RoomStatus, Seat, Ticket, Ti
 from rooms.service import RoomService
 from rooms_client.models import TICKET_STATUSES
 from rooms_client.models import Ticket as SdkTicket
-from tests.unit.ticket_fakes import BUDGET, START, Clock, FakePublisher, FakeStore, as_port, main_room
+from tests.unit.ticket_fakes import (
+    BUDGET,
+    START,
+    Clock,
+    FakePublisher,
+    FakeRooms,
+    FakeTickets,
+    main_room,
+    rooms_port,
+    tickets_port,
+)
 
 FAMILY = "r_main"
 P1 = f"{FAMILY}-p1"
@@ -82,80 +92,91 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(clock: Clock) -> FakeStore:
-    fake = FakeStore(clock)
-    fake.rooms[FAMILY] = main_room(FAMILY, occupancy=0)
-    fake.rooms[P1] = replace(main_room(FAMILY, occupancy=0), room_id=P1, index=1)
+def rooms() -> FakeRooms:
+    fake = FakeRooms()
+    fake.by_id[FAMILY] = main_room(FAMILY, occupancy=0)
+    fake.by_id[P1] = replace(main_room(FAMILY, occupancy=0), room_id=P1, index=1)
     return fake
 
 
 @pytest.fixture
-def service(store: FakeStore, clock: Clock) -> RoomService:
-    return RoomService(as_port(store), FakePublisher(), clock, delivery_budget=BUDGET)
+def tickets() -> FakeTickets:
+    return FakeTickets()
 
 
-def seated_through_a_ticket(store: FakeStore, clock: Clock) -> Seat:
-    store.tickets[ticket().ticket_id] = ticket()
+@pytest.fixture
+def service(rooms: FakeRooms, tickets: FakeTickets, clock: Clock) -> RoomService:
+    return RoomService(rooms_port(rooms), tickets_port(tickets), FakePublisher(), clock, delivery_budget=BUDGET)
+
+
+def seated_through_a_ticket(rooms: FakeRooms, tickets: FakeTickets, clock: Clock) -> Seat:
+    tickets.by_id[ticket().ticket_id] = ticket()
     clock.advance(timedelta(seconds=5))
-    held = store.seat(P1, "u1", clock.now, ticketed=True)
-    store.mark_ticket_seated(ticket().ticket_id, held, clock.now)
+    held = rooms.seat(P1, "u1", clock.now, ticketed=True)
+    tickets.mark_ticket_seated(ticket().ticket_id, held, clock.now)
     return held
 
 
-def test_leaving_ends_the_ticket_and_reading_it_says_left(service: RoomService, store: FakeStore, clock: Clock) -> None:
-    seated_through_a_ticket(store, clock)
+def test_leaving_ends_the_ticket_and_reading_it_says_left(
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
+) -> None:
+    seated_through_a_ticket(rooms, tickets, clock)
     result = service.leave(P1, "u1")
     assert result.left and result.room_id == P1
-    stored = store.tickets[ticket().ticket_id]
+    stored = tickets.by_id[ticket().ticket_id]
     assert (stored.status, stored.room_id, stored.reason) == (TicketStatus.LEFT, P1, None)
     assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.LEFT
 
 
-def test_a_kick_ends_the_ticket_with_its_reason(service: RoomService, store: FakeStore, clock: Clock) -> None:
-    seated_through_a_ticket(store, clock)
+def test_a_kick_ends_the_ticket_with_its_reason(
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
+) -> None:
+    seated_through_a_ticket(rooms, tickets, clock)
     assert service.kick(FAMILY, "host", "u1") is True
-    stored = store.tickets[ticket().ticket_id]
+    stored = tickets.by_id[ticket().ticket_id]
     assert (stored.status, stored.reason) == (TicketStatus.LEFT, KICKED)
     assert service.kick(FAMILY, "host", "u1") is False  # nothing left to kick, the ticket stays as it is
-    assert store.tickets[ticket().ticket_id].status is TicketStatus.LEFT
+    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.LEFT
 
 
-def test_a_kick_while_queued_fails_the_ticket(service: RoomService, store: FakeStore) -> None:
-    store.tickets[ticket().ticket_id] = ticket()
+def test_a_kick_while_queued_fails_the_ticket(service: RoomService, tickets: FakeTickets) -> None:
+    tickets.by_id[ticket().ticket_id] = ticket()
     assert service.kick(FAMILY, "host", "u1") is False
-    assert (store.tickets[ticket().ticket_id].status, store.tickets[ticket().ticket_id].reason) == (
+    assert (tickets.by_id[ticket().ticket_id].status, tickets.by_id[ticket().ticket_id].reason) == (
         TicketStatus.FAILED,
         KICKED,
     )
 
 
 def test_leaving_a_seat_got_while_queued_ends_the_queued_ticket(
-    service: RoomService, store: FakeStore, clock: Clock
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
 ) -> None:
     # GIVEN a queued user who got a main-room seat by joining again when one freed
-    store.tickets[ticket().ticket_id] = ticket()
+    tickets.by_id[ticket().ticket_id] = ticket()
     clock.advance(timedelta(seconds=5))
-    store.seat(FAMILY, "u1", clock.now)
+    rooms.seat(FAMILY, "u1", clock.now)
     assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.SEATED  # never "queued"
     # WHEN they leave THEN the ticket ends too: its request, if still in flight, seats nobody
     service.leave(FAMILY, "u1")
-    assert store.tickets[ticket().ticket_id].status is TicketStatus.LEFT
+    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.LEFT
 
 
-def test_a_ticket_queued_again_after_the_seat_is_not_ended_by_its_release(store: FakeStore, clock: Clock) -> None:
-    held = seated_through_a_ticket(store, clock)
-    store.release(held)
+def test_a_ticket_queued_again_after_the_seat_is_not_ended_by_its_release(
+    rooms: FakeRooms, tickets: FakeTickets, clock: Clock
+) -> None:
+    held = seated_through_a_ticket(rooms, tickets, clock)
+    rooms.release(held)
     clock.advance(timedelta(seconds=1))
-    store.tickets[ticket().ticket_id] = ticket(created_at=clock.now, updated_at=clock.now)  # a newer join
-    assert store.end_ticket(held, TicketStatus.LEFT, None, clock.now) is False
-    assert store.tickets[ticket().ticket_id].status is TicketStatus.QUEUED
+    tickets.by_id[ticket().ticket_id] = ticket(created_at=clock.now, updated_at=clock.now)  # a newer join
+    assert tickets.end_ticket(held, TicketStatus.LEFT, None, clock.now) is False
+    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.QUEUED
 
 
 def test_a_ticket_left_seated_by_a_closing_room_reads_left_room_closed(
-    service: RoomService, store: FakeStore, clock: Clock
+    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
 ) -> None:
-    held = seated_through_a_ticket(store, clock)
-    store.rooms[P1] = replace(store.rooms[P1], status=RoomStatus.CLOSED)
-    store.release(held)  # the close's bulk eviction does not write tickets
+    held = seated_through_a_ticket(rooms, tickets, clock)
+    rooms.by_id[P1] = replace(rooms.by_id[P1], status=RoomStatus.CLOSED)
+    rooms.release(held)  # the close's bulk eviction does not write tickets
     seen = service.ticket(ticket().ticket_id, "u1")
     assert (seen.status, seen.reason, seen.room_id) == (TicketStatus.LEFT, ROOM_CLOSED, P1)

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from rooms.config import settings
 from rooms.domain.errors import EventNotEditable, EventNotFound, InvalidSchedule, NotEventHost, SchedulerUnavailable
@@ -34,16 +33,12 @@ from rooms.domain.events import (
 )
 from rooms.domain.model import MAIN_INDEX, Page, Room, RoomStatus, write_shards
 from rooms.domain.overflow import parallel_rooms_needed
-from rooms.ports import EventStore, RoomStore, ShowScheduler
+from rooms.ports import EventStore, RoomStore, ShowScheduler, TicketStore
 from rooms.service import RoomService, utcnow
 
 logger = logging.getLogger(__name__)
 ENDED_REASON = "event_ended"
 _LATE_FIRE = timedelta(minutes=5)
-
-
-class ShowStore(RoomStore, EventStore, Protocol):
-    """What running a show needs: rooms and events (DynamoShowStore is both)."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +56,19 @@ class ShowRunner:
     """What the Scheduler's invocations do: open a show's rooms at its start, close them at its end."""
 
     def __init__(
-        self, store: ShowStore, rooms: RoomService, max_parallel_rooms: int, clock: Callable[[], datetime] = utcnow
+        self,
+        *,
+        events: EventStore,
+        rooms: RoomStore,
+        tickets: TicketStore,
+        room_service: RoomService,
+        max_parallel_rooms: int,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._store = store
+        self._events = events
         self._rooms = rooms
+        self._tickets = tickets
+        self._room_service = room_service
         self._max_parallel = max_parallel_rooms
         self._clock = clock
 
@@ -81,7 +85,7 @@ class ShowRunner:
         room_id = event_room_id(event.event_id, occurrence)
         if event.status is EventStatus.LIVE and event.room_id and event.room_id != room_id:
             self._end_family(event.room_id)  # the previous occurrence's close never came
-        main = self._store.create_room_once(
+        main = self._events.create_room_once(
             Room(
                 room_id=room_id,
                 family_id=room_id,
@@ -98,7 +102,7 @@ class ShowRunner:
         )
         needed = parallel_rooms_needed(event.expected_audience, event.capacity, self._max_parallel)
         for index in range(main.parallel_count + 1, needed + 1):
-            self._store.create_parallel_room(main, index, now)
+            self._rooms.create_parallel_room(main, index, now)
         live = replace(
             event,
             status=EventStatus.LIVE,
@@ -110,7 +114,7 @@ class ShowRunner:
             updated_at=now,
         )
         logger.info("show opened", extra={"event_id": event_id, "room_id": room_id, "parallel_rooms": needed})
-        return self._store.save_event(live, event)
+        return self._events.save_event(live, event)
 
     def close(self, event_id: str, scheduled_time: datetime | None = None) -> Event | None:
         """Close every room of the occurrence, free the seats, fail waiting tickets; a recurring show re-arms."""
@@ -129,7 +133,7 @@ class ShowRunner:
             starts, ends = next_occurrence(event, after=max(now, event.starts_at))
             after = replace(event, status=EventStatus.SCHEDULED, starts_at=starts, ends_at=ends, updated_at=now)
         logger.info("show closed", extra={"event_id": event_id, "room_id": event.room_id})
-        return self._store.save_event(after, event)
+        return self._events.save_event(after, event)
 
     def end_now(self, event: Event) -> None:
         """End a live show early (its host cancelled it)."""
@@ -137,16 +141,16 @@ class ShowRunner:
             self._end_family(event.room_id)
 
     def _end_family(self, room_id: str) -> None:
-        main = self._store.get_room(room_id, consistent=True)
-        self._rooms.close_unchecked(main)
+        main = self._rooms.get_room(room_id, consistent=True)
+        self._room_service.close_unchecked(main)
         now = self._clock()
         # tickets still in the queue are failed by the worker too; these are the ones already indexed
-        for ticket in self._store.queued_tickets(main.family_id):
-            self._store.fail_ticket(ticket.ticket_id, ENDED_REASON, now)
+        for ticket in self._tickets.queued_tickets(main.family_id):
+            self._tickets.fail_ticket(ticket.ticket_id, ENDED_REASON, now)
 
     def _event(self, event_id: str) -> Event | None:
         try:
-            return self._store.get_event(event_id, consistent=True)
+            return self._events.get_event(event_id, consistent=True)
         except EventNotFound:
             logger.warning("scheduled event no longer exists", extra={"event_id": event_id})
             return None
@@ -157,13 +161,13 @@ class EventService:
 
     def __init__(
         self,
-        store: ShowStore,
+        events: EventStore,
         scheduler: ShowScheduler,
         runner: ShowRunner,
         clock: Callable[[], datetime] = utcnow,
         booking_horizon: timedelta = DEFAULT_BOOKING_HORIZON,
     ) -> None:
-        self._store = store
+        self._events = events
         self._scheduler = scheduler
         self._runner = runner
         self._clock = clock
@@ -198,22 +202,22 @@ class EventService:
             created_at=now,
             updated_at=now,
         )
-        self._store.put_event(event)
+        self._events.put_event(event)
         try:
             self._put_schedules(event, now)
         except SchedulerUnavailable:
             self._delete_schedules(event.event_id, quiet=True)
-            self._store.delete_event(event.event_id)
+            self._events.delete_event(event.event_id)
             raise
         return event
 
     def get(self, event_id: str) -> Event:
-        return self._store.get_event(event_id)
+        return self._events.get_event(event_id)
 
     def upcoming(self, host_id: str, limit: int, cursor: str | None) -> Page[Event]:
         """The host's shows not over yet, by start time (a query on gsi1 from a day back: shows last <= 24 h)."""
         now = self._clock()
-        return self._store.host_events(host_id, now - MAX_DURATION, now, limit, cursor)
+        return self._events.host_events(host_id, now - MAX_DURATION, now, limit, cursor)
 
     def update(self, event_id: str, host_id: str, changes: EventChanges) -> Event:
         prior = self._hosted(event_id, host_id, "changed")
@@ -237,19 +241,19 @@ class EventService:
             ),
             updated_at=now,
         )
-        saved = self._store.save_event(event, prior)
+        saved = self._events.save_event(event, prior)
         if moved:
             try:
                 self._put_schedules(saved, now)
             except SchedulerUnavailable:
                 # put the times back so the event matches the schedules that still exist
-                self._store.save_event(replace(saved, starts_at=prior.starts_at, ends_at=prior.ends_at), saved)
+                self._events.save_event(replace(saved, starts_at=prior.starts_at, ends_at=prior.ends_at), saved)
                 raise
         return saved
 
     def cancel(self, event_id: str, host_id: str) -> Event:
         """Cancel a show: its schedules go, and a live show's rooms close now. Repeating it changes nothing."""
-        prior = self._store.get_event(event_id, consistent=True)
+        prior = self._events.get_event(event_id, consistent=True)
         if prior.host_id != host_id:
             raise NotEventHost(event_id)
         if prior.status is EventStatus.CANCELLED:
@@ -258,16 +262,16 @@ class EventService:
             raise EventNotEditable(event_id, prior.status.value, "cancelled")
         self._delete_schedules(event_id)
         self._runner.end_now(prior)
-        return self._store.save_event(replace(prior, status=EventStatus.CANCELLED, updated_at=self._clock()), prior)
+        return self._events.save_event(replace(prior, status=EventStatus.CANCELLED, updated_at=self._clock()), prior)
 
     def rsvp(self, event_id: str, user_id: str) -> tuple[bool, Event]:
         """Count the user once in the expected audience; (counted by this call, the event after)."""
-        counted = self._store.rsvp(event_id, user_id, self._clock())
-        return counted, self._store.get_event(event_id, consistent=True)
+        counted = self._events.rsvp(event_id, user_id, self._clock())
+        return counted, self._events.get_event(event_id, consistent=True)
 
     # ------------------------------------------------------------------ helpers
     def _hosted(self, event_id: str, host_id: str, what: str) -> Event:
-        event = self._store.get_event(event_id, consistent=True)
+        event = self._events.get_event(event_id, consistent=True)
         if event.host_id != host_id:
             raise NotEventHost(event_id)
         if event.status not in EDITABLE:

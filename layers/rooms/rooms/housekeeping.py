@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -25,7 +24,16 @@ from rooms.domain.errors import EventNotFound, RoomNotFound
 from rooms.domain.events import EventStatus
 from rooms.domain.expiry import buckets_to_fan_out, buckets_to_sweep, expiry_bucket, sweep_jobs
 from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, due_bucket, parallel_room_id
-from rooms.ports import DeadLetter, DeadLetters, EventStore, HousekeepingStore, Promotion, RoomStore, SweepQueue
+from rooms.ports import (
+    DeadLetter,
+    DeadLetters,
+    EventStore,
+    HousekeepingStore,
+    Promotion,
+    RoomStore,
+    SweepQueue,
+    TicketStore,
+)
 from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import utcnow
 from rooms.worker import OverflowMessage
@@ -45,10 +53,6 @@ _MAX_DUE_BUCKETS_PER_RUN = 20
 _DEAD_LETTERS_PER_RUN = 100
 
 
-class SweepStore(RoomStore, EventStore, HousekeepingStore, Protocol):
-    """DynamoShowStore is all three."""
-
-
 @dataclass
 class SweepReport:
     expiry_buckets: int = 0  # expiry buckets handed out to the sweepers (the current one included)
@@ -66,19 +70,25 @@ class SweepReport:
 class Housekeeping:
     def __init__(
         self,
-        store: SweepStore,
+        *,
+        store: HousekeepingStore,
+        rooms: RoomStore,
+        tickets: TicketStore,
+        events: EventStore,
         heartbeat_interval_seconds: int,
         empty_room_grace_seconds: int,
-        clock: Callable[[], datetime] = utcnow,
-        *,
         sweep_queue: SweepQueue,
+        clock: Callable[[], datetime] = utcnow,
         reconciler: TicketReconciler | None = None,
         dead_letters: DeadLetters | None = None,
     ) -> None:
-        """`sweep_queue` takes the expiry shards for the sweepers; `reconciler` settles stale tickets
-        (production always passes it: rooms.scheduled), with `dead_letters`, the overflow dead-letter
-        queue, looked at first."""
+        """`store` holds the runs' own records and the family views; `sweep_queue` takes the expiry shards
+        for the sweepers; `reconciler` settles stale tickets (production always passes it: rooms.scheduled),
+        with `dead_letters`, the overflow dead-letter queue, looked at first."""
         self._store = store
+        self._rooms = rooms
+        self._tickets = tickets
+        self._events = events
         self._interval = heartbeat_interval_seconds
         self._grace = timedelta(seconds=empty_room_grace_seconds)
         self._clock = clock
@@ -129,8 +139,8 @@ class Housekeeping:
     def finish_evictions(self, report: SweepReport) -> None:
         """Free the seats still held in closed rooms (a close answers before a huge family is empty)."""
         deadline = time.monotonic() + _EVICTION_BUDGET_SECONDS
-        for room_id in self._store.rooms_being_evicted():
-            if not self._store.evict_all(room_id, deadline):
+        for room_id in self._rooms.rooms_being_evicted():
+            if not self._rooms.evict_all(room_id, deadline):
                 return  # the next sweep goes on
             report.rooms_emptied += 1
 
@@ -151,7 +161,7 @@ class Housekeeping:
             self._store.last_due_bucket(), now_bucket, _MAX_DUE_BUCKETS_PER_RUN, _FIRST_LOOKBACK_BUCKETS
         )
         for bucket in sweep:
-            for ticket in self._store.due_tickets(bucket):
+            for ticket in self._tickets.due_tickets(bucket):
                 # a past minute's tickets are due by definition; the current one's only once their time came
                 if ticket.status is TicketStatus.QUEUED and (bucket < now_bucket or reconciler.is_stale(ticket)):
                     self._count(reconciler.settle(ticket, dead_lettered=False), report)
@@ -175,7 +185,7 @@ class Housekeeping:
             request = OverflowMessage.model_validate_json(letter.body).request()
         except ValidationError:
             return None  # not an overflow request: left for operators
-        ticket = self._store.get_ticket(request.ticket_id)
+        ticket = self._tickets.get_ticket(request.ticket_id)
         if ticket is None or ticket.status is not TicketStatus.QUEUED:
             return None
         if request.queueing is not None and request.queueing != ticket.queued_since:
@@ -194,7 +204,7 @@ class Housekeeping:
     # ---------------------------------------------------------------- families
     def tidy_family(self, family_id: str, report: SweepReport) -> None:
         try:
-            main = self._store.get_room(family_id, consistent=True)
+            main = self._rooms.get_room(family_id, consistent=True)
         except RoomNotFound:
             main = None
         if main is None or main.status is RoomStatus.CLOSED:
@@ -208,14 +218,14 @@ class Housekeeping:
     def promote(self, main: Room, report: SweepReport) -> None:
         """Move opted-in users up to the main room's free seats, first come first served."""
         now = self._clock()
-        for ticket in self._store.promotion_candidates(main.family_id, main.room_id, main.free_seats):
-            outcome = self._store.promote(ticket, main.room_id, now)
+        for ticket in self._tickets.promotion_candidates(main.family_id, main.room_id, main.free_seats):
+            outcome = self._rooms.promote(ticket, main.room_id, now)
             if outcome is Promotion.PROMOTED:
                 report.promoted += 1
             elif outcome is Promotion.MAIN_FULL:
                 return
             else:
-                self._store.drop_promotion(ticket)
+                self._tickets.drop_promotion(ticket)
 
     def close_empty_rooms(self, main: Room, report: SweepReport) -> None:
         """Close parallel rooms empty for the grace period; a live show keeps the rooms pre-provisioned for it."""
@@ -225,7 +235,7 @@ class Housekeeping:
         now = self._clock()
         keep = self._provisioned(main)
         empties = self._store.empty_since(ids)
-        for room in self._store.get_rooms(ids):
+        for room in self._rooms.get_rooms(ids):
             if room.status is RoomStatus.CLOSED or room.index <= keep:
                 continue
             since = empties.get(room.room_id)
@@ -241,7 +251,7 @@ class Housekeeping:
         if main.event_id is None:
             return 0
         try:
-            event = self._store.get_event(main.event_id)
+            event = self._events.get_event(main.event_id)
         except EventNotFound:
             return 0
         live = event.status is EventStatus.LIVE and event.room_id == main.room_id

@@ -10,7 +10,7 @@ from datetime import datetime
 from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
 from rooms.domain.overflow import room_to_fill, take_for_room
-from rooms.ports import OverflowRequest, RoomStore
+from rooms.ports import OverflowRequest, RoomStore, TicketStore
 from rooms.service import utcnow
 
 logger = logging.getLogger(__name__)
@@ -26,8 +26,11 @@ class FamilyResult:
 
 
 class OverflowService:
-    def __init__(self, store: RoomStore, max_parallel_rooms: int, clock: Callable[[], datetime] = utcnow) -> None:
-        self._store = store
+    def __init__(
+        self, rooms: RoomStore, tickets: TicketStore, max_parallel_rooms: int, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._rooms = rooms
+        self._tickets = tickets
         self._max_parallel = max_parallel_rooms
         self._clock = clock
 
@@ -50,25 +53,25 @@ class OverflowService:
                     self._fail(pending, _closed_reason(main), result)
                     return result
                 ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
-                parallel = self._store.get_rooms(ids)
+                parallel = self._rooms.get_rooms(ids)
             target = room_to_fill(parallel)
             if target is None:
                 index = main.parallel_count + 1
                 if index > self._max_parallel:
                     self._fail(pending, "family_full", result)
                     return result
-                self._store.create_parallel_room(main, index, self._clock())
+                self._rooms.create_parallel_room(main, index, self._clock())
                 parallel = None
                 continue
             batch = take_for_room(target, pending)
-            outcome = self._store.seat_batch(target, batch, self._clock())
+            outcome = self._rooms.seat_batch(target, batch, self._clock())
             done = {seat.user_id for seat in outcome.seated} | set(outcome.not_waiting)
             result.new_seats += len(outcome.seated)
             for seat in outcome.seated:
                 result.seated[seat.user_id] = seat
             for user_id, seat in outcome.already_seated.items():
                 request = next(r for r in batch if r.user_id == user_id)
-                self._store.mark_ticket_seated(request.ticket_id, seat, self._clock())
+                self._tickets.mark_ticket_seated(request.ticket_id, seat, self._clock())
                 result.seated[user_id] = seat
                 done.add(user_id)
             pending = [r for r in pending if r.user_id not in done]
@@ -83,19 +86,19 @@ class OverflowService:
 
     def _main_room(self, family_id: str) -> Room | None:
         try:
-            return self._store.get_room(family_id, consistent=True)
+            return self._rooms.get_room(family_id, consistent=True)
         except RoomNotFound:
             return None
 
     def _fail(self, requests: Sequence[OverflowRequest], reason: str, result: FamilyResult) -> None:
         now = self._clock()
         for request in requests:
-            self._store.fail_ticket(request.ticket_id, reason, now)
+            self._tickets.fail_ticket(request.ticket_id, reason, now)
             result.failed[request.ticket_id] = reason
 
     def fail_ticket(self, request: OverflowRequest, reason: str) -> bool:
         """Fail the ticket of a request that will not be delivered again, unless it was queued afresh since."""
-        return self._store.fail_ticket(request.ticket_id, reason, self._clock(), queued_at=request.queueing)
+        return self._tickets.fail_ticket(request.ticket_id, reason, self._clock(), queued_at=request.queueing)
 
 
 def _closed_reason(main: Room | None) -> str:

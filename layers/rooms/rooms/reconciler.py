@@ -42,7 +42,7 @@ from rooms.domain.model import (
     Ticket,
     family_closed_reason,
 )
-from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore
+from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,14 @@ class Settled(StrEnum):
 class TicketReconciler:
     def __init__(
         self,
-        store: RoomStore,
+        rooms: RoomStore,
+        tickets: TicketStore,
         publisher: OverflowPublisher,
         delivery_budget: timedelta,
         clock: Callable[[], datetime],
     ) -> None:
-        self._store = store
+        self._rooms = rooms
+        self._tickets = tickets
         self._publisher = publisher
         self.delivery_budget = delivery_budget
         self._clock = clock
@@ -75,14 +77,15 @@ class TicketReconciler:
 
         OverflowUnavailable when the queue refuses it: the ticket then fails with a reason instead.
         """
-        fresh = self._store.republish_ticket(ticket, self._clock())
+        fresh = self._tickets.republish_ticket(ticket, self._clock())
         if fresh is None:
             return None
         try:
             self._publisher.publish(OverflowRequest.of(fresh))
         except Exception:
             logger.exception("overflow republish failed", extra={"ticket_id": ticket.ticket_id})
-            self._store.fail_ticket(fresh.ticket_id, OVERFLOW_UNAVAILABLE, self._clock(), queued_at=fresh.queued_since)
+            now = self._clock()
+            self._tickets.fail_ticket(fresh.ticket_id, OVERFLOW_UNAVAILABLE, now, queued_at=fresh.queued_since)
             raise OverflowUnavailable() from None
         logger.info("overflow request republished", extra={"ticket_id": ticket.ticket_id})
         return fresh
@@ -94,15 +97,15 @@ class TicketReconciler:
         dead, or if it was published again already; otherwise published again once.
         """
         now = self._clock()
-        seat = self._store.get_seat(ticket.family_id, ticket.user_id)
+        seat = self._rooms.get_seat(ticket.family_id, ticket.user_id)
         if seat is not None:
-            self._store.mark_ticket_seated(ticket.ticket_id, seat, now)
+            self._tickets.mark_ticket_seated(ticket.ticket_id, seat, now)
             return Settled.SEATED
         reason = family_closed_reason(self._main_room(ticket.family_id))
         if reason is None and (dead_lettered or ticket.republished >= MAX_REPUBLISH):
             reason = OVERFLOW_FAILED
         if reason is not None:
-            failed = self._store.fail_ticket(ticket.ticket_id, reason, now, queued_at=ticket.queued_since)
+            failed = self._tickets.fail_ticket(ticket.ticket_id, reason, now, queued_at=ticket.queued_since)
             if failed:
                 logger.warning("stale overflow ticket failed", extra={"ticket_id": ticket.ticket_id, "reason": reason})
             return Settled.FAILED if failed else Settled.UNCHANGED
@@ -113,6 +116,6 @@ class TicketReconciler:
 
     def _main_room(self, family_id: str) -> Room | None:
         try:
-            return self._store.get_room(family_id, consistent=True)
+            return self._rooms.get_room(family_id, consistent=True)
         except RoomNotFound:
             return None

@@ -1,4 +1,5 @@
 """What the scheduler function runs: the Scheduler's payload parsed, then open, close or housekeeping.
+It is that function's composition root: its stores and services are built here, once per instance.
 
 Payloads: {"action": "open" | "close", "event_id": "...", "scheduled_time": "<aws.scheduler.scheduled-time>"}
 from a show's schedules, and {"action": "housekeeping"} from the every-minute schedule.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,6 +18,14 @@ from rooms.config import settings
 from rooms.domain.events import Event, ScheduledAction
 from rooms.events_service import ShowRunner
 from rooms.housekeeping import Housekeeping
+
+if TYPE_CHECKING:  # the adapters read their table's settings at import: they are imported when first built
+    from pynamodb.connection import Connection
+
+    from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
 
 
 class ScheduledPayload(BaseModel):
@@ -39,33 +48,72 @@ class ScheduledPayload(BaseModel):
 
 
 @cache
-def show_runner() -> ShowRunner:
-    from rooms.adapters.event_store import DynamoShowStore
+def _connection() -> Connection:
+    from rooms.adapters.dynamo import new_connection
+
+    return new_connection()
+
+
+@cache
+def _rooms() -> DynamoRoomStore:
+    from rooms.adapters.room_store import DynamoRoomStore
+
+    return DynamoRoomStore(_connection())
+
+
+@cache
+def _tickets() -> DynamoTicketStore:
+    from rooms.adapters.ticket_store import DynamoTicketStore
+
+    return DynamoTicketStore()
+
+
+@cache
+def _events() -> DynamoEventStore:
+    from rooms.adapters.event_store import DynamoEventStore
+
+    return DynamoEventStore(_connection())
+
+
+@cache
+def _publisher() -> SqsOverflowPublisher:
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+
+    return SqsOverflowPublisher()
+
+
+@cache
+def show_runner() -> ShowRunner:
     from rooms.service import RoomService
 
-    store = DynamoShowStore()
-    return ShowRunner(store, RoomService(store, SqsOverflowPublisher()), settings().max_parallel_rooms)
+    return ShowRunner(
+        events=_events(),
+        rooms=_rooms(),
+        tickets=_tickets(),
+        room_service=RoomService(_rooms(), _tickets(), _publisher()),
+        max_parallel_rooms=settings().max_parallel_rooms,
+    )
 
 
 @cache
 def housekeeping() -> Housekeeping:
     from rooms.adapters.dead_letters import SqsDeadLetters
-    from rooms.adapters.event_store import DynamoShowStore
-    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.adapters.sweep_queue import SqsSweepQueue
     from rooms.reconciler import TicketReconciler
     from rooms.service import utcnow
 
     config = settings()
-    store = DynamoShowStore()
     budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
     return Housekeeping(
-        store,
-        config.heartbeat_interval_seconds,
-        config.empty_room_grace_seconds,
+        store=DynamoHousekeepingStore(_connection()),
+        rooms=_rooms(),
+        tickets=_tickets(),
+        events=_events(),
+        heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+        empty_room_grace_seconds=config.empty_room_grace_seconds,
         sweep_queue=SqsSweepQueue(),
-        reconciler=TicketReconciler(store, SqsOverflowPublisher(), budget, utcnow),
+        reconciler=TicketReconciler(_rooms(), _tickets(), _publisher(), budget, utcnow),
         dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
     )
 
@@ -95,6 +143,6 @@ def dispatch(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def reset() -> None:
-    """Forget the built services (tests switch AWS mocks between cases)."""
-    show_runner.cache_clear()
-    housekeeping.cache_clear()
+    """Forget the built stores and services (tests switch AWS mocks between cases)."""
+    for built in (_connection, _rooms, _tickets, _events, _publisher, show_runner, housekeeping):
+        built.cache_clear()

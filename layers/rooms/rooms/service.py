@@ -27,7 +27,7 @@ from rooms.domain.model import (
     ticket_id_for,
     write_shards,
 )
-from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore
+from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
 from rooms.reconciler import TicketReconciler
 
 logger = logging.getLogger(__name__)
@@ -50,17 +50,19 @@ class LeaveResult:
 class RoomService:
     def __init__(
         self,
-        store: RoomStore,
+        rooms: RoomStore,
+        tickets: TicketStore,
         publisher: OverflowPublisher,
         clock: Callable[[], datetime] = utcnow,
         *,
         delivery_budget: timedelta | None = None,
     ) -> None:
-        self._store = store
+        self._rooms = rooms
+        self._tickets = tickets
         self._publisher = publisher
         self._clock = clock
         budget = delivery_budget or timedelta(seconds=settings().overflow_delivery_budget_seconds)
-        self._reconciler = TicketReconciler(store, publisher, budget, clock)
+        self._reconciler = TicketReconciler(rooms, tickets, publisher, budget, clock)
 
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
@@ -80,23 +82,23 @@ class RoomService:
             event_id=event_id,
             shards=write_shards(capacity, settings().seats_per_write_shard),
         )
-        self._store.create_room(room)
+        self._rooms.create_room(room)
         return room
 
     def get_room(self, room_id: str) -> Room:
-        return self._store.get_room(room_id)
+        return self._rooms.get_room(room_id)
 
     def family(self, room_id: str) -> Family:
         family_id, _ = family_of(room_id)
-        main = self._store.get_room(family_id, consistent=True)
+        main = self._rooms.get_room(family_id, consistent=True)
         ids = [parallel_room_id(family_id, index) for index in range(1, main.parallel_count + 1)]
-        return Family(main=main, parallel=self._store.get_rooms(ids) if ids else [])
+        return Family(main=main, parallel=self._rooms.get_rooms(ids) if ids else [])
 
     def join(self, room_id: str, user_id: str, promote: bool = False) -> Seat | Ticket:
         """A seat when the room has one (or the user already holds one in the family), else a queued ticket."""
         family_id, _ = family_of(room_id)
         try:
-            return self._store.admit(room_id, family_id, user_id, self._clock())
+            return self._rooms.admit(room_id, family_id, user_id, self._clock())
         except RoomFull:
             return self._enqueue(room_id, family_id, user_id, promote)
 
@@ -114,31 +116,31 @@ class RoomService:
             updated_at=now,
             promote=promote,
         )
-        prior = self._store.put_ticket(ticket)
+        prior = self._tickets.put_ticket(ticket)
         if prior is not None:
             if prior.status is TicketStatus.QUEUED:
                 if not self._reconciler.is_stale(prior):
                     return prior  # already waiting: the same ticket, no second message
                 # its message outlived every delivery SQS gives it (dead-lettered, or never sent)
                 return self._reconciler.republish(prior) or self._ticket_or_raise(ticket.ticket_id)
-            seat = self._store.get_seat(family_id, user_id)
+            seat = self._rooms.get_seat(family_id, user_id)
             if seat is not None:
                 return seat  # seated by the worker since the admission failed
-            if not self._store.requeue_ticket(prior, now):
+            if not self._tickets.requeue_ticket(prior, now):
                 return self._ticket_or_raise(ticket.ticket_id)
         queued = self._ticket_or_raise(ticket.ticket_id) if prior is not None else ticket
         try:
             self._publisher.publish(OverflowRequest.of(queued))
         except Exception:
             logger.exception("overflow publish failed", extra={"ticket_id": ticket.ticket_id})
-            self._store.fail_ticket(
+            self._tickets.fail_ticket(
                 ticket.ticket_id, OVERFLOW_UNAVAILABLE, self._clock(), queued_at=queued.queued_since
             )
             raise OverflowUnavailable() from None
         return queued
 
     def _ticket_or_raise(self, ticket_id: str) -> Ticket:
-        ticket = self._store.get_ticket(ticket_id)
+        ticket = self._tickets.get_ticket(ticket_id)
         if ticket is None:
             raise TicketNotFound(ticket_id)
         return ticket
@@ -146,14 +148,14 @@ class RoomService:
     def leave(self, room_id: str, user_id: str) -> LeaveResult:
         """Free the user's seat in the family, or withdraw their queued ticket. Repeating it frees nothing."""
         family_id, _ = family_of(room_id)
-        seat = self._store.get_seat(family_id, user_id)
+        seat = self._rooms.get_seat(family_id, user_id)
         if seat is not None:
             return self._leave_seat(seat)
         now = self._clock()
-        if self._store.fail_ticket(ticket_id_for(family_id, user_id), "cancelled", now):
+        if self._tickets.fail_ticket(ticket_id_for(family_id, user_id), "cancelled", now):
             return LeaveResult(left=False, room_id=None, ticket_cancelled=True)
         # the worker may have seated the user between the two reads
-        seat = self._store.get_seat(family_id, user_id)
+        seat = self._rooms.get_seat(family_id, user_id)
         if seat is not None:
             return self._leave_seat(seat)
         return LeaveResult(left=False, room_id=None, ticket_cancelled=False)
@@ -164,27 +166,27 @@ class RoomService:
         The ticket's write comes after the release, on its own key; the request in flight for a ticket
         still queued then finds it ended and seats nobody.
         """
-        left = self._store.release(seat)
+        left = self._rooms.release(seat)
         if left:
-            self._store.end_ticket(seat, TicketStatus.LEFT, reason, self._clock())
+            self._tickets.end_ticket(seat, TicketStatus.LEFT, reason, self._clock())
         return LeaveResult(left=left, room_id=seat.room_id, ticket_cancelled=False)
 
     def heartbeat(self, room_id: str, user_id: str) -> Seat:
         family_id, _ = family_of(room_id)
-        seat = self._store.touch(family_id, user_id, self._clock())
+        seat = self._rooms.touch(family_id, user_id, self._clock())
         if seat is None:
             raise NotSeated(room_id, user_id)
         return seat
 
     def participants(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
-        return self._store.list_seats(self._store.get_room(room_id), limit, cursor)
+        return self._rooms.list_seats(self._rooms.get_room(room_id), limit, cursor)
 
     def kick(self, room_id: str, host_id: str, user_id: str) -> bool:
         room = self._hosted_room(room_id, host_id)
-        seat = self._store.get_seat(room.family_id, user_id)
+        seat = self._rooms.get_seat(room.family_id, user_id)
         if seat is not None and self._leave_seat(seat, KICKED).left:
             return True
-        self._store.fail_ticket(ticket_id_for(room.family_id, user_id), KICKED, self._clock())
+        self._tickets.fail_ticket(ticket_id_for(room.family_id, user_id), KICKED, self._clock())
         return False
 
     def close(self, room_id: str, host_id: str) -> Room:
@@ -200,13 +202,13 @@ class RoomService:
         room_id = room.room_id
         targets = self.family(room_id).rooms if room.is_main else [room]
         for target in targets:
-            self._store.close_room(target.room_id)
+            self._rooms.close_room(target.room_id)
         deadline = time.monotonic() + (CLOSE_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
         for target in targets:
-            if not self._store.evict_all(target.room_id, deadline):
+            if not self._rooms.evict_all(target.room_id, deadline):
                 logger.info("seats left for housekeeping to free", extra={"room_id": target.room_id})
                 break
-        return self._store.get_room(room_id, consistent=True)
+        return self._rooms.get_room(room_id, consistent=True)
 
     def ticket(self, ticket_id: str, user_id: str) -> Ticket:
         """The caller's ticket, as it stands against their seat in the family (Ticket.seen_with).
@@ -215,10 +217,10 @@ class RoomService:
         more read per poll, nothing on the join path) keeps the answer right whatever path moved the
         seat, a promotion, a rejoin into a free main-room seat, a closing room, or a crash in between.
         """
-        ticket = self._store.get_ticket(ticket_id)
+        ticket = self._tickets.get_ticket(ticket_id)
         if ticket is None or ticket.user_id != user_id:
             raise TicketNotFound(ticket_id)
-        seat = self._store.get_seat(ticket.family_id, user_id)
+        seat = self._rooms.get_seat(ticket.family_id, user_id)
         room_closed = False
         if seat is None and ticket.status is TicketStatus.SEATED and ticket.room_id:
             room_closed = self._room_closed(ticket.room_id)
@@ -226,12 +228,12 @@ class RoomService:
 
     def _room_closed(self, room_id: str) -> bool:
         try:
-            return self._store.get_room(room_id).status is RoomStatus.CLOSED
+            return self._rooms.get_room(room_id).status is RoomStatus.CLOSED
         except RoomNotFound:
             return True
 
     def _hosted_room(self, room_id: str, host_id: str) -> Room:
-        room = self._store.get_room(room_id)
+        room = self._rooms.get_room(room_id)
         if room.host_id != host_id:
             raise NotHost(room_id)
         return room

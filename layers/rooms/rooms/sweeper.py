@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.domain.expiry import EXPIRY_SHARDS, SHARDS_PER_JOB, SweepJob
 from rooms.domain.model import TicketStatus
-from rooms.ports import ExpiryStore
+from rooms.ports import ExpiryStore, TicketStore
 from rooms.service import utcnow
 
 
@@ -37,8 +37,9 @@ class SweepJobMessage(BaseModel):
 
 
 class ExpirySweeper:
-    def __init__(self, store: ExpiryStore, clock: Callable[[], datetime] = utcnow) -> None:
-        self._store = store
+    def __init__(self, seats: ExpiryStore, tickets: TicketStore, clock: Callable[[], datetime] = utcnow) -> None:
+        self._seats = seats
+        self._tickets = tickets
         self._clock = clock
 
     def sweep(self, job: SweepJob) -> int:
@@ -47,11 +48,11 @@ class ExpirySweeper:
 
     def sweep_shard(self, bucket: int, shard: int) -> int:
         now = self._clock()
-        expired = [seat for seat in self._store.seats_expiring(bucket, shard, now) if seat.expires_at <= now]
-        freed = self._store.release_expired(expired, now) if expired else []
+        expired = [seat for seat in self._seats.seats_expiring(bucket, shard, now) if seat.expires_at <= now]
+        freed = self._seats.release_expired(expired, now) if expired else []
         for seat in freed:
             if seat.ticketed:  # a seat taken in the main room has no ticket to tell, as a rule
-                self._store.end_ticket(seat, TicketStatus.EXPIRED, None, now)
+                self._tickets.end_ticket(seat, TicketStatus.EXPIRED, None, now)
         return len(freed)
 
 

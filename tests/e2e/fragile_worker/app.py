@@ -20,8 +20,8 @@ _spec = importlib.util.spec_from_file_location("overflow_worker_app", os.environ
 assert _spec is not None and _spec.loader is not None
 _real = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_real)
-_store = _real.service._store
-_seat_batch = _store.seat_batch
+_rooms = _real.service._rooms
+_seat_batch = _rooms.seat_batch
 
 
 def _doomed() -> set[str]:
@@ -35,5 +35,5 @@ def _seat_batch_or_die(room: Any, requests: Any, now: Any) -> Any:
     return _seat_batch(room, requests, now)
 
 
-_store.seat_batch = _seat_batch_or_die
+_rooms.seat_batch = _seat_batch_or_die
 lambda_handler = _real.lambda_handler

@@ -1,1 +1,1 @@
-"""AWS adapters: pynamodb models and the store, and the SQS publisher."""
+"""AWS adapters: the pynamodb models, one DynamoDB store per port and the helpers they share, SQS, Scheduler."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Metrics
@@ -12,32 +10,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rooms.api.deps import caller_id
+from rooms.api.deps import caller_id, event_service
 from rooms.api.event_schemas import CreateEventRequest, EventOut, EventsOut, RsvpOut, UpdateEventRequest
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers
-from rooms.config import settings
 from rooms.domain.events import Recurrence
-from rooms.events_service import EventChanges, EventService
+from rooms.events_service import EventChanges
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
 
 EventId = Annotated[str, Path(min_length=1, max_length=64, description="An event id, e.g. e_0123456789abcdef.")]
-
-
-@cache
-def event_service() -> EventService:
-    from rooms.adapters.event_store import DynamoShowStore
-    from rooms.adapters.scheduler import EventBridgeShowScheduler
-    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
-    from rooms.events_service import ShowRunner
-    from rooms.service import RoomService
-
-    store = DynamoShowStore()
-    runner = ShowRunner(store, RoomService(store, SqsOverflowPublisher()), settings().max_parallel_rooms)
-    horizon = timedelta(days=settings().max_booking_days_ahead)
-    return EventService(store, EventBridgeShowScheduler(), runner, booking_horizon=horizon)
 
 
 @router.post(
