@@ -85,7 +85,6 @@ def test_a_few_hundred_expired_seats_are_freed_by_the_sweeper_once_each(ghost_st
             rooms.append(PlantedRoom(created.json()["room_id"], created.json()["family_id"], PLANTED // 2))
         # GIVEN a few hundred seats whose lease just ended, across two rooms (their counts raised to match)
         batches_before = sweeps.batches
-        runs_before = len(ghost_stack.scheduler.invocations_of(HOUSEKEEPING))
         lease_ended = datetime.now(UTC)
         dynamodb = ghost_stack.client("dynamodb")
         assert plant_expired_seats(dynamodb, table, rooms, lease_ended, INTERVAL) == PLANTED
@@ -99,10 +98,8 @@ def test_a_few_hundred_expired_seats_are_freed_by_the_sweeper_once_each(ghost_st
             listed = http.get(f"/rooms/{room.room_id}/participants", params={"limit": 100})
             assert listed.status_code == 200 and listed.json()["participants"] == [], listed.text
             assert http.get(f"/rooms/{room.room_id}").json()["occupancy"] == 0
-    # AND the minute runs handed the index's shards out and the sweeper took them: no job dead-lettered,
-    # no minute run failed
-    runs = ghost_stack.scheduler.invocations_of(HOUSEKEEPING)[runs_before:]
-    assert sum(run.result["expiry_jobs_enqueued"] for run in runs if run.ok) > 0
+    # AND the sweeper freed them (the jobs may come from a run that started before they were planted: the
+    # current bucket is handed out too), no job dead-lettered, no minute run failed
     assert sweeps.batches > batches_before
     assert queue_depth(ghost_stack, "SweepDeadLetterQueue") == 0
     assert ghost_stack.scheduler.failures == []

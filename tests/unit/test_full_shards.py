@@ -59,3 +59,14 @@ def test_no_memory_means_every_shard_is_always_tried() -> None:
     for shard in range(4):
         full.mark_full("r", shard, 4)
     assert sorted(full.open_shards("r", 4)) == [0, 1, 2, 3]
+
+
+def test_a_join_that_found_every_shard_full_makes_the_room_full_however_slow_it_was() -> None:
+    clock = Clock()
+    full = FullShards(1.0, clock)
+    for shard in range(40):  # one join trying 40 shards, each failure taking a tenth of a second
+        full.mark_full("r", shard, 40)
+        clock.now += 0.1
+    assert full.open_shards("r", 40) != []  # the first marks ran out meanwhile
+    full.mark_room_full("r", 40)
+    assert full.open_shards("r", 40) == []

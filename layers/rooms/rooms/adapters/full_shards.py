@@ -1,14 +1,14 @@
-"""What one API instance has learnt about which write shards of a room are full, for a short while.
-
-A join into a full room must not cost the room a write: at 10,000 joins/s into a full room, each failed
-transaction is billed on the shard it tried. A shard whose admission failed on its capacity is taken
-for full for `memory_seconds`, and joins try the others. Once every shard has been seen full, the room
-is: joins go straight to the overflow queue, and when the memory runs out one join probes a couple of
-shards (not all of them) before the room is taken for full again, so a full room costs an instance
-about one failed transaction a second. The price is that a seat freed in a full room is offered to new
-joins late (the overflow path and promotions seat people meanwhile); a seat this instance frees makes it
-try every shard again at once. Only rooms with more than one shard are remembered: a small room is
-never hot, and its freed seat goes to the very next join.
+"""What one API instance has learnt about which write shards of a room are full, for a short while. A join
+into a full room must not cost the room a write: at 10,000 joins/s into a full room, each failed
+transaction is billed on the shard it tried. A shard whose admission failed on its capacity is taken for
+full for `memory_seconds`, and joins try the others. Once a join has found every shard it could try
+full, the room is taken for full (however long that join took: on a slow machine the first marks may
+have run out meanwhile): joins go straight to the overflow queue, and when the memory runs out one join
+probes a couple of shards (not all of them) before the room is taken for full again, so a full room
+costs an instance about one failed transaction a second. The price is that a seat freed in a full room
+is offered to new joins late (the overflow path and promotions seat people meanwhile); a seat this
+instance frees makes it try every shard again at once. Only rooms with more than one shard are
+remembered: a small room is never hot, and its freed seat goes to the very next join.
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ class FullShards:
                 del self._shards[room_id]
             if len(self._shards) + len(self._rooms) > _MAX_ROOMS:
                 self._forget_stale(now)
+
+    def mark_room_full(self, room_id: str, shards: int) -> None:
+        """A join found every shard it could try full (the others were seen full within the memory)."""
+        if shards <= 1 or self._memory <= 0:
+            return
+        with self._lock:
+            self._rooms[room_id] = self._clock() + self._memory
+            self._shards.pop(room_id, None)
 
     def seated(self, room_id: str) -> None:
         """A join got a seat: if it was a probe, the room is not full any more."""

@@ -192,7 +192,9 @@ class DynamoRoomStore:
                 return seat
             tried = True
             self._full.mark_full(room_id, shard, shards)
-        if not tried:  # no transaction ran, so none proved the user holds no seat: look
+        if tried:  # every shard not known full was tried and was full: so is the room, for a while
+            self._full.mark_room_full(room_id, shards)
+        else:  # no transaction ran, so none proved the user holds no seat: look
             found = self.get_seat(family_id, user_id)
             if found is not None:
                 return found
