@@ -244,3 +244,32 @@ def test_an_empty_sharded_room_closes_with_all_its_shards_and_an_occupied_one_do
     # the room with seats on its other shards is not empty, whatever its room item counts
     assert housekeeping.close_if_empty(f"{family_id}-p2", p2_since) is False
     assert rooms.get_room(f"{family_id}-p2", consistent=True).status.value == "open"
+
+
+def test_joins_fill_the_shards_evenly_so_none_is_left_to_take_every_join(api: CallApi) -> None:
+    """Each join reads two random shards and tries the emptier first, so the shards fill up together:
+    no shard is full while most of the room is still empty, which would leave the last few open shards
+    to take every join of a nearly full room."""
+    room_id = api("create_room", sub="host", body={"title": "Even", "capacity": 40})[1]["room_id"]
+    joined = 0
+    while max(shard_counts(room_id)) < SEATS_PER_SHARD:
+        assert join(api, room_id, f"u{joined}")[0] == 200
+        joined += 1
+    # 8 shards of 5: picking the emptier of two draws, the first shard fills after 18 to 40 joins (2,000
+    # simulated rooms: 1% before 23), picking one shard at random after 6 to 19 (median 19)
+    assert joined >= 16, shard_counts(room_id)
+    assert sum(shard_counts(room_id)) == joined
+
+
+def test_a_shard_read_full_is_skipped_without_a_transaction(api: CallApi) -> None:
+    from rooms.adapters.room_store import DynamoRoomStore
+
+    room_id = api("create_room", sub="host", body={"title": "Skip", "capacity": 40})[1]["room_id"]
+    store = DynamoRoomStore()
+    now = datetime.now(UTC)
+    for n in range(SEATS_PER_SHARD):  # shard 2 full, shard 1 one seat in, the others empty
+        assert store._admit_through(2, room_id, room_id, f"full{n}", now) is not None
+    assert store._admit_through(1, room_id, room_id, "one", now) is not None
+    assert store._two_choices(room_id, 8, [1, 0, 5, 2]) == [0, 1, 5, 2]
+    assert store._two_choices(room_id, 8, [2, 1, 0, 5]) == [1, 0, 5]
+    assert 2 not in store._full.open_shards(room_id, 8)  # taken for full: no join bills it for a while

@@ -5,7 +5,7 @@ every store that creates, reads or closes rooms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from pynamodb.connection import Connection
@@ -99,13 +99,21 @@ def _with_shard_counts(connection: Connection, rooms: list[Room], consistent: bo
 
 def shard_occupancies(connection: Connection, room: Room) -> list[tuple[int, int]]:
     """(occupancy, capacity) of each write shard of a room, read consistently, in shard order."""
-    keys = [(shard_key(room.room_id, k), "ROOM" if k == 0 else SHARD_SK) for k in range(room.shards)]
+    found = occupancies_of(connection, room.room_id, range(room.shards), consistent=True)
+    return [found.get(k, (0, 0)) for k in range(room.shards)]
+
+
+def occupancies_of(
+    connection: Connection, room_id: str, shards: Iterable[int], *, consistent: bool
+) -> dict[int, tuple[int, int]]:
+    """(occupancy, capacity) of these write shards of a room (those that exist), in one BatchGetItem."""
+    keys = [(shard_key(room_id, k), "ROOM" if k == 0 else SHARD_SK) for k in shards]
     found: dict[int, tuple[int, int]] = {}
-    for raw in batch_get_raw(connection, keys, consistent=True):
+    for raw in batch_get_raw(connection, keys, consistent=consistent):
         if raw["sk"]["S"] == SHARD_SK:
             shard = RoomShardItem.from_raw_data(raw)
             found[int(shard.shard)] = (int(shard.occupancy), int(shard.shard_capacity))
         else:
             item = RoomItem.from_raw_data(raw)
             found[0] = (int(item.occupancy), int(item.shard_capacity or item.capacity))
-    return [found.get(k, (0, 0)) for k in range(room.shards)]
+    return found

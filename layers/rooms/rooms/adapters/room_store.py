@@ -62,7 +62,14 @@ from rooms.adapters.models import (
     ticket_family_key,
     ticket_key,
 )
-from rooms.adapters.room_items import HAS_FREE_SEAT, IS_OPEN, save_room, shard_item, shard_occupancies
+from rooms.adapters.room_items import (
+    HAS_FREE_SEAT,
+    IS_OPEN,
+    occupancies_of,
+    save_room,
+    shard_item,
+    shard_occupancies,
+)
 from rooms.config import settings
 from rooms.domain.errors import InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
 from rooms.domain.expiry import expiry_bucket
@@ -185,7 +192,7 @@ class DynamoRoomStore:
         """
         shards, capacity = self._shape(room_id)
         tried = False
-        for shard in self._full.open_shards(room_id, shards):
+        for shard in self._two_choices(room_id, shards, self._full.open_shards(room_id, shards)):
             seat = self._admit_through(shard, room_id, family_id, user_id, now)
             if seat is not None:
                 self._full.seated(room_id)
@@ -199,6 +206,23 @@ class DynamoRoomStore:
             if found is not None:
                 return found
         raise RoomFull(room_id, capacity)
+
+    def _two_choices(self, room_id: str, shards: int, order: list[int]) -> list[int]:
+        """The shards to try, in order: of the first two candidates, the one with more free seats first
+        (read eventually consistent, 1 RCU), then the others in their random order. Picking the emptier of
+        two random shards keeps the shards filling evenly, so they fill up together and no shard is left
+        to take every join of a nearly full room (random choice alone strands a few open shards that take
+        them all). A candidate read full is taken for full and skipped: no transaction bills it."""
+        if len(order) <= 2:
+            return order
+        pair = order[:2]
+        found = occupancies_of(self._connection, room_id, pair, consistent=False)
+        free = {shard: found[shard][1] - found[shard][0] for shard in pair if shard in found}
+        for shard in pair:
+            if free.get(shard, 0) <= 0:
+                self._full.mark_full(room_id, shard, shards)
+        ranked = sorted((shard for shard in pair if free.get(shard, 0) > 0), key=lambda shard: -free[shard])
+        return ranked + order[2:]
 
     def _shape(self, room_id: str) -> tuple[int, int]:
         """(write shards, capacity) of a room, read once per instance: neither changes in a room's life."""
