@@ -1,41 +1,28 @@
-"""Development JWTs: minted here, verified by the local gateway like the HTTP API JWT authorizer."""
+"""Development JWTs: minted by the SDK's dev-token helper, verified by the local gateway like the HTTP API
+JWT authorizer."""
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import jwt
 
-ISSUER = "rooms-local"
-AUDIENCE = "rooms-local"
-ALGORITHM = "HS256"
-SECRET_VARIABLE = "ROOMS_LOCAL_JWT_SECRET"
-# A public, development-only key: local tokens grant nothing anywhere else.
-DEFAULT_SECRET = "rooms-local-development-secret-not-for-production"
+# The token format has one home, the SDK: the local gateway verifies what the SDK mints.
+from rooms_client.devtoken import ALGORITHM, AUDIENCE, DEFAULT_SECRET, ISSUER, dev_secret, mint_dev_token
+
+__all__ = ["AUDIENCE", "DEFAULT_SECRET", "ISSUER", "mint_token", "secret", "verify_token"]
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 def secret() -> str:
-    return os.environ.get(SECRET_VARIABLE) or DEFAULT_SECRET
+    return dev_secret()
 
 
 def mint_token(user_id: str, *, ttl_seconds: int = 3600, extra_claims: Mapping[str, Any] | None = None) -> str:
     """An HS256 access token for `user_id` that the local gateway accepts."""
-    now = int(time.time())
-    claims = {
-        "sub": user_id,
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + ttl_seconds,
-        "token_use": "access",
-        **(extra_claims or {}),
-    }
-    return jwt.encode(claims, secret(), algorithm=ALGORITHM)
+    return mint_dev_token(user_id, ttl_seconds=ttl_seconds, extra_claims=extra_claims)
 
 
 def verify_token(token: str, *, issuer: str = ISSUER, audiences: tuple[str, ...] = (AUDIENCE,)) -> dict[str, Any]:

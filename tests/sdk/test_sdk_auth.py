@@ -23,9 +23,7 @@ from rooms_client.devtoken import (
     DEFAULT_SECRET,
     ISSUER,
     SECRET_ENV,
-    dev_claims,
     dev_secret,
-    hs256_token,
 )
 from tests.sdk.sdk_fakes import room_json
 
@@ -105,8 +103,8 @@ def test_with_token_shares_the_pool_but_not_the_identity() -> None:
     assert seen == ["Bearer guest", "Bearer host"]
 
 
-def test_stdlib_dev_token_is_a_valid_hs256_jwt(monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN the SDK's own signer (explicit secret: no delegation to the local stack)
+def test_dev_token_is_a_valid_hs256_jwt() -> None:
+    # GIVEN a dev token signed with an explicit secret
     token = mint_dev_token("alice", secret=SECRET, ttl_seconds=600)
     # THEN PyJWT verifies it with the local stack's issuer and audience
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)
@@ -120,7 +118,7 @@ def test_dev_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert dev_secret() == "from-env"
     monkeypatch.delenv(SECRET_ENV)
     assert dev_secret() == DEFAULT_SECRET
-    token = hs256_token(dev_claims("bob", ttl_seconds=60, now=1_000), DEFAULT_SECRET)
+    token = mint_dev_token("bob", ttl_seconds=60, now=1_000)
     claims = jwt.decode(token, DEFAULT_SECRET, algorithms=["HS256"], audience=AUDIENCE, options={"verify_exp": False})
     assert (claims["sub"], claims["iat"], claims["exp"]) == ("bob", 1_000, 1_060)
 

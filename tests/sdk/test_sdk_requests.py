@@ -203,6 +203,6 @@ def test_all_participants_follows_the_cursor(fake_api) -> None:
 
 
 def _token(user: str) -> str:
-    from rooms_client.devtoken import hs256_token
+    from rooms_client.devtoken import mint_dev_token
 
-    return hs256_token({"sub": user}, "test")
+    return mint_dev_token(user)

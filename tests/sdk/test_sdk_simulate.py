@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -92,3 +93,17 @@ def test_the_simulate_command_exits_non_zero_on_a_violation(tmp_path: Path) -> N
 def test_a_deployed_api_needs_a_token_per_user(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--token", "abc", "simulate", "--users", "2"]) == 2
     assert "--token-cmd" in capsys.readouterr().err
+
+
+def test_without_the_simulate_extra_the_command_asks_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an install without the `simulate` extra: matplotlib cannot be imported
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    api = FakeRoomsApi()
+    # WHEN a storm is asked for
+    code = main(["simulate", "--users", "3", "--no-progress"], async_transport=httpx.MockTransport(api))
+    # THEN it exits at once, names the extra, and sent no request
+    assert code == 2
+    assert "pip install 'rooms-client[simulate]'" in capsys.readouterr().err
+    assert api.requests == []

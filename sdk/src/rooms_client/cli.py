@@ -22,7 +22,7 @@ from rooms_client.auth import DevToken, TokenSource
 from rooms_client.client import RoomsClient
 from rooms_client.devtoken import DEFAULT_TTL_SECONDS, mint_dev_token
 from rooms_client.errors import JoinTimeoutError, RoomsError
-from rooms_client.models import Family, Ticket, to_json
+from rooms_client.models import RECURRENCES, Family, Ticket, to_json
 from rooms_client.simulate import command as simulate_command
 
 TOKEN_ENV = "ROOMS_TOKEN"
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     event.add_argument("--timezone", default="UTC", help="IANA zone for recurrences (default: %(default)s)")
     event.add_argument("--capacity", type=int, required=True, help="seats per room")
     event.add_argument("--expected-audience", type=int, required=True)
-    event.add_argument("--recurrence", choices=["daily", "weekly"], default=None)
+    event.add_argument("--recurrence", choices=RECURRENCES, default=None)
     event.set_defaults(handler=cmd_create_event)
 
     join = commands.add_parser("join", help="take a seat, following the overflow ticket if the room is full")

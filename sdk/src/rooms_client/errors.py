@@ -199,7 +199,8 @@ class JoinTimeoutError(RoomsError):
         self.timeout = timeout
 
 
-_STATUS_CLASSES: tuple[type[RoomsApiError], ...] = (
+# The class of each HTTP status, and of each code the API documents under one (docs/openapi.json).
+STATUS_CLASSES: tuple[type[RoomsApiError], ...] = (
     BadRequestError,
     UnauthenticatedError,
     ForbiddenError,
@@ -211,7 +212,7 @@ _STATUS_CLASSES: tuple[type[RoomsApiError], ...] = (
     InternalError,
     ServiceUnavailableError,
 )
-_CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
+CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     InvalidJsonError,
     InvalidCursorError,
     NotHostError,
@@ -231,8 +232,8 @@ _CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     OverflowUnavailableError,
     SchedulerUnavailableError,
 )
-_BY_STATUS = {cls.status_code: cls for cls in _STATUS_CLASSES}
-_BY_CODE = {cls.code: cls for cls in (*_STATUS_CLASSES, *_CODE_CLASSES)}
+_BY_STATUS = {cls.status_code: cls for cls in STATUS_CLASSES}
+_BY_CODE = {cls.code: cls for cls in (*STATUS_CLASSES, *CODE_CLASSES)}
 
 
 def error_class(status: int, code: str | None) -> type[RoomsApiError]:

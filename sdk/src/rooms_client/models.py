@@ -46,6 +46,14 @@ def to_json(value: Any) -> Any:
     return value
 
 
+# The values the API documents for its enum fields (docs/openapi.json; a contract test keeps them equal).
+# Fields stay plain strings: a newer server may add a value, and an older client must still parse it.
+ROOM_STATUSES = ("open", "closed")
+JOIN_STATUSES = ("seated", "queued")
+EVENT_STATUSES = ("scheduled", "live", "ended", "cancelled")
+RECURRENCES = ("daily", "weekly")
+
+
 @dataclass(frozen=True)
 class Room:
     room_id: str
@@ -55,7 +63,7 @@ class Room:
     title: str
     capacity: int
     occupancy: int
-    status: str
+    status: str  # one of ROOM_STATUSES
     created_at: datetime
     metadata: dict[str, str]
     parallel_count: int
@@ -153,7 +161,7 @@ class Ticket:
 class JoinOutcome:
     """The answer to one POST /rooms/{id}/join: a seat (200) or a ticket to follow (202)."""
 
-    status: str
+    status: str  # one of JOIN_STATUSES
     seat: Seat | None = None
     ticket: Ticket | None = None
     retry_after: float | None = None  # the 202's Retry-After header, in seconds
@@ -251,8 +259,8 @@ class Event:
     timezone: str | None
     capacity: int | None
     expected_audience: int | None
-    recurrence: str | None = None
-    status: str | None = None  # scheduled, live, ended or cancelled
+    recurrence: str | None = None  # one of RECURRENCES
+    status: str | None = None  # one of EVENT_STATUSES
     host_id: str | None = None
     room_id: str | None = None
     occurrence: str | None = None  # local start date (YYYYMMDD) of the current or last occurrence

@@ -21,6 +21,21 @@ class GatewayError(BaseModel):
     message: str = Field(description="e.g. Unauthorized, Too Many Requests, Service Unavailable.")
 
 
+# Every code the API writes in an error body, by the status it comes with. The document lists them in
+# each response's `x-error-codes`, so a client checks its error classes against the document.
+ERROR_CODES: dict[str, tuple[str, ...]] = {
+    "400": ("INVALID_JSON", "INVALID_CURSOR"),
+    "401": ("UNAUTHENTICATED",),
+    "403": ("NOT_HOST",),
+    "404": ("ROOM_NOT_FOUND", "TICKET_NOT_FOUND", "EVENT_NOT_FOUND"),
+    "409": ("ROOM_CLOSED", "ROOM_FULL", "NOT_SEATED", "EVENT_NOT_EDITABLE", "QUOTA_EXCEEDED", "REQUEST_IN_PROGRESS"),
+    "415": ("UNSUPPORTED_MEDIA_TYPE",),
+    "422": ("VALIDATION_ERROR", "INVALID_SCHEDULE", "IDEMPOTENCY_KEY_REUSED"),
+    "503": ("BUSY", "CONTENTION", "OVERFLOW_UNAVAILABLE", "SCHEDULER_UNAVAILABLE"),
+    "default": ("INTERNAL",),
+}
+_ERROR_RESPONSE_REF = {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
+
 _ERRORS: dict[int, str] = {
     400: "INVALID_JSON: the body is not JSON (or nested too deep to parse); INVALID_CURSOR: the cursor is not one "
     "this listing returned.",
@@ -101,7 +116,15 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
                 else:
                     text = f"{own['description']} {description}"
                     responses[status] = {"description": text, "content": _content((ErrorResponse, GatewayError))}
+            _list_error_codes(responses)
     return spec
+
+
+def _list_error_codes(responses: dict[str, Any]) -> None:
+    for status, response in responses.items():
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        if status in ERROR_CODES and _ERROR_RESPONSE_REF in schema.get("anyOf", [schema]):
+            response["x-error-codes"] = list(ERROR_CODES[status])
 
 
 def _content(models: tuple[type[BaseModel], ...]) -> dict[str, Any]:

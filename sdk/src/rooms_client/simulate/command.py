@@ -92,7 +92,25 @@ def host_token(args: argparse.Namespace) -> TokenSource:
     return DevToken(args.user or DEFAULT_HOST)
 
 
+SIMULATE_EXTRA_MISSING = (
+    "rooms simulate: the simulation draws its chart with matplotlib, which is not installed; "
+    "install the extra: pip install 'rooms-client[simulate]'"
+)
+
+
+def has_simulate_extra() -> bool:
+    """matplotlib, the one package of the `simulate` extra, is importable."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    if not has_simulate_extra():  # before the storm, not after it
+        print(SIMULATE_EXTRA_MISSING, file=sys.stderr)
+        return 2
     if args.token and not args.token_cmd:
         print(
             "rooms simulate: with --token, pass --token-cmd to get a token per simulated user",
