@@ -13,19 +13,17 @@ Nothing here scans.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from rooms.adapters.dynamo import (
     CONDITION_FAILED,
-    CONFLICT,
-    MAX_CONFLICT_RETRIES,
     TRANSACTION_ITEMS,
-    backoff,
     cancellation_codes,
     new_connection,
     save_if,
@@ -46,8 +44,7 @@ from rooms.adapters.models import (
     seat_key,
     shard_key,
 )
-from rooms.adapters.room_items import get_room, shard_item
-from rooms.domain.errors import Contention
+from rooms.adapters.room_items import free_seats, get_room
 from rooms.domain.expiry import ExpiryProgress
 from rooms.domain.model import RoomStatus, Seat
 
@@ -55,6 +52,15 @@ from rooms.domain.model import RoomStatus, Seat
 _HOUSEKEEPING_KEY = ("HOUSEKEEPING", "EXPIRY")
 _DUE_TICKETS_KEY = ("HOUSEKEEPING", "TICKETS_DUE")  # the last due minute whose tickets were all settled
 _RELEASE_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
+
+
+def _key(seat: Seat) -> str:
+    return seat_key(seat.family_id, seat.user_id)
+
+
+def _expired_in(room_id: str, expired_by: datetime) -> Callable[[Seat], Condition]:
+    """A seat is freed only if it is still in that room and its lease still ends by then."""
+    return lambda _: (SeatItem.room_id == room_id) & (SeatItem.expires_at <= expired_by)
 
 
 class DynamoHousekeepingStore:
@@ -163,35 +169,12 @@ class DynamoHousekeepingStore:
         freed: list[Seat] = []
         for (room_id, shard), held in counters.items():
             for start in range(0, len(held), _RELEASE_CHUNK):
-                freed += self._release_in_shard(room_id, shard, held[start : start + _RELEASE_CHUNK], now)
+                freed += free_seats(
+                    self._connection,
+                    room_id,
+                    shard,
+                    held[start : start + _RELEASE_CHUNK],
+                    key_of=_key,
+                    condition_of=_expired_in(room_id, now),
+                )
         return freed
-
-    def _release_in_shard(self, room_id: str, shard: int, seats: list[Seat], expired_by: datetime) -> list[Seat]:
-        conflicts = 0
-        while seats:
-            try:
-                with TransactWrite(connection=self._connection) as tx:
-                    tx.update(
-                        shard_item(room_id, shard),
-                        actions=[RoomItem.occupancy.add(-len(seats))],
-                        condition=RoomItem.occupancy >= len(seats),
-                    )
-                    for seat in seats:
-                        tx.delete(
-                            SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
-                            condition=(SeatItem.room_id == room_id) & (SeatItem.expires_at <= expired_by),
-                        )
-                return seats
-            except TransactWriteError as error:
-                codes = cancellation_codes(error)  # [seat deletes..., shard update]
-                kept = {i for i, code in enumerate(codes[: len(seats)]) if code == CONDITION_FAILED}
-                if kept:
-                    seats = [seat for i, seat in enumerate(seats) if i not in kept]
-                    continue
-                if CONFLICT not in codes:
-                    raise
-                if conflicts == MAX_CONFLICT_RETRIES:
-                    raise Contention(f"room {room_id}") from error
-                conflicts += 1
-                backoff(conflicts)
-        return []

@@ -5,14 +5,24 @@ every store that creates, reads or closes rooms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from rooms.adapters.dynamo import batch_get_raw
+from rooms.adapters.dynamo import (
+    CONDITION_FAILED,
+    CONFLICT,
+    MAX_CONFLICT_RETRIES,
+    backoff,
+    batch_get_raw,
+    cancellation_codes,
+)
 from rooms.adapters.mapping import room_from_item, room_item
 from rooms.adapters.models import (
     FAMILY_METADATA_SK,
@@ -20,15 +30,18 @@ from rooms.adapters.models import (
     FamilyMetadataItem,
     RoomItem,
     RoomShardItem,
+    SeatItem,
     room_key,
     shard_key,
 )
-from rooms.domain.errors import RoomNotFound
+from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.model import Room, RoomStatus, family_of, shard_capacities
 
 IS_OPEN = RoomItem.status == RoomStatus.OPEN.value
 # Write shards share these attribute names with the room item (shard 0): one expression serves both.
 HAS_FREE_SEAT = RoomItem.occupancy < RoomItem.shard_capacity
+
+T = TypeVar("T")
 
 
 def shard_item(room_id: str, shard: int) -> Model:
@@ -117,3 +130,44 @@ def occupancies_of(
             item = RoomItem.from_raw_data(raw)
             found[0] = (int(item.occupancy), int(item.shard_capacity or item.capacity))
     return found
+
+
+def free_seats(
+    connection: Connection,
+    room_id: str,
+    shard: int,
+    seats: Sequence[T],
+    *,
+    key_of: Callable[[T], str],
+    condition_of: Callable[[T], Condition],
+) -> list[T]:
+    """Delete these seats of one write shard and take them off its count, in one transaction (at most
+    99 seats: with the shard's update, the transaction's 100 items), so I1 holds after it; the seats
+    freed. A seat whose condition fails (left, moved or heartbeated meanwhile) is left out and the
+    rest tried again; Contention after repeated transaction conflicts."""
+    left = list(seats)
+    conflicts = 0
+    while left:
+        try:
+            with TransactWrite(connection=connection) as tx:
+                tx.update(
+                    shard_item(room_id, shard),
+                    actions=[RoomItem.occupancy.add(-len(left))],
+                    condition=RoomItem.occupancy >= len(left),
+                )
+                for seat in left:
+                    tx.delete(SeatItem(pk=key_of(seat), sk="SEAT"), condition=condition_of(seat))
+            return left
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)  # [seat deletes..., shard update]
+            kept = {i for i, code in enumerate(codes[: len(left)]) if code == CONDITION_FAILED}
+            if kept:
+                left = [seat for i, seat in enumerate(left) if i not in kept]
+                continue
+            if CONFLICT not in codes:
+                raise
+            if conflicts == MAX_CONFLICT_RETRIES:
+                raise Contention(f"room {room_id}") from error
+            conflicts += 1
+            backoff(conflicts)
+    return []

@@ -15,6 +15,7 @@ sweepers' release of expired seats is the housekeeping store's (DynamoHousekeepi
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Sequence
@@ -31,7 +32,6 @@ from rooms.adapters import room_items
 from rooms.adapters.cursors import seal, unseal
 from rooms.adapters.dynamo import (
     CONDITION_FAILED,
-    CONFLICT,
     TRANSACTION_ITEMS,
     cancellation_codes,
     cancelled_item,
@@ -65,13 +65,14 @@ from rooms.adapters.models import (
 from rooms.adapters.room_items import (
     HAS_FREE_SEAT,
     IS_OPEN,
+    free_seats,
     occupancies_of,
     save_room,
     shard_item,
     shard_occupancies,
 )
 from rooms.config import settings
-from rooms.domain.errors import InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import Contention, InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
 from rooms.domain.expiry import expiry_bucket
 from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
@@ -79,6 +80,10 @@ from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
 # a participants cursor holds (write shard, seat pk, gsi1sk): the shard's listing and where it stopped
 _SEAT_CURSOR_VALUES = 3
+
+
+def _pk(seat: SeatItem) -> str:
+    return str(seat.pk)
 
 
 class DynamoRoomStore:
@@ -378,7 +383,15 @@ class DynamoRoomStore:
             )
             shard, batch = next(((shard, batch) for shard, batch in batches if batch), (0, []))
             if batch:
-                self._evict(room_id, shard, batch)
+                with contextlib.suppress(Contention):  # leaves racing the eviction: query again
+                    free_seats(
+                        self._connection,
+                        room_id,
+                        shard,
+                        batch,
+                        key_of=_pk,
+                        condition_of=lambda _: SeatItem.room_id == room_id,
+                    )
                 continue
             if self.get_room(room_id, consistent=True).occupancy > 0:
                 time.sleep(0.05)  # the index is eventually consistent: late seats are still coming
@@ -393,26 +406,6 @@ class DynamoRoomStore:
             [RoomItem.gsi2pk.remove(), RoomItem.gsi2sk.remove()],
             RoomItem.gsi2pk == EVICTING_ROOMS,
         )
-
-    def _evict(self, room_id: str, shard: int, seats: list[SeatItem]) -> int:
-        while seats:
-            try:
-                with TransactWrite(connection=self._connection) as tx:
-                    tx.update(
-                        shard_item(room_id, shard),
-                        actions=[RoomItem.occupancy.add(-len(seats))],
-                        condition=RoomItem.occupancy >= len(seats),
-                    )
-                    for seat in seats:
-                        tx.delete(SeatItem(pk=seat.pk, sk="SEAT"), condition=SeatItem.room_id == room_id)
-                return len(seats)
-            except TransactWriteError as error:
-                codes = cancellation_codes(error)  # [seat deletes..., room update]
-                gone = {i for i, code in enumerate(codes[: len(seats)]) if code == CONDITION_FAILED}
-                if not gone and CONFLICT not in codes:
-                    raise
-                seats = [seat for i, seat in enumerate(seats) if i not in gone]
-        return 0
 
     # --------------------------------------------------------------- overflow
     def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
