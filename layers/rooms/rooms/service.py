@@ -12,7 +12,6 @@ from rooms.config import settings
 from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, RoomNotFound, TicketNotFound
 from rooms.domain.model import (
     KICKED,
-    MAIN_INDEX,
     OVERFLOW_UNAVAILABLE,
     Family,
     Page,
@@ -22,10 +21,10 @@ from rooms.domain.model import (
     Ticket,
     TicketStatus,
     family_of,
+    main_room,
     new_room_id,
     parallel_room_id,
     ticket_id_for,
-    write_shards,
 )
 from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
 from rooms.reconciler import TicketReconciler
@@ -67,20 +66,15 @@ class RoomService:
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
     ) -> Room:
-        room_id = new_room_id()
-        room = Room(
-            room_id=room_id,
-            family_id=room_id,
-            index=MAIN_INDEX,
+        room = main_room(
+            new_room_id(),
             host_id=host_id,
             title=title,
             capacity=capacity,
-            occupancy=0,
-            status=RoomStatus.OPEN,
+            seats_per_shard=settings().seats_per_write_shard,
             created_at=self._clock(),
             metadata=metadata,
             event_id=event_id,
-            shards=write_shards(capacity, settings().seats_per_write_shard),
         )
         self._rooms.create_room(room)
         return room

@@ -7,7 +7,7 @@ settle tickets in the same transaction as the seats, the ticket store settles th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rooms.adapters.models import (
@@ -113,9 +113,15 @@ def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
         shard=seat.shard or None,
         gsi1pk=seats_key(seat.room_id, seat.shard),
         gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
-        gsi2pk=seat_expiry_key(expiry_bucket(seat.expires_at, interval_seconds), key),
-        gsi2sk=expiry_sort_key(seat.expires_at, key),
+        **expiry_index(key, seat.expires_at, interval_seconds),
     )
+
+
+def expiry_index(seat_pk: str, expires_at: datetime, interval_seconds: int) -> dict[str, str]:
+    """A seat's entry in the expiry index (gsi2): the bucket and shard of its lease end (rooms.domain.expiry),
+    sorted by the lease end. Written on every seat and moved by every heartbeat."""
+    bucket = expiry_bucket(expires_at, interval_seconds)
+    return {"gsi2pk": seat_expiry_key(bucket, seat_pk), "gsi2sk": expiry_sort_key(expires_at, seat_pk)}
 
 
 # ---------------------------------------------------------------- tickets

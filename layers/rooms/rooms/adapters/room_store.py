@@ -42,7 +42,14 @@ from rooms.adapters.dynamo import (
     with_conflict_retries,
 )
 from rooms.adapters.full_shards import FullShards
-from rooms.adapters.mapping import OFF_DUE_INDEX, TERMINAL_TICKET_TTL, room_from_item, seat_from_item, seat_item
+from rooms.adapters.mapping import (
+    OFF_DUE_INDEX,
+    TERMINAL_TICKET_TTL,
+    expiry_index,
+    room_from_item,
+    seat_from_item,
+    seat_item,
+)
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     EVICTING_ROOMS,
@@ -53,9 +60,7 @@ from rooms.adapters.models import (
     RoomShardItem,
     SeatItem,
     TicketItem,
-    expiry_sort_key,
     room_key,
-    seat_expiry_key,
     seat_key,
     seats_key,
     shard_key,
@@ -65,8 +70,7 @@ from rooms.adapters.models import (
 from rooms.adapters.room_items import HAS_FREE_SEAT, IS_OPEN, save_room, shard_item, shard_occupancies
 from rooms.config import settings
 from rooms.domain.errors import InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
-from rooms.domain.expiry import expiry_bucket
-from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
+from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
 _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
@@ -140,19 +144,7 @@ class DynamoRoomStore:
 
     def create_parallel_room(self, main: Room, index: int, now: datetime) -> None:
         """Create parallel room `index` once, however many callers race: deterministic id + conditions."""
-        room = Room(
-            room_id=parallel_room_id(main.family_id, index),
-            family_id=main.family_id,
-            index=index,
-            host_id=main.host_id,
-            title=main.title,
-            capacity=main.capacity,
-            occupancy=0,
-            status=RoomStatus.OPEN,
-            created_at=now,
-            event_id=main.event_id,  # no metadata: the family's item holds it for every room
-            shards=main.shards,
-        )
+        room = parallel_room(main, index, now)
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
@@ -294,10 +286,11 @@ class DynamoRoomStore:
         key = seat_key(family_id, user_id)
         expires = now + self._lease
         item = SeatItem(pk=key, sk="SEAT")
+        index = expiry_index(key, expires, self._bucket_seconds)
         actions = [
             SeatItem.expires_at.set(expires),
-            SeatItem.gsi2pk.set(seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key)),
-            SeatItem.gsi2sk.set(expiry_sort_key(expires, key)),
+            SeatItem.gsi2pk.set(index["gsi2pk"]),
+            SeatItem.gsi2sk.set(index["gsi2sk"]),
         ]
         if not update_if(item, actions, SeatItem.pk.exists()):
             return None
