@@ -97,8 +97,8 @@ class RoomService:
             return self._enqueue(room_id, family_id, user_id, promote)
 
     def _enqueue(self, room_id: str, family_id: str, user_id: str, promote: bool) -> Seat | Ticket:
-        # The failed admission proved the user had no seat in the family (DynamoDB reports every failed
-        # condition of a cancelled transaction), so the common path is one put and one message.
+        # The failed admission proved the user had no seat in the family (RoomStore.admit's contract),
+        # so the common path is one put and one message.
         now = self._clock()
         ticket = Ticket(
             ticket_id=ticket_id_for(family_id, user_id),

@@ -46,6 +46,7 @@ from rooms.adapters.models import (
     seat_key,
     shard_key,
 )
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import get_room, shard_item
 from rooms.domain.errors import Contention
 from rooms.domain.expiry import ExpiryProgress
@@ -57,6 +58,7 @@ _DUE_TICKETS_KEY = ("HOUSEKEEPING", "TICKETS_DUE")  # the last due minute whose 
 _RELEASE_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
 
 
+@overload_is_busy
 class DynamoHousekeepingStore:
     def __init__(self, connection: Connection | None = None) -> None:
         self._connection = connection or new_connection()

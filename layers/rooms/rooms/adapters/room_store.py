@@ -67,6 +67,7 @@ from rooms.adapters.models import (
     ticket_family_key,
     ticket_key,
 )
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import HAS_FREE_SEAT, IS_OPEN, save_room, shard_item, shard_occupancies
 from rooms.config import settings
 from rooms.domain.errors import InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
@@ -78,6 +79,7 @@ _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per t
 _SEAT_CURSOR_VALUES = 3
 
 
+@overload_is_busy
 class DynamoRoomStore:
     def __init__(self, connection: Connection | None = None) -> None:
         config = settings()
@@ -286,12 +288,8 @@ class DynamoRoomStore:
         key = seat_key(family_id, user_id)
         expires = now + self._lease
         item = SeatItem(pk=key, sk="SEAT")
-        index = expiry_index(key, expires, self._bucket_seconds)
-        actions = [
-            SeatItem.expires_at.set(expires),
-            SeatItem.gsi2pk.set(index["gsi2pk"]),
-            SeatItem.gsi2sk.set(index["gsi2sk"]),
-        ]
+        expiry_pk, expiry_sk = expiry_index(key, expires, self._bucket_seconds)
+        actions = [SeatItem.expires_at.set(expires), SeatItem.gsi2pk.set(expiry_pk), SeatItem.gsi2sk.set(expiry_sk)]
         if not update_if(item, actions, SeatItem.pk.exists()):
             return None
         return seat_from_item(item)
