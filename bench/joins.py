@@ -246,6 +246,7 @@ class Bench:
         """What a join sends, by hand: the seat's conditional put with its index attributes and the room
         counter's conditional update, in one TransactWriteItems (pynamodb's order: puts, then updates)."""
         from rooms.adapters.models import expiry_sort_key, seat_expiry_key
+        from rooms.domain.expiry import expiry_bucket
 
         room = self.service.create_room(f"{tag}-host", tag, attempts, {})
         room_key = {"pk": {"S": f"ROOM#{room.room_id}"}, "sk": {"S": "ROOM"}}
@@ -265,7 +266,7 @@ class Bench:
                 "expires_at": {"S": expires.strftime(PYNAMODB_TIME)},
                 "gsi1pk": {"S": f"ROOM#{room.room_id}"},
                 "gsi1sk": {"S": f"{joined.isoformat()}#{user}"},
-                "gsi2pk": {"S": seat_expiry_key(int(expires.timestamp()) // 3600, seat)},
+                "gsi2pk": {"S": seat_expiry_key(expiry_bucket(expires, 3600), seat)},
                 "gsi2sk": {"S": expiry_sort_key(expires, seat)},
             }
             items = [

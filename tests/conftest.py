@@ -111,7 +111,7 @@ def lambda_context() -> LambdaContext:
 
 
 @pytest.fixture
-def aws() -> Iterator[dict[str, str]]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """moto with the tables and queues that template.yaml declares, named as the test environment expects."""
     import boto3
     from moto import mock_aws
@@ -133,16 +133,27 @@ def aws() -> Iterator[dict[str, str]]:
         os.environ["ROOMS_OVERFLOW_QUEUE_URL"] = urls["OverflowQueue"]
         os.environ["ROOMS_SWEEP_QUEUE_URL"] = urls["SweepQueue"]
         settings.cache_clear()
-        _reset_services()
+        fresh_api_services()
+        fresh_scheduler_services(monkeypatch)
         yield urls
     settings.cache_clear()
-    _reset_services()
+    load_function("api").app.dependency_overrides.clear()
 
 
-def _reset_services() -> None:
-    from rooms.api import deps
+def fresh_api_services() -> None:
+    """The API function on services of this test's own, built on its next request from the settings then
+    in force: its composition root overridden (app.dependency_overrides), as a test swaps any dependency."""
+    from rooms.api.deps import ApiServices, api_services
 
-    deps.reset()
+    services = ApiServices()
+    load_function("api").app.dependency_overrides[api_services] = lambda: services
+
+
+def fresh_scheduler_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler function on services of this test's own, built on first use from the settings then in force."""
+    from rooms.scheduled import ScheduledServices
+
+    monkeypatch.setattr(load_function("scheduler"), "services", ScheduledServices())
 
 
 @pytest.fixture

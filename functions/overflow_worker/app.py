@@ -6,10 +6,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rooms.adapters.room_store import DynamoRoomStore
-from rooms.adapters.ticket_store import DynamoTicketStore
 from rooms.config import settings
 from rooms.overflow_service import OverflowService
+from rooms.wiring import Adapters
 from rooms.worker import OverflowBatch
 
 logger = Logger()
@@ -17,7 +16,9 @@ tracer = Tracer()
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-service = OverflowService(DynamoRoomStore(), DynamoTicketStore(), settings().max_parallel_rooms)
+# the composition root: this instance's use case over its adapters
+adapters = Adapters()
+service = OverflowService(adapters.rooms, adapters.tickets, settings().max_parallel_rooms)
 
 
 @logger.inject_lambda_context

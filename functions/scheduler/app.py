@@ -6,11 +6,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rooms.scheduled import dispatch
+from rooms.scheduled import ScheduledServices, dispatch
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+# the composition root: the use cases of this instance, built on first use
+services = ScheduledServices()
 _METRICS = {
     "expiry_jobs_enqueued": "ExpirySweepJobsEnqueued",
     "promoted": "UsersPromoted",
@@ -27,7 +29,7 @@ _METRICS = {
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = dispatch(event)
+    result = dispatch(event, services)
     metrics.add_dimension(name="action", value=str(result["action"]))
     metrics.add_metric(name="ScheduledActions", unit=MetricUnit.Count, value=1)  # flushes the dimension too
     for field, metric in _METRICS.items():

@@ -7,16 +7,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
-from rooms.adapters.ticket_store import DynamoTicketStore
 from rooms.sweeper import ExpirySweeper, SweepBatch
+from rooms.wiring import Adapters
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-sweeper = ExpirySweeper(DynamoHousekeepingStore(), DynamoTicketStore())
+# the composition root: this instance's use case over its adapters
+adapters = Adapters()
+sweeper = ExpirySweeper(adapters.housekeeping, adapters.tickets)
 
 
 @logger.inject_lambda_context

@@ -231,26 +231,31 @@ def test_an_idempotency_key_makes_create_retries_safe(call_api: CallApi) -> None
 
 
 def test_throttling_is_a_503_to_retry_never_a_500(call_api: CallApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.client
     from botocore.exceptions import ClientError
-    from pynamodb.exceptions import TransactWriteError
 
-    from rooms.api.deps import room_service
+    from tests.conftest import LambdaContext, api_event, load_function
 
     room_id = create_room(call_api)
-    throttled = ClientError(
+    real = botocore.client.BaseClient._make_api_call
+    answer: dict[str, Exception] = {}
+
+    def refused(client: Any, operation: str, params: Any) -> Any:
+        if operation == "TransactWriteItems" and "error" in answer:
+            raise answer["error"]
+        return real(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refused)
+    # GIVEN DynamoDB refusing the admission's transaction as throttled (after botocore's own retries)
+    answer["error"] = ClientError(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "TransactWriteItems"
     )
-
-    def overloaded(*args: Any, **kwargs: Any) -> Any:
-        raise TransactWriteError("Failed to write transaction items", throttled)
-
-    monkeypatch.setattr(room_service()._rooms, "admit", overloaded)
+    # WHEN a user joins THEN the answer says busy, retry: the store's Busy, mapped by the API
     status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
     assert status == 503 and body["error"]["code"] == "BUSY"
-
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("a bug of ours")
-
-    monkeypatch.setattr(room_service()._rooms, "admit", broken)
+    response = load_function("api").lambda_handler(api_event("join_room", path={"room_id": room_id}), LambdaContext())
+    assert response["statusCode"] == 503 and response["headers"]["Retry-After"] == "1"
+    # AND a failure that is no overload stays an internal error
+    answer["error"] = RuntimeError("a bug of ours")
     status, body = call_api("join_room", path={"room_id": room_id}, sub="u1")
     assert status == 500 and body["error"]["code"] == "INTERNAL"

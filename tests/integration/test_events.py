@@ -12,7 +12,14 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ROOT, LambdaContext, load_event, load_function
+from tests.conftest import (
+    ROOT,
+    LambdaContext,
+    fresh_api_services,
+    fresh_scheduler_services,
+    load_event,
+    load_function,
+)
 from tests.integration.test_overflow_worker import run_worker, sqs_event
 
 CallApi = Callable[..., tuple[int, Any]]
@@ -30,8 +37,6 @@ SHOW = {
 @pytest.fixture
 def shows(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The schedule group and the API function's scheduler settings, both as template.yaml declares them."""
-    from rooms import scheduled
-    from rooms.api import deps
     from rooms.config import settings
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template
@@ -46,12 +51,10 @@ def shows(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     # the fixed dates of these tests (2030) lie beyond the default booking horizon of a year
     monkeypatch.setenv("ROOMS_MAX_BOOKING_DAYS_AHEAD", str(10 * 366))
     settings.cache_clear()
-    deps.reset()
-    scheduled.reset()
+    fresh_api_services()
+    fresh_scheduler_services(monkeypatch)
     yield environment
     settings.cache_clear()
-    deps.reset()
-    scheduled.reset()
 
 
 def book(call_api: CallApi, host: str = "host-bob", **changes: Any) -> dict[str, Any]:
@@ -382,13 +385,12 @@ def test_times_outside_the_utc_calendar_are_422_not_500(
 def test_a_show_is_booked_at_most_the_booking_horizon_ahead(
     call_api: CallApi, shows: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rooms.api import deps
     from rooms.config import settings
 
     # GIVEN the default horizon (a year), not this module's ten years
     monkeypatch.delenv("ROOMS_MAX_BOOKING_DAYS_AHEAD")
     settings.cache_clear()
-    deps.reset()
+    fresh_api_services()
 
     def at(days: int, hours: int = 0) -> str:
         return (utc() + timedelta(days=days, hours=hours)).isoformat()

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import LambdaContext, load_event, load_function
+from tests.conftest import LambdaContext, fresh_scheduler_services, load_event, load_function
 
 CallApi = Callable[..., tuple[int, Any]]
 
@@ -52,6 +52,25 @@ def run_worker(event: dict[str, Any]) -> list[str]:
     worker = load_function("overflow_worker")
     response = worker.lambda_handler(event, LambdaContext(function_name="overflow-worker"))
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+SeatBatch = Callable[..., Any]
+
+
+def worker_seating_with(monkeypatch: pytest.MonkeyPatch, seat_batch: Callable[..., Any]) -> None:
+    """The worker function on its use case built over a room store whose seat_batch is
+    `seat_batch(real_seat_batch, room, requests, now)`: the rest is wired as the function wires it."""
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.config import settings
+    from rooms.overflow_service import OverflowService
+
+    class Rooms(DynamoRoomStore):
+        def seat_batch(self, room: Any, requests: Any, now: Any) -> Any:
+            return seat_batch(super().seat_batch, room, requests, now)
+
+    worker = load_function("overflow_worker")
+    service = OverflowService(Rooms(), worker.adapters.tickets, settings().max_parallel_rooms)
+    monkeypatch.setattr(worker, "service", service)
 
 
 def fill_and_queue(call_api: CallApi, capacity: int, users: int) -> tuple[str, dict[str, str]]:
@@ -127,19 +146,19 @@ def test_a_worker_dying_after_creating_a_room_leaves_no_orphan(
 ) -> None:
     room_id, _ = fill_and_queue(call_api, capacity=2, users=2 + 2)
     event = sqs_event(aws["OverflowQueue"])
-    worker = load_function("overflow_worker")
-    store = worker.service._rooms
-    real_seat_batch = store.seat_batch
+    dying = {"now": True}
 
-    def crash(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("worker killed")
+    def seat_batch(real: SeatBatch, *args: Any) -> Any:
+        if dying["now"]:
+            raise RuntimeError("worker killed")
+        return real(*args)
 
-    monkeypatch.setattr(store, "seat_batch", crash)
+    worker_seating_with(monkeypatch, seat_batch)
     failed = run_worker(event)
     assert sorted(failed) == sorted(r["messageId"] for r in event["Records"])
     rooms = family(call_api, room_id)["rooms"]
     assert [r["occupancy"] for r in rooms] == [2, 0]  # the room exists, nobody is half-seated in it
-    monkeypatch.setattr(store, "seat_batch", real_seat_batch)
+    dying["now"] = False
     assert run_worker(event) == []  # the redelivery completes
     rooms = family(call_api, room_id)["rooms"]
     assert [r["occupancy"] for r in rooms] == [2, 2]
@@ -247,16 +266,14 @@ def ticket_of(call_api: CallApi, ticket_id: str, user: str) -> dict[str, Any]:
 
 def kill_the_worker_for(monkeypatch: pytest.MonkeyPatch, user: str) -> dict[str, bool]:
     """Every batch holding `user`'s request kills the worker while it seats it, until `healed` is set."""
-    store = load_function("overflow_worker").service._rooms
-    real = store.seat_batch
     state = {"healed": False}
 
-    def seat_batch(room: Any, requests: Any, now: Any) -> Any:
+    def seat_batch(real: SeatBatch, room: Any, requests: Any, now: Any) -> Any:
         if not state["healed"] and any(request.user_id == user for request in requests):
             raise WorkerKilled()
         return real(room, requests, now)
 
-    monkeypatch.setattr(store, "seat_batch", seat_batch)
+    worker_seating_with(monkeypatch, seat_batch)
     return state
 
 
@@ -272,15 +289,13 @@ def dying_at_init(event: dict[str, Any]) -> None:
 @pytest.fixture
 def housekeeping_reads_the_dlq(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The scheduler function configured as template.yaml does: it knows the overflow DLQ."""
-    from rooms import scheduled
     from rooms.config import settings
 
     monkeypatch.setenv("ROOMS_OVERFLOW_DLQ_URL", aws["OverflowDeadLetterQueue"])
     settings.cache_clear()
-    scheduled.reset()
+    fresh_scheduler_services(monkeypatch)
     yield
     settings.cache_clear()
-    scheduled.reset()
 
 
 def run_housekeeping() -> dict[str, Any]:

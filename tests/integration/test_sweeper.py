@@ -168,7 +168,6 @@ def test_a_seat_heartbeated_after_its_shard_was_read_is_kept(call_api: CallApi, 
 def test_the_minute_run_enqueues_every_shard_and_the_sweeper_frees_the_ghosts(
     call_api: CallApi, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rooms import scheduled
     from rooms.config import settings
     from rooms.domain import expiry
     from rooms.service import utcnow
@@ -179,7 +178,6 @@ def test_the_minute_run_enqueues_every_shard_and_the_sweeper_frees_the_ghosts(
     call_api("join_room", path={"room_id": room_id}, sub="alive")
     sweeper = sweeper_on(utcnow, monkeypatch)
     # WHEN the scheduler function runs housekeeping
-    scheduled.reset()
     report = load_function("scheduler").lambda_handler({"action": "housekeeping"}, LambdaContext())
     # THEN it handed out every shard of each due bucket, and freed nothing itself
     jobs_per_bucket = expiry.EXPIRY_SHARDS // expiry.SHARDS_PER_JOB

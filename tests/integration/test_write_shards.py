@@ -22,14 +22,14 @@ SEATS_PER_SHARD = 5
 def api(call_api: CallApi, monkeypatch: pytest.MonkeyPatch) -> Iterator[CallApi]:
     """The API with 5 seats per write shard: a room of 40 has 8 shards."""
     from rooms.config import settings
-    from tests.conftest import _reset_services
+    from tests.conftest import fresh_api_services
 
     monkeypatch.setenv("ROOMS_SEATS_PER_WRITE_SHARD", str(SEATS_PER_SHARD))
     settings.cache_clear()
-    _reset_services()
+    fresh_api_services()
     yield call_api
     settings.cache_clear()
-    _reset_services()
+    fresh_api_services()
 
 
 def shard_counts(room_id: str) -> list[int]:
@@ -92,12 +92,12 @@ def test_a_seat_freed_on_any_shard_goes_to_the_next_join(api: CallApi) -> None:
 def test_a_join_into_a_room_known_full_writes_nothing(api: CallApi, monkeypatch: pytest.MonkeyPatch) -> None:
     from rooms.adapters.room_store import DynamoRoomStore
     from rooms.config import settings
-    from tests.conftest import _reset_services
+    from tests.conftest import fresh_api_services
 
     # an instance that remembers a full room for an hour: no probe happens during the test, however slow
     monkeypatch.setenv("ROOMS_FULL_ROOM_MEMORY_SECONDS", "3600")
     settings.cache_clear()
-    _reset_services()
+    fresh_api_services()
     room_id = api("create_room", sub="host", body={"title": "Full", "capacity": 40})[1]["room_id"]
     for n in range(40):
         join(api, room_id, f"u{n}")

@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rooms.domain.model import Family, Room, RoomStatus, family_of, parallel_room_id, ticket_id_for
+from rooms.domain.model import (
+    Family,
+    Room,
+    RoomStatus,
+    family_of,
+    main_room,
+    parallel_room,
+    parallel_room_id,
+    ticket_id_for,
+)
 from rooms.domain.overflow import (
     MAX_SEATS_PER_TRANSACTION,
     parallel_rooms_needed,
@@ -74,3 +83,27 @@ def test_family_totals() -> None:
     assert family.occupancy == 24 and family.capacity == 30
     assert [r.index for r in family.rooms] == [0, 1, 2]
     assert room(1, 12).free_seats == 0
+
+
+def test_a_main_room_heads_its_own_family_open_and_empty_on_its_write_shards() -> None:
+    # GIVEN a host's new room of 5,000 at 125 seats a shard
+    main = main_room(
+        "r_new", host_id="host", title="t", capacity=5000, seats_per_shard=125, created_at=NOW, metadata={"a": "b"}
+    )
+    # THEN it is its family's room 0, open, empty, on 40 write shards
+    assert (main.family_id, main.index, main.is_main) == ("r_new", 0, True)
+    assert (main.status, main.occupancy, main.shards, main.metadata) == (RoomStatus.OPEN, 0, 40, {"a": "b"})
+
+
+def test_a_parallel_room_takes_its_main_rooms_shape_but_not_its_metadata() -> None:
+    # GIVEN a show's main room with metadata and three parallel rooms
+    main = main_room(
+        "r_show", host_id="h", title="show", capacity=250, seats_per_shard=125, created_at=NOW, event_id="e_1"
+    )
+    main = Room(**{**main.__dict__, "metadata": {"topic": "x"}, "parallel_count": 3, "occupancy": 250})
+    # WHEN parallel room 4 is made
+    fourth = parallel_room(main, 4, NOW)
+    # THEN it has the family's deterministic id and the main room's host, capacity, show and shards, and is empty
+    assert (fourth.room_id, fourth.family_id, fourth.index) == ("r_show-p4", "r_show", 4)
+    assert (fourth.host_id, fourth.capacity, fourth.event_id, fourth.shards) == ("h", 250, "e_1", 2)
+    assert (fourth.occupancy, fourth.parallel_count, fourth.metadata, fourth.status) == (0, 0, {}, RoomStatus.OPEN)

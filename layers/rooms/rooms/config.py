@@ -1,42 +1,54 @@
-"""Settings read from the environment, so the same code runs on AWS, moto or DynamoDB Local."""
+"""Settings read from the environment, so the same code runs on AWS, moto or DynamoDB Local.
+
+Each setting is validated against its type and range; a bad value fails with the variable's name and the
+value it had (a SettingsError), not with a bare ValueError from deep inside a function's import.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import cache
 
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-@dataclass(frozen=True)
-class Settings:
-    table_name: str
-    idempotency_table_name: str
-    overflow_queue_url: str
-    region: str
-    max_capacity: int
-    heartbeat_interval_seconds: int
-    overflow_max_receive_count: int
-    max_parallel_rooms: int
-    schedule_group: str = "default"
-    scheduler_target_arn: str = ""
-    scheduler_role_arn: str = ""
-    scheduler_dlq_arn: str = ""
-    empty_room_grace_seconds: int = 300
-    overflow_visibility_timeout_seconds: int = 180
-    overflow_dlq_url: str = ""
+
+class SettingsError(ValueError):
+    """An environment variable with a value the functions cannot run with."""
+
+
+class Settings(BaseModel):
+    # each field reads the variable named by its alias; tests and tools may also pass fields by name
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    table_name: str = Field("rooms", alias="ROOMS_TABLE_NAME")
+    idempotency_table_name: str = Field("rooms-idempotency", alias="ROOMS_IDEMPOTENCY_TABLE_NAME")
+    overflow_queue_url: str = Field("", alias="ROOMS_OVERFLOW_QUEUE_URL")
+    region: str = Field("us-east-1", validation_alias=AliasChoices("region", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    max_capacity: int = Field(8000, gt=0, alias="ROOMS_MAX_CAPACITY")
+    heartbeat_interval_seconds: int = Field(30, gt=0, alias="ROOMS_HEARTBEAT_INTERVAL_SECONDS")
+    overflow_max_receive_count: int = Field(5, gt=0, alias="ROOMS_OVERFLOW_MAX_RECEIVE_COUNT")
+    max_parallel_rooms: int = Field(100, ge=0, alias="ROOMS_MAX_PARALLEL_ROOMS")
+    schedule_group: str = Field("default", alias="ROOMS_SCHEDULE_GROUP")
+    scheduler_target_arn: str = Field("", alias="ROOMS_SCHEDULER_TARGET_ARN")
+    scheduler_role_arn: str = Field("", alias="ROOMS_SCHEDULER_ROLE_ARN")
+    scheduler_dlq_arn: str = Field("", alias="ROOMS_SCHEDULER_DLQ_ARN")
+    empty_room_grace_seconds: int = Field(300, ge=0, alias="ROOMS_EMPTY_ROOM_GRACE_SECONDS")
+    overflow_visibility_timeout_seconds: int = Field(180, ge=0, alias="ROOMS_OVERFLOW_VISIBILITY_TIMEOUT_SECONDS")
+    overflow_dlq_url: str = Field("", alias="ROOMS_OVERFLOW_DLQ_URL")
     # where the minute run hands expiry shards out to the sweepers
-    sweep_queue_url: str = ""
+    sweep_queue_url: str = Field("", alias="ROOMS_SWEEP_QUEUE_URL")
     # how far ahead a show may be booked
-    max_booking_days_ahead: int = 366
+    max_booking_days_ahead: int = Field(366, ge=0, alias="ROOMS_MAX_BOOKING_DAYS_AHEAD")
     # HMAC key of pagination cursors (adapters/cursors.py); never printed with the settings
-    cursor_secret: str = field(default="", repr=False)
+    cursor_secret: str = Field("", alias="ROOMS_CURSOR_SECRET", repr=False)
     # per-host quotas: main rooms open at once, and shows booked that have not ended
-    max_open_rooms_per_host: int = 20
-    max_booked_shows_per_host: int = 50
+    max_open_rooms_per_host: int = Field(20, ge=0, alias="ROOMS_MAX_OPEN_ROOMS_PER_HOST")
+    max_booked_shows_per_host: int = Field(50, ge=0, alias="ROOMS_MAX_BOOKED_SHOWS_PER_HOST")
     # seats of a room per write shard (domain.model.write_shards), and how long an API instance takes a
     # room it saw full for full, sending joins straight to the overflow queue
-    seats_per_write_shard: int = 125
-    full_room_memory_seconds: float = 1.0
+    seats_per_write_shard: int = Field(125, gt=0, alias="ROOMS_SEATS_PER_WRITE_SHARD")
+    full_room_memory_seconds: float = Field(1.0, ge=0, alias="ROOMS_FULL_ROOM_MEMORY_SECONDS")
 
     @property
     def seat_lease_seconds(self) -> int:
@@ -49,31 +61,18 @@ class Settings:
         timeout. A ticket queued longer than this waits on a dead-lettered (or lost) message."""
         return self.overflow_visibility_timeout_seconds * self.overflow_max_receive_count
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings `environ` gives; SettingsError naming each bad variable and its value."""
+        # an empty region variable counts as unset (Lambda sets AWS_REGION; local runs may leave it blank)
+        values = {name: value for name, value in environ.items() if value or not name.startswith("AWS_")}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = [f"{problem['loc'][0]}={problem['input']!r}: {problem['msg']}" for problem in error.errors()]
+            raise SettingsError("Bad settings in the environment: " + "; ".join(problems)) from None
+
 
 @cache
 def settings() -> Settings:
-    env = os.environ
-    return Settings(
-        table_name=env.get("ROOMS_TABLE_NAME", "rooms"),
-        idempotency_table_name=env.get("ROOMS_IDEMPOTENCY_TABLE_NAME", "rooms-idempotency"),
-        overflow_queue_url=env.get("ROOMS_OVERFLOW_QUEUE_URL", ""),
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        max_capacity=int(env.get("ROOMS_MAX_CAPACITY", "8000")),
-        heartbeat_interval_seconds=int(env.get("ROOMS_HEARTBEAT_INTERVAL_SECONDS", "30")),
-        overflow_max_receive_count=int(env.get("ROOMS_OVERFLOW_MAX_RECEIVE_COUNT", "5")),
-        max_parallel_rooms=int(env.get("ROOMS_MAX_PARALLEL_ROOMS", "100")),
-        schedule_group=env.get("ROOMS_SCHEDULE_GROUP", "default"),
-        scheduler_target_arn=env.get("ROOMS_SCHEDULER_TARGET_ARN", ""),
-        scheduler_role_arn=env.get("ROOMS_SCHEDULER_ROLE_ARN", ""),
-        scheduler_dlq_arn=env.get("ROOMS_SCHEDULER_DLQ_ARN", ""),
-        empty_room_grace_seconds=int(env.get("ROOMS_EMPTY_ROOM_GRACE_SECONDS", "300")),
-        overflow_visibility_timeout_seconds=int(env.get("ROOMS_OVERFLOW_VISIBILITY_TIMEOUT_SECONDS", "180")),
-        overflow_dlq_url=env.get("ROOMS_OVERFLOW_DLQ_URL", ""),
-        sweep_queue_url=env.get("ROOMS_SWEEP_QUEUE_URL", ""),
-        max_booking_days_ahead=int(env.get("ROOMS_MAX_BOOKING_DAYS_AHEAD", "366")),
-        cursor_secret=env.get("ROOMS_CURSOR_SECRET", ""),
-        max_open_rooms_per_host=int(env.get("ROOMS_MAX_OPEN_ROOMS_PER_HOST", "20")),
-        max_booked_shows_per_host=int(env.get("ROOMS_MAX_BOOKED_SHOWS_PER_HOST", "50")),
-        seats_per_write_shard=int(env.get("ROOMS_SEATS_PER_WRITE_SHARD", "125")),
-        full_room_memory_seconds=float(env.get("ROOMS_FULL_ROOM_MEMORY_SECONDS", "1.0")),
-    )
+    return Settings.from_environment(os.environ)

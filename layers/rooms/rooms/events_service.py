@@ -31,7 +31,7 @@ from rooms.domain.events import (
     to_minute,
     validate_times,
 )
-from rooms.domain.model import MAIN_INDEX, Page, Room, RoomStatus, write_shards
+from rooms.domain.model import Page, main_room
 from rooms.domain.overflow import parallel_rooms_needed
 from rooms.ports import EventStore, RoomStore, ShowScheduler, TicketStore
 from rooms.service import RoomService, utcnow
@@ -86,18 +86,14 @@ class ShowRunner:
         if event.status is EventStatus.LIVE and event.room_id and event.room_id != room_id:
             self._end_family(event.room_id)  # the previous occurrence's close never came
         main = self._events.create_room_once(
-            Room(
-                room_id=room_id,
-                family_id=room_id,
-                index=MAIN_INDEX,
+            main_room(
+                room_id,
                 host_id=event.host_id,
                 title=event.title,
                 capacity=event.capacity,
-                occupancy=0,
-                status=RoomStatus.OPEN,
+                seats_per_shard=settings().seats_per_write_shard,
                 created_at=now,
                 event_id=event.event_id,
-                shards=write_shards(event.capacity, settings().seats_per_write_shard),
             )
         )
         needed = parallel_rooms_needed(event.expected_audience, event.capacity, self._max_parallel)

@@ -1,4 +1,8 @@
-"""The small interfaces the services need from the outside world; adapters implement them."""
+"""The small interfaces the services need from the outside world; adapters implement them.
+
+Every adapter speaks the domain's errors only: where AWS refused a call as too busy (throttled, or
+transactions that kept conflicting) it raises rooms.domain.errors.Busy, and nothing was done.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +67,17 @@ class RoomStore(Protocol):
     def rooms_being_evicted(self) -> list[str]: ...
     def create_parallel_room(self, main: Room, index: int, now: datetime) -> None: ...
 
-    def admit(self, room_id: str, family_id: str, user_id: str, now: datetime) -> Seat: ...
+    def admit(self, room_id: str, family_id: str, user_id: str, now: datetime) -> Seat:
+        """The user's seat in the room, or the one they already hold anywhere in the family.
+
+        RoomFull proves the user held no seat in the family when it was decided: the admission checks
+        the room and the user's seat in one transaction, and DynamoDB reports every failed condition of a
+        cancelled transaction, so a full room is never reported over a seat the user holds (without a
+        transaction, the store looks the seat up). The caller may queue the user without a read first.
+        A closed room raises RoomClosed, a room that does not exist RoomNotFound.
+        """
+        ...
+
     def get_seat(self, family_id: str, user_id: str) -> Seat | None: ...
     def release(self, seat: Seat, *, expired_by: datetime | None = None) -> bool: ...
     def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None: ...

@@ -12,7 +12,6 @@ from rooms.config import settings
 from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, RoomNotFound, TicketNotFound
 from rooms.domain.model import (
     KICKED,
-    MAIN_INDEX,
     OVERFLOW_UNAVAILABLE,
     Family,
     Page,
@@ -22,10 +21,10 @@ from rooms.domain.model import (
     Ticket,
     TicketStatus,
     family_of,
+    main_room,
     new_room_id,
     parallel_room_id,
     ticket_id_for,
-    write_shards,
 )
 from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
 from rooms.reconciler import TicketReconciler
@@ -67,20 +66,15 @@ class RoomService:
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
     ) -> Room:
-        room_id = new_room_id()
-        room = Room(
-            room_id=room_id,
-            family_id=room_id,
-            index=MAIN_INDEX,
+        room = main_room(
+            new_room_id(),
             host_id=host_id,
             title=title,
             capacity=capacity,
-            occupancy=0,
-            status=RoomStatus.OPEN,
+            seats_per_shard=settings().seats_per_write_shard,
             created_at=self._clock(),
             metadata=metadata,
             event_id=event_id,
-            shards=write_shards(capacity, settings().seats_per_write_shard),
         )
         self._rooms.create_room(room)
         return room
@@ -103,8 +97,8 @@ class RoomService:
             return self._enqueue(room_id, family_id, user_id, promote)
 
     def _enqueue(self, room_id: str, family_id: str, user_id: str, promote: bool) -> Seat | Ticket:
-        # The failed admission proved the user had no seat in the family (DynamoDB reports every failed
-        # condition of a cancelled transaction), so the common path is one put and one message.
+        # The failed admission proved the user had no seat in the family (RoomStore.admit's contract),
+        # so the common path is one put and one message.
         now = self._clock()
         ticket = Ticket(
             ticket_id=ticket_id_for(family_id, user_id),

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.ports import DeadLetter
 
@@ -21,6 +22,7 @@ _RECEIVE_MAX = 10  # per ReceiveMessage call
 _HIDE_WHILE_READING_SECONDS = 30
 
 
+@overload_is_busy
 class SqsDeadLetters:
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
         config = settings()

@@ -25,6 +25,7 @@ from rooms.adapters.dynamo import (
 )
 from rooms.adapters.mapping import event_from_item, event_item, stored
 from rooms.adapters.models import EventItem, QuotaItem, RsvpItem, event_key, host_events_key, sortable_time
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import get_room, save_room
 from rooms.config import settings
 from rooms.domain.errors import Contention, EventNotEditable, EventNotFound, QuotaExceeded
@@ -49,6 +50,7 @@ _MUTABLE = (
 )
 
 
+@overload_is_busy
 class DynamoEventStore:
     def __init__(self, connection: Connection | None = None) -> None:
         self._connection = connection or new_connection()

@@ -44,6 +44,7 @@ from rooms.adapters.models import (
     seat_key,
     shard_key,
 )
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import free_seats, get_room
 from rooms.domain.expiry import ExpiryProgress
 from rooms.domain.model import RoomStatus, Seat
@@ -63,6 +64,7 @@ def _expired_in(room_id: str, expired_by: datetime) -> Callable[[Seat], Conditio
     return lambda _: (SeatItem.room_id == room_id) & (SeatItem.expires_at <= expired_by)
 
 
+@overload_is_busy
 class DynamoHousekeepingStore:
     def __init__(self, connection: Connection | None = None) -> None:
         self._connection = connection or new_connection()

@@ -7,7 +7,7 @@ settle tickets in the same transaction as the seats, the ticket store settles th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rooms.adapters.models import (
@@ -101,6 +101,7 @@ def seat_from_item(item: SeatItem) -> Seat:
 def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
     """A seat's item with its index keys: its room's participants (gsi1), its lease end (gsi2)."""
     key = seat_key(seat.family_id, seat.user_id)
+    expiry_pk, expiry_sk = expiry_index(key, seat.expires_at, interval_seconds)
     return SeatItem(
         pk=key,
         sk="SEAT",
@@ -113,9 +114,16 @@ def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
         shard=seat.shard or None,
         gsi1pk=seats_key(seat.room_id, seat.shard),
         gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
-        gsi2pk=seat_expiry_key(expiry_bucket(seat.expires_at, interval_seconds), key),
-        gsi2sk=expiry_sort_key(seat.expires_at, key),
+        gsi2pk=expiry_pk,
+        gsi2sk=expiry_sk,
     )
+
+
+def expiry_index(seat_pk: str, expires_at: datetime, interval_seconds: int) -> tuple[str, str]:
+    """A seat's (gsi2pk, gsi2sk) in the expiry index: the bucket and shard of its lease end (see
+    rooms.domain.expiry), sorted by the lease end. Written with every seat, moved by every heartbeat."""
+    bucket = expiry_bucket(expires_at, interval_seconds)
+    return seat_expiry_key(bucket, seat_pk), expiry_sort_key(expires_at, seat_pk)
 
 
 # ---------------------------------------------------------------- tickets

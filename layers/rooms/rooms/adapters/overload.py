@@ -1,4 +1,5 @@
-"""Recognise AWS answers that mean "too busy right now": throttling and exhausted transaction conflicts.
+"""Recognise AWS answers that mean "too busy right now" (throttling, exhausted transaction conflicts) and
+turn them into the domain's Busy, so no caller of an adapter ever classifies botocore or pynamodb errors.
 
 botocore's standard retry mode already retried them; what is left is reported to clients as a 503 with
 Retry-After (the request did nothing and is safe to repeat), never as an internal error.
@@ -6,9 +7,18 @@ Retry-After (the request did nothing and is safe to repeat), never as an interna
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
+from rooms.domain.errors import Busy
+
+C = TypeVar("C", bound=type)
 OVERLOAD_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -36,3 +46,46 @@ def is_overload(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") in OVERLOAD_CODES
     return False
+
+
+@contextmanager
+def busy_when_overloaded() -> Iterator[None]:
+    """Raise Busy (from the AWS error) where the block's AWS call was refused as too busy."""
+    try:
+        yield
+    except Busy:
+        raise
+    except Exception as error:
+        if is_overload(error):
+            raise Busy() from error
+        raise
+
+
+def overload_is_busy(cls: C) -> C:
+    """Class decorator for an adapter: each public method raises Busy where AWS answered "too busy".
+
+    Only what leaves a method is translated: inside, the adapter still reads AWS's own errors (a
+    cancelled transaction's reasons), as it must to raise its precise domain errors.
+    """
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _translating(member))
+    return cls
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isgeneratorfunction(method):  # a lazy read fails while it is iterated, not when it is called
+
+        @functools.wraps(method)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            with busy_when_overloaded():
+                return (yield from method(*args, **kwargs))
+
+        return generator
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with busy_when_overloaded():
+            return method(*args, **kwargs)
+
+    return call

@@ -42,7 +42,14 @@ from rooms.adapters.dynamo import (
     with_conflict_retries,
 )
 from rooms.adapters.full_shards import FullShards
-from rooms.adapters.mapping import OFF_DUE_INDEX, TERMINAL_TICKET_TTL, room_from_item, seat_from_item, seat_item
+from rooms.adapters.mapping import (
+    OFF_DUE_INDEX,
+    TERMINAL_TICKET_TTL,
+    expiry_index,
+    room_from_item,
+    seat_from_item,
+    seat_item,
+)
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     EVICTING_ROOMS,
@@ -53,15 +60,14 @@ from rooms.adapters.models import (
     RoomShardItem,
     SeatItem,
     TicketItem,
-    expiry_sort_key,
     room_key,
-    seat_expiry_key,
     seat_key,
     seats_key,
     shard_key,
     ticket_family_key,
     ticket_key,
 )
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import (
     HAS_FREE_SEAT,
     IS_OPEN,
@@ -73,8 +79,7 @@ from rooms.adapters.room_items import (
 )
 from rooms.config import settings
 from rooms.domain.errors import Contention, InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
-from rooms.domain.expiry import expiry_bucket
-from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room_id
+from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
 _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
@@ -86,6 +91,7 @@ def _pk(seat: SeatItem) -> str:
     return str(seat.pk)
 
 
+@overload_is_busy
 class DynamoRoomStore:
     def __init__(self, connection: Connection | None = None) -> None:
         config = settings()
@@ -152,19 +158,7 @@ class DynamoRoomStore:
 
     def create_parallel_room(self, main: Room, index: int, now: datetime) -> None:
         """Create parallel room `index` once, however many callers race: deterministic id + conditions."""
-        room = Room(
-            room_id=parallel_room_id(main.family_id, index),
-            family_id=main.family_id,
-            index=index,
-            host_id=main.host_id,
-            title=main.title,
-            capacity=main.capacity,
-            occupancy=0,
-            status=RoomStatus.OPEN,
-            created_at=now,
-            event_id=main.event_id,  # no metadata: the family's item holds it for every room
-            shards=main.shards,
-        )
+        room = parallel_room(main, index, now)
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
@@ -323,11 +317,8 @@ class DynamoRoomStore:
         key = seat_key(family_id, user_id)
         expires = now + self._lease
         item = SeatItem(pk=key, sk="SEAT")
-        actions = [
-            SeatItem.expires_at.set(expires),
-            SeatItem.gsi2pk.set(seat_expiry_key(expiry_bucket(expires, self._bucket_seconds), key)),
-            SeatItem.gsi2sk.set(expiry_sort_key(expires, key)),
-        ]
+        expiry_pk, expiry_sk = expiry_index(key, expires, self._bucket_seconds)
+        actions = [SeatItem.expires_at.set(expires), SeatItem.gsi2pk.set(expiry_pk), SeatItem.gsi2sk.set(expiry_sk)]
         if not update_if(item, actions, SeatItem.pk.exists()):
             return None
         return seat_from_item(item)

@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.domain.events import ScheduleSpec
 
@@ -19,6 +20,7 @@ from rooms.domain.events import ScheduleSpec
 _RETRY_POLICY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10}
 
 
+@overload_is_busy
 class EventBridgeShowScheduler:
     def __init__(
         self,

@@ -9,10 +9,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.ports import OverflowRequest
 
 
+@overload_is_busy
 class SqsOverflowPublisher:
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
         config = settings()

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.domain.expiry import SweepJob
 from rooms.sweeper import SweepJobMessage
@@ -20,6 +21,7 @@ class SweepQueueError(RuntimeError):
     """SQS kept refusing some sweep jobs: the run fails, and its retry hands the bucket out again."""
 
 
+@overload_is_busy
 class SqsSweepQueue:
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
         config = settings()

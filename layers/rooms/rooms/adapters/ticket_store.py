@@ -27,11 +27,13 @@ from rooms.adapters.models import (
     ticket_family_key,
     ticket_key,
 )
+from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.ticket_index import family_tickets, shard_page_size
 from rooms.config import settings
 from rooms.domain.model import Seat, Ticket, TicketStatus, due_bucket, ticket_id_for
 
 
+@overload_is_busy
 class DynamoTicketStore:
     def __init__(self) -> None:
         self._delivery_budget = timedelta(seconds=settings().overflow_delivery_budget_seconds)

@@ -1,86 +1,71 @@
-"""The API function's composition root: its stores and services, built once per Lambda instance and
-shared by every route, and the caller's identity."""
+"""The API function's composition root: its use cases, built once per Lambda instance over one set of
+adapters and handed to the routes by Powertools' Depends (tests swap them: app.dependency_overrides),
+and the caller's identity."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
-from typing import TYPE_CHECKING
+from functools import cache, cached_property
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from rooms.config import settings
+from rooms.events_service import EventService
 from rooms.service import RoomService
-
-if TYPE_CHECKING:  # the adapters read their table's settings at import: they are imported when first built
-    from pynamodb.connection import Connection
-
-    from rooms.adapters.event_store import DynamoEventStore
-    from rooms.adapters.room_store import DynamoRoomStore
-    from rooms.adapters.ticket_store import DynamoTicketStore
-    from rooms.events_service import EventService
+from rooms.wiring import Adapters
 
 
 class Unauthenticated(Exception):
     """No verified subject in the request: the JWT authorizer should have refused it."""
 
 
-@cache
-def _connection() -> Connection:
-    from rooms.adapters.dynamo import new_connection
+class ApiServices:
+    """The routes' use cases, each built on its first request (the event routes' only when they are used)."""
 
-    return new_connection()
+    def __init__(self, adapters: Adapters | None = None) -> None:
+        self._adapters = adapters or Adapters()
 
+    @cached_property
+    def rooms(self) -> RoomService:
+        adapters = self._adapters
+        return RoomService(adapters.rooms, adapters.tickets, adapters.publisher)
 
-@cache
-def _rooms() -> DynamoRoomStore:
-    from rooms.adapters.room_store import DynamoRoomStore
+    @cached_property
+    def events(self) -> EventService:
+        from rooms.adapters.scheduler import EventBridgeShowScheduler
+        from rooms.events_service import ShowRunner
 
-    return DynamoRoomStore(_connection())
-
-
-@cache
-def _tickets() -> DynamoTicketStore:
-    from rooms.adapters.ticket_store import DynamoTicketStore
-
-    return DynamoTicketStore()
-
-
-@cache
-def _events() -> DynamoEventStore:
-    from rooms.adapters.event_store import DynamoEventStore
-
-    return DynamoEventStore(_connection())
-
-
-@cache
-def room_service() -> RoomService:
-    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
-
-    return RoomService(_rooms(), _tickets(), SqsOverflowPublisher())
+        config, adapters = settings(), self._adapters
+        runner = ShowRunner(
+            events=adapters.events,
+            rooms=adapters.rooms,
+            tickets=adapters.tickets,
+            room_service=self.rooms,
+            max_parallel_rooms=config.max_parallel_rooms,
+        )
+        horizon = timedelta(days=config.max_booking_days_ahead)
+        return EventService(adapters.events, EventBridgeShowScheduler(), runner, booking_horizon=horizon)
 
 
 @cache
-def event_service() -> EventService:
-    from rooms.adapters.scheduler import EventBridgeShowScheduler
-    from rooms.events_service import EventService, ShowRunner
-
-    config = settings()
-    runner = ShowRunner(
-        events=_events(),
-        rooms=_rooms(),
-        tickets=_tickets(),
-        room_service=room_service(),
-        max_parallel_rooms=config.max_parallel_rooms,
-    )
-    horizon = timedelta(days=config.max_booking_days_ahead)
-    return EventService(_events(), EventBridgeShowScheduler(), runner, booking_horizon=horizon)
+def api_services() -> ApiServices:
+    """The instance's services: Depends caches a dependency for one request only, this keeps them."""
+    return ApiServices()
 
 
-def reset() -> None:
-    """Forget what was built (tests switch AWS mocks and settings between cases)."""
-    for built in (_connection, _rooms, _tickets, _events, room_service, event_service):
-        built.cache_clear()
+def room_service(services: Annotated[ApiServices, Depends(api_services)]) -> RoomService:
+    return services.rooms
+
+
+def event_service(services: Annotated[ApiServices, Depends(api_services)]) -> EventService:
+    return services.events
+
+
+# What a route declares to be handed its use cases
+Rooms = Annotated[RoomService, Depends(room_service)]
+Shows = Annotated[EventService, Depends(event_service)]
 
 
 def caller_id(router: APIGatewayHttpRouter) -> str:

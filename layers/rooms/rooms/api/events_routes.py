@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rooms.api.deps import caller_id, event_service
+from rooms.api.deps import Shows, caller_id
 from rooms.api.event_schemas import CreateEventRequest, EventOut, EventsOut, RsvpOut, UpdateEventRequest
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers
@@ -33,11 +33,13 @@ EventId = Annotated[str, Path(min_length=1, max_length=64, description="An event
         EventOut, 400, 409, 415, status=201, description="The show, booked (or the one this key booked)."
     ),
 )
-def create_event(request: CreateEventRequest, idempotency_key: IdempotencyKey = None) -> Response[EventOut]:
+def create_event(
+    request: CreateEventRequest, service: Shows, idempotency_key: IdempotencyKey = None
+) -> Response[EventOut]:
     host_id = caller_id(router)
 
     def book() -> EventOut:
-        event = event_service().create(
+        event = service.create(
             host_id=host_id,
             title=request.title,
             starts_at=request.starts_at,
@@ -65,10 +67,11 @@ def create_event(request: CreateEventRequest, idempotency_key: IdempotencyKey = 
     responses=answers(EventsOut, 400),
 )
 def list_events(
+    service: Shows,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> EventsOut:
-    page = event_service().upcoming(caller_id(router), limit, cursor)
+    page = service.upcoming(caller_id(router), limit, cursor)
     return EventsOut(events=[EventOut.of(event) for event in page.items], next_cursor=page.next_cursor)
 
 
@@ -78,9 +81,9 @@ def list_events(
     tags=["events"],
     responses=answers(EventOut, 404),
 )
-def get_event(event_id: EventId) -> EventOut:
+def get_event(event_id: EventId, service: Shows) -> EventOut:
     caller_id(router)
-    return EventOut.of(event_service().get(event_id))
+    return EventOut.of(service.get(event_id))
 
 
 @router.patch(
@@ -89,7 +92,7 @@ def get_event(event_id: EventId) -> EventOut:
     tags=["events"],
     responses=answers(EventOut, 400, 403, 404, 409, 415),
 )
-def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
+def update_event(event_id: EventId, request: UpdateEventRequest, service: Shows) -> EventOut:
     changes = EventChanges(
         title=request.title,
         starts_at=request.starts_at,
@@ -97,7 +100,7 @@ def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
         capacity=request.capacity,
         expected_audience=request.expected_audience,
     )
-    return EventOut.of(event_service().update(event_id, caller_id(router), changes))
+    return EventOut.of(service.update(event_id, caller_id(router), changes))
 
 
 @router.delete(
@@ -106,8 +109,8 @@ def update_event(event_id: EventId, request: UpdateEventRequest) -> EventOut:
     tags=["events"],
     responses=answers(EventOut, 403, 404, 409),
 )
-def cancel_event(event_id: EventId) -> EventOut:
-    return EventOut.of(event_service().cancel(event_id, caller_id(router)))
+def cancel_event(event_id: EventId, service: Shows) -> EventOut:
+    return EventOut.of(service.cancel(event_id, caller_id(router)))
 
 
 @router.post(
@@ -116,7 +119,7 @@ def cancel_event(event_id: EventId) -> EventOut:
     tags=["events"],
     responses=answers(RsvpOut, 404, 409),
 )
-def rsvp_event(event_id: EventId) -> RsvpOut:
+def rsvp_event(event_id: EventId, service: Shows) -> RsvpOut:
     user_id = caller_id(router)
-    counted, event = event_service().rsvp(event_id, user_id)
+    counted, event = service.rsvp(event_id, user_id)
     return RsvpOut(event_id=event_id, user_id=user_id, counted=counted, expected_audience=event.expected_audience)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
+from rooms.adapters.overload import busy_when_overloaded
 from rooms.config import settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,5 +61,6 @@ def run_once(
     if not key:
         return work()
     request = {"operation": operation, "caller": caller, "key": key, "payload": payload}
-    result: M = _once(model)(request=request, work=work)
+    with busy_when_overloaded():  # the idempotency table throttled: Busy, like any store
+        result: M = _once(model)(request=request, work=work)
     return result

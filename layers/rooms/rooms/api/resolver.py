@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from rooms.adapters.overload import is_overload
 from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
 from rooms.api.gateway_event import JSON_MEDIA_TYPE, GatewayResolver
@@ -41,6 +40,7 @@ _STATUS: dict[type[errors.RoomsError], int] = {
     errors.RoomFull: 409,
     errors.NotSeated: 409,
     errors.Contention: 503,
+    errors.Busy: 503,
     errors.OverflowUnavailable: 503,
     errors.InvalidCursor: 400,
     errors.EventNotFound: 404,
@@ -103,6 +103,11 @@ def build_resolver() -> APIGatewayHttpResolver:
         field = error.field if isinstance(error, errors.InvalidSchedule) else None
         return error_response(status, error.code, error.message, field, headers=headers)
 
+    @app.exception_handler(errors.Busy)
+    def busy(error: errors.Busy) -> Response[str]:
+        logger.warning("overloaded", exc_info=error)
+        return domain_error(error)
+
     @app.exception_handler(IdempotencyValidationError)
     def key_reused(_: Exception) -> Response[str]:
         message = "This Idempotency-Key was already used with a different body; use a new key for a new request."
@@ -119,10 +124,6 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:
-        if is_overload(error):
-            logger.warning("overloaded", exc_info=error)
-            message = "The service is busy (throttled); nothing was done. Retry after the Retry-After delay."
-            return error_response(503, "BUSY", message, headers={"Retry-After": "1"})
         logger.exception("unhandled error")
         return error_response(500, "INTERNAL", "Something failed on our side; it was logged. Retry later.")
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rooms.api.deps import caller_id, room_service
+from rooms.api.deps import Rooms, caller_id
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
@@ -43,12 +43,13 @@ UserId = Annotated[str, Path(min_length=1, max_length=128)]
 )
 def create_room(
     request: CreateRoomRequest,
+    service: Rooms,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[RoomOut]:
     caller = caller_id(router)
 
     def create() -> RoomOut:
-        room = room_service().create_room(caller, request.title, request.capacity, request.metadata)
+        room = service.create_room(caller, request.title, request.capacity, request.metadata)
         metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
         return RoomOut.of(room)
 
@@ -65,9 +66,9 @@ def create_room(
 
 
 @router.get("/rooms/<room_id>", summary="Read a room.", tags=["rooms"], responses=answers(RoomOut, 404))
-def get_room(room_id: RoomId) -> RoomOut:
+def get_room(room_id: RoomId, service: Rooms) -> RoomOut:
     caller_id(router)
-    return RoomOut.of(room_service().get_room(room_id))
+    return RoomOut.of(service.get_room(room_id))
 
 
 @router.post(
@@ -82,9 +83,11 @@ def get_room(room_id: RoomId) -> RoomOut:
         **errors(400, 404, 409, 415),
     },
 )
-def join_room(room_id: RoomId, request: Annotated[JoinRequest | None, Body()] = None) -> Response[JoinOut]:
+def join_room(
+    room_id: RoomId, service: Rooms, request: Annotated[JoinRequest | None, Body()] = None
+) -> Response[JoinOut]:
     promote = request.promote if request else False
-    outcome = room_service().join(room_id, caller_id(router), promote=promote)
+    outcome = service.join(room_id, caller_id(router), promote=promote)
     if isinstance(outcome, Seat):
         metrics.add_metric(name="JoinsSeated", unit=MetricUnit.Count, value=1)
         return Response(200, "application/json", JoinOut(status="seated", seat=SeatOut.of(outcome)))
@@ -104,8 +107,8 @@ def join_room(room_id: RoomId, request: Annotated[JoinRequest | None, Body()] = 
     tags=["seats"],
     responses=answers(LeaveOut, 404),
 )
-def leave_room(room_id: RoomId) -> LeaveOut:
-    result = room_service().leave(room_id, caller_id(router))
+def leave_room(room_id: RoomId, service: Rooms) -> LeaveOut:
+    result = service.leave(room_id, caller_id(router))
     return LeaveOut(left=result.left, room_id=result.room_id, ticket_cancelled=result.ticket_cancelled)
 
 
@@ -115,8 +118,8 @@ def leave_room(room_id: RoomId) -> LeaveOut:
     tags=["seats"],
     responses=answers(SeatOut, 404, 409),
 )
-def heartbeat(room_id: RoomId) -> SeatOut:
-    return SeatOut.of(room_service().heartbeat(room_id, caller_id(router)))
+def heartbeat(room_id: RoomId, service: Rooms) -> SeatOut:
+    return SeatOut.of(service.heartbeat(room_id, caller_id(router)))
 
 
 @router.get(
@@ -127,11 +130,12 @@ def heartbeat(room_id: RoomId) -> SeatOut:
 )
 def list_participants(
     room_id: RoomId,
+    service: Rooms,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ParticipantsOut:
     caller_id(router)
-    page = room_service().participants(room_id, limit, cursor)
+    page = service.participants(room_id, limit, cursor)
     return ParticipantsOut(
         room_id=room_id, participants=[SeatOut.of(seat) for seat in page.items], next_cursor=page.next_cursor
     )
@@ -144,8 +148,8 @@ def list_participants(
     tags=["seats"],
     responses=answers(KickOut, 403, 404),
 )
-def kick_participant(room_id: RoomId, user_id: UserId) -> KickOut:
-    kicked = room_service().kick(room_id, caller_id(router), user_id)
+def kick_participant(room_id: RoomId, user_id: UserId, service: Rooms) -> KickOut:
+    kicked = service.kick(room_id, caller_id(router), user_id)
     return KickOut(kicked=kicked, user_id=user_id)
 
 
@@ -155,8 +159,8 @@ def kick_participant(room_id: RoomId, user_id: UserId) -> KickOut:
     tags=["rooms"],
     responses=answers(RoomOut, 403, 404),
 )
-def close_room(room_id: RoomId) -> RoomOut:
-    return RoomOut.of(room_service().close(room_id, caller_id(router)))
+def close_room(room_id: RoomId, service: Rooms) -> RoomOut:
+    return RoomOut.of(service.close(room_id, caller_id(router)))
 
 
 @router.get(
@@ -165,6 +169,6 @@ def close_room(room_id: RoomId) -> RoomOut:
     tags=["rooms"],
     responses=answers(FamilyOut, 404),
 )
-def get_family(room_id: RoomId) -> FamilyOut:
+def get_family(room_id: RoomId, service: Rooms) -> FamilyOut:
     caller_id(router)
-    return FamilyOut.of(room_service().family(room_id))
+    return FamilyOut.of(service.family(room_id))

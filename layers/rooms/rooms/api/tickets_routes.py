@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from rooms.api.deps import caller_id, room_service
+from rooms.api.deps import Rooms, caller_id
 from rooms.api.responses import answers
 from rooms.api.schemas import TicketOut
 
@@ -20,5 +20,5 @@ router = APIGatewayHttpRouter()
     tags=["seats"],
     responses=answers(TicketOut, 404),
 )
-def get_ticket(ticket_id: Annotated[str, Path(min_length=1, max_length=64)]) -> TicketOut:
-    return TicketOut.of(room_service().ticket(ticket_id, caller_id(router)))
+def get_ticket(ticket_id: Annotated[str, Path(min_length=1, max_length=64)], service: Rooms) -> TicketOut:
+    return TicketOut.of(service.ticket(ticket_id, caller_id(router)))

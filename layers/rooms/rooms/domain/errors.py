@@ -66,6 +66,16 @@ class Contention(RoomsError):
         super().__init__(f"{what} is under heavy contention; retry shortly.")
 
 
+class Busy(RoomsError):
+    """AWS throttled the request (or concurrent transactions outlasted every retry): nothing was done,
+    the same request is safe to repeat after a short wait. Adapters raise it; callers never see AWS's errors."""
+
+    code = "BUSY"
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy (throttled); nothing was done. Retry after the Retry-After delay.")
+
+
 class OverflowUnavailable(RoomsError):
     """The overflow queue could not take the ticket; nothing was recorded, retry is safe."""
 

@@ -96,6 +96,52 @@ class Room:
         return max(0, self.capacity - self.occupancy)
 
 
+def main_room(
+    room_id: str,
+    *,
+    host_id: str,
+    title: str,
+    capacity: int,
+    seats_per_shard: int,
+    created_at: datetime,
+    metadata: dict[str, str] | None = None,
+    event_id: str | None = None,
+) -> Room:
+    """A new main room: open, empty, the head of its own family, its capacity on write_shards(...)."""
+    return Room(
+        room_id=room_id,
+        family_id=room_id,
+        index=MAIN_INDEX,
+        host_id=host_id,
+        title=title,
+        capacity=capacity,
+        occupancy=0,
+        status=RoomStatus.OPEN,
+        created_at=created_at,
+        metadata=dict(metadata or {}),
+        event_id=event_id,
+        shards=write_shards(capacity, seats_per_shard),
+    )
+
+
+def parallel_room(main: Room, index: int, created_at: datetime) -> Room:
+    """Parallel room `index` of `main`'s family: open and empty, with the main room's host, title,
+    capacity, show and write shards. No metadata: the family's metadata serves every room of it."""
+    return Room(
+        room_id=parallel_room_id(main.family_id, index),
+        family_id=main.family_id,
+        index=index,
+        host_id=main.host_id,
+        title=main.title,
+        capacity=main.capacity,
+        occupancy=0,
+        status=RoomStatus.OPEN,
+        created_at=created_at,
+        event_id=main.event_id,
+        shards=main.shards,
+    )
+
+
 def write_shards(capacity: int, seats_per_shard: int) -> int:
     """How many write shards a room of `capacity` gets: one per `seats_per_shard` seats, 1 to 64.
 

@@ -1,0 +1,60 @@
+"""The adapters every function wires alike: the stores on the Rooms table over one DynamoDB connection,
+and the overflow queue's publisher, each built on first use and then kept (one set per Lambda instance).
+
+Each function has one composition root that builds its services over one of these: functions/*/app.py
+(the scheduler's services are rooms.scheduled.ScheduledServices), and rooms.api.deps for the API. The
+adapters read their table's settings at import, so each is imported when first built: a function loads
+only the adapters it uses.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pynamodb.connection import Connection
+
+    from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.ticket_store import DynamoTicketStore
+
+
+class Adapters:
+    @cached_property
+    def connection(self) -> Connection:
+        from rooms.adapters.dynamo import new_connection
+
+        return new_connection()
+
+    @cached_property
+    def rooms(self) -> DynamoRoomStore:
+        from rooms.adapters.room_store import DynamoRoomStore
+
+        return DynamoRoomStore(self.connection)
+
+    @cached_property
+    def tickets(self) -> DynamoTicketStore:
+        from rooms.adapters.ticket_store import DynamoTicketStore
+
+        return DynamoTicketStore()
+
+    @cached_property
+    def events(self) -> DynamoEventStore:
+        from rooms.adapters.event_store import DynamoEventStore
+
+        return DynamoEventStore(self.connection)
+
+    @cached_property
+    def housekeeping(self) -> DynamoHousekeepingStore:
+        from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+
+        return DynamoHousekeepingStore(self.connection)
+
+    @cached_property
+    def publisher(self) -> SqsOverflowPublisher:
+        from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+
+        return SqsOverflowPublisher()
