@@ -407,6 +407,8 @@ class _Reader:
         function_id = next((key for key, spec in functions.items() if name in (spec.name, spec.arn)), None)
         if function_id is None:
             raise TemplateError(f"{logical_id}: function {name} is not declared in the template")
+        if props.get("FilterCriteria"):
+            log.warning("%s: FilterCriteria is not applied locally; every message reaches the function", logical_id)
         concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
         return SqsEventSpec(
             function_id=function_id,
