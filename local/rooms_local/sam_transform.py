@@ -8,6 +8,8 @@ stack reads that, so SAM's semantics are SAM's own.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +22,21 @@ _LOCAL_CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverle
 
 
 def sam_transform(document: Mapping[str, Any], parameters: Mapping[str, Any], naming: LocalNaming) -> dict[str, Any]:
-    """The CloudFormation template of `document` (returned as is when it is not a SAM template)."""
+    """The CloudFormation template of `document` (a copy of it when it is not a SAM template)."""
     if "AWS::Serverless-2016-10-31" not in _transforms(document):
         return copy.deepcopy(dict(document))
+    # Tests load the same template hundreds of times: each gets its own copy of one transform.
+    key = json.dumps([document, parameters], sort_keys=True, default=str)
+    return json.loads(_cached_transform(key, naming))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_transform(key: str, naming: LocalNaming) -> str:
+    document, parameters = json.loads(key)
+    return json.dumps(_transform(document, parameters, naming))
+
+
+def _transform(document: Mapping[str, Any], parameters: Mapping[str, Any], naming: LocalNaming) -> dict[str, Any]:
     # Imported here: the translator takes most of a second, and the specs alone do not need it.
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
