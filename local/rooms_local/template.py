@@ -39,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMPLICIT_HTTP_API = "ServerlessHttpApi"  # what SAM creates for HttpApi events without an ApiId
 # Only these are resolved: the rest (roles, policies, tags) may hold what has no local value.
 _FUNCTION_KEYS = (
     "Code",
@@ -240,17 +239,32 @@ def load_template(
     check_rules(document, Resolver(document, values, naming))
     cloudformation = sam_transform(document, values, naming)
     generated = set(cloudformation.get("Resources") or {}) - set(document.get("Resources") or {})
-    return _Reader(path, cloudformation, Resolver(cloudformation, values, naming), generated).read()
+    resolver = Resolver(cloudformation, values, naming)
+    return _Reader(path, cloudformation, resolver, generated, _declaration_order(document)).read()
+
+
+def _declaration_order(document: Mapping[str, Any]) -> dict[str, int]:
+    """The SAM template's logical ids in order, each function followed by its events' (SAM names what it
+    makes of one `<FunctionId><EventName>`), so routes, sources and schedules list as declared."""
+    order = []
+    for logical_id, resource in (document.get("Resources") or {}).items():
+        events = (resource.get("Properties") or {}).get("Events")
+        order += [logical_id, *(f"{logical_id}{name}" for name in (events if isinstance(events, dict) else ()))]
+    return {logical_id: index for index, logical_id in enumerate(order)}
 
 
 class _Reader:
-    """Reads the transformed (CloudFormation) template; `generated` are the resources SAM made."""
+    """Reads the transformed (CloudFormation) template: `generated` are the resources SAM made, `declared`
+    orders them as the SAM template declared what they came from."""
 
-    def __init__(self, path: Path, document: dict[str, Any], resolver: Resolver, generated: set[str]):
+    def __init__(
+        self, path: Path, document: dict[str, Any], resolver: Resolver, generated: set[str], declared: dict[str, int]
+    ):
         self.path = path
         self.root = path.parent
         self.resolver = resolver
         self.generated = generated
+        self.declared = declared
         self.resources = {
             logical_id: resource
             for logical_id, resource in (document.get("Resources") or {}).items()
@@ -258,7 +272,8 @@ class _Reader:
         }
 
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
-        return {key: res for key, res in self.resources.items() if res.get("Type") in types}
+        found = {key: res for key, res in self.resources.items() if res.get("Type") in types}
+        return dict(sorted(found.items(), key=lambda item: self.declared.get(item[0], len(self.declared))))
 
     def read(self) -> Template:
         queues = {key: self.queue(key, res) for key, res in self.of_type("AWS::SQS::Queue").items()}
@@ -273,6 +288,7 @@ class _Reader:
             for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()
             for route in self.http_routes(key, res, functions, http_apis[key])
         ]
+        routes.sort(key=lambda route: self.declared.get(f"{route.function_id}{route.event_name}", len(self.declared)))
         sqs_events = [
             event
             for key, res in self.of_type("AWS::Lambda::EventSourceMapping").items()
