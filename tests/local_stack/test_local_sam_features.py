@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rooms_local.gateway import Gateway
 from rooms_local.http_event import HttpRequest
-from rooms_local.template import load_template
+from rooms_local.template import TemplateError, load_template
 
 # An HTTP API declared OpenAPI-first: /status exists only in the DefinitionBody, /items only as an
 # event, which SAM merges into the same body. The hand-written reader ignored DefinitionBody.
@@ -75,3 +77,15 @@ def test_routes_of_an_openapi_definition_body_are_served_locally(tmp_path: Path)
     assert (response.status, response.body) == (200, b"ok")
     assert [event["routeKey"] for event in function.events] == ["GET /status"]
     assert function.events[0]["requestContext"]["http"]["path"] == "/status"
+
+
+def test_a_template_sam_rejects_fails_to_load_with_sams_reason(tmp_path: Path) -> None:
+    # GIVEN a function SAM cannot deploy (no Runtime for zip code), as `sam validate` would say
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Fn: {Type: AWS::Serverless::Function, Properties: {CodeUri: fn/, Handler: app.handler}}\n"
+    )
+    # THEN the local stack refuses it for SAM's reason instead of guessing
+    with pytest.raises(TemplateError, match="Runtime and Handler needs to be present"):
+        load_template(tmp_path / "template.yaml")
