@@ -542,7 +542,6 @@ def _integrated_function(uri: str, functions: Mapping[str, FunctionSpec]) -> str
 
 
 def _text(value: Any) -> str:
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
