@@ -38,11 +38,11 @@ class LocalNaming:
         return f"{self.sqs_endpoint.rstrip('/')}/{self.account}/{name}"
 
     def attributes(self, logical_id: str, resource_type: str, properties: dict[str, Any]) -> dict[str, str]:
-        """`Ref` (under the key "Ref") and the `Fn::GetAtt` attributes of one resource."""
+        """`Ref` (under the key "Ref") and the `Fn::GetAtt` attributes of one resource (after the SAM transform)."""
         name = self.name(logical_id, resource_type, properties)
         service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "local"
         match resource_type:
-            case "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable":
+            case "AWS::DynamoDB::Table":
                 arn = self.arn("dynamodb", f"table/{name}")
                 return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/local"}
             case "AWS::SQS::Queue":
@@ -52,11 +52,11 @@ class LocalNaming:
                 return {"Ref": name, "Arn": self.arn("scheduler", f"schedule-group/{name}")}
             case "AWS::Scheduler::Schedule":
                 return {"Ref": name, "Arn": self.arn("scheduler", f"schedule/default/{name}")}
-            case "AWS::Serverless::Function" | "AWS::Lambda::Function":
+            case "AWS::Lambda::Function":
                 return {"Ref": name, "Arn": self.arn("lambda", f"function:{name}")}
-            case "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion":
+            case "AWS::Lambda::LayerVersion":
                 return {"Ref": self.arn("lambda", f"layer:{name}:1")}
-            case "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api":
+            case "AWS::ApiGatewayV2::Api":
                 return {"Ref": name, "ApiEndpoint": self.api_endpoint, "ApiId": name}
             case "AWS::SNS::Topic":
                 arn = self.arn("sns", name)

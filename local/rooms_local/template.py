@@ -1,15 +1,17 @@
 """Reads template.yaml into typed specs of what the local stack must run.
 
-Everything here comes from the template (after SAM Globals and intrinsics), so a table, queue,
-function or route added there shows up locally without touching this package.
+The SAM template goes through AWS's own transform first (sam_transform.py); what is read here is the
+CloudFormation it produces, with intrinsics resolved locally. So a table, queue, function, route or
+schedule added there, in any form SAM accepts, shows up locally without touching this package.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from .cfn_yaml import load_yaml
 from .intrinsics import Resolver, TemplateError, check_rules, parameter_values
 from .naming import LocalNaming
+from .sam_transform import local_code_path, sam_transform
 
 __all__ = [
     "FunctionSpec",
@@ -36,9 +39,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMPLICIT_HTTP_API = "ServerlessHttpApi"  # what SAM creates for HttpApi events without an ApiId
+# Only these are resolved: the rest (roles, policies, tags) may hold what has no local value.
 _FUNCTION_KEYS = (
-    "CodeUri",
+    "Code",
     "Handler",
     "Runtime",
     "Timeout",
@@ -47,6 +50,8 @@ _FUNCTION_KEYS = (
     "Layers",
     "ReservedConcurrentExecutions",
 )
+_ANY_METHOD = "x-amazon-apigateway-any-method"
+_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
     "MaximumMessageSize",
@@ -139,15 +144,14 @@ class JwtAuthorizerSpec:
     identity_source: str  # e.g. "$request.header.Authorization"
     issuer: str | None
     audience: tuple[str, ...]
-    scopes: tuple[str, ...]  # default AuthorizationScopes of routes using it
+    scopes: tuple[str, ...] = ()  # SAM writes an authorizer's default scopes into each route
     kind: str = "jwt"
 
 
 @dataclass(frozen=True)
 class HttpApiSpec:
     logical_id: str
-    default_authorizer: str | None
-    authorizers: dict[str, JwtAuthorizerSpec]
+    authorizers: dict[str, JwtAuthorizerSpec]  # each route names its own (SAM applied the default)
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,6 @@ class FunctionSpec:
     http_routes: tuple[HttpRoute, ...] = ()
     sqs_events: tuple[SqsEventSpec, ...] = ()
     schedule_events: tuple[TemplateSchedule, ...] = ()  # its ScheduleV2 events
-    other_events: dict[str, str] = field(default_factory=dict)  # event name -> Type, not emulated
 
 
 @dataclass(frozen=True)
@@ -228,20 +231,40 @@ def load_template(
     parameters: Mapping[str, Any] | None = None,
     naming: LocalNaming | None = None,
 ) -> Template:
-    """Load a SAM template and resolve it for a local stack named by `naming`."""
+    """Load a SAM template, transform it as AWS would and resolve it for a local stack named by `naming`."""
     path = Path(path).resolve()
+    naming = naming or LocalNaming()
     document = load_yaml(path)
-    resolver = Resolver(document, parameter_values(document, parameters or {}), naming or LocalNaming())
-    check_rules(document, resolver)
-    return _Reader(path, document, resolver).read()
+    values = parameter_values(document, parameters or {})
+    check_rules(document, Resolver(document, values, naming))
+    cloudformation = sam_transform(document, values, naming)
+    generated = set(cloudformation.get("Resources") or {}) - set(document.get("Resources") or {})
+    resolver = Resolver(cloudformation, values, naming)
+    return _Reader(path, cloudformation, resolver, generated, _declaration_order(document)).read()
+
+
+def _declaration_order(document: Mapping[str, Any]) -> dict[str, int]:
+    """The SAM template's logical ids in order, each function followed by its events' (SAM names what it
+    makes of one `<FunctionId><EventName>`), so routes, sources and schedules list as declared."""
+    order = []
+    for logical_id, resource in (document.get("Resources") or {}).items():
+        events = (resource.get("Properties") or {}).get("Events")
+        order += [logical_id, *(f"{logical_id}{name}" for name in (events if isinstance(events, dict) else ()))]
+    return {logical_id: index for index, logical_id in enumerate(order)}
 
 
 class _Reader:
-    def __init__(self, path: Path, document: dict[str, Any], resolver: Resolver):
+    """Reads the transformed (CloudFormation) template: `generated` are the resources SAM made, `declared`
+    orders them as the SAM template declared what they came from."""
+
+    def __init__(
+        self, path: Path, document: dict[str, Any], resolver: Resolver, generated: set[str], declared: dict[str, int]
+    ):
         self.path = path
         self.root = path.parent
-        self.globals: dict[str, Any] = document.get("Globals") or {}
         self.resolver = resolver
+        self.generated = generated
+        self.declared = declared
         self.resources = {
             logical_id: resource
             for logical_id, resource in (document.get("Resources") or {}).items()
@@ -249,31 +272,43 @@ class _Reader:
         }
 
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
-        return {key: res for key, res in self.resources.items() if res.get("Type") in types}
+        found = {key: res for key, res in self.resources.items() if res.get("Type") in types}
+        return dict(sorted(found.items(), key=lambda item: self.declared.get(item[0], len(self.declared))))
 
     def read(self) -> Template:
-        refs = {key: str(self.resolver.ref(key)) for key in self.resources}
         queues = {key: self.queue(key, res) for key, res in self.of_type("AWS::SQS::Queue").items()}
         _check_redrive_allowed(queues)
-        http_apis = self.http_apis()
-        functions = {
-            key: self.function(key, res, queues, http_apis)
-            for key, res in self.of_type("AWS::Serverless::Function").items()
+        http_apis = {key: self.http_api(key, res) for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()}
+        functions = {key: self.function(key, res) for key, res in self.of_type("AWS::Lambda::Function").items()}
+        schedules = {
+            key: self.schedule(key, res, functions) for key, res in self.of_type("AWS::Scheduler::Schedule").items()
         }
-        if any(route.api_id == IMPLICIT_HTTP_API for f in functions.values() for route in f.http_routes):
-            http_apis.setdefault(IMPLICIT_HTTP_API, HttpApiSpec(IMPLICIT_HTTP_API, None, {}))
-        schedules = {event.logical_id: event for spec in functions.values() for event in spec.schedule_events}
-        for key, res in self.of_type("AWS::Scheduler::Schedule").items():
-            schedules[key] = self.schedule_resource(key, res)
+        routes = [
+            route
+            for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()
+            for route in self.http_routes(key, res, functions, http_apis[key])
+        ]
+        routes.sort(key=lambda route: self.declared.get(f"{route.function_id}{route.event_name}", len(self.declared)))
+        sqs_events = [
+            event
+            for key, res in self.of_type("AWS::Lambda::EventSourceMapping").items()
+            if (event := self.sqs_event(key, res, queues, functions)) is not None
+        ]
+        functions = {
+            key: replace(
+                spec,
+                http_routes=tuple(route for route in routes if route.function_id == key),
+                sqs_events=tuple(event for event in sqs_events if event.function_id == key),
+                schedule_events=tuple(s for s in schedules.values() if s.function_id == key),
+            )
+            for key, spec in functions.items()
+        }
         return Template(
             path=self.path,
             parameters=self.resolver.parameters,
             conditions=self.resolver.conditions(),
-            refs=refs,
-            tables={
-                key: self.table(key, res)
-                for key, res in self.of_type("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable").items()
-            },
+            refs={key: str(self.resolver.ref(key)) for key in self.resources},
+            tables={key: self.table(key, res) for key, res in self.of_type("AWS::DynamoDB::Table").items()},
             queues=queues,
             schedule_groups={
                 key: ScheduleGroupSpec(key, self.attr(key, "Ref"), self.attr(key, "Arn"))
@@ -287,29 +322,29 @@ class _Reader:
     def attr(self, logical_id: str, attribute: str) -> str:
         return str(self.resolver.get_att(logical_id, attribute))
 
-    def properties(
-        self, resource: Mapping[str, Any], globals_section: str | None = None, keys: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        """Properties after SAM Globals, resolved; only `keys` when given (the rest may not resolve)."""
+    def properties(self, resource: Mapping[str, Any], keys: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Properties resolved; only `keys` when given (the rest may not resolve)."""
         own = resource.get("Properties") or {}
-        if globals_section:
-            own = _sam_merge(self.globals.get(globals_section) or {}, own)
         if keys:
             own = {key: value for key, value in own.items() if key in keys}
         return self.resolver.resolve(own)
 
+    def logical_id_of(self, value: Any, candidates: Mapping[str, Any], attribute: str) -> str | None:
+        """Which of `candidates` a resolved value (a name or an ARN) refers to."""
+        return next((key for key in candidates if self.attr(key, attribute) == str(value)), None)
+
     # ------------------------------------------------------------------ tables
     def table(self, logical_id: str, resource: Mapping[str, Any]) -> TableSpec:
-        props = self.properties(resource, "SimpleTable" if "Simple" in resource["Type"] else None)
+        props = self.properties(resource)
         name = self.attr(logical_id, "Ref")
-        if resource["Type"] == "AWS::Serverless::SimpleTable":
-            kwargs = _simple_table_kwargs(name, props)
-        else:
-            kwargs = _table_kwargs(name, props)
         ttl = props.get("TimeToLiveSpecification") or {}
         ttl_enabled = str(ttl.get("Enabled", False)).lower() == "true"
         return TableSpec(
-            logical_id, name, self.attr(logical_id, "Arn"), kwargs, ttl["AttributeName"] if ttl_enabled else None
+            logical_id,
+            name,
+            self.attr(logical_id, "Arn"),
+            _table_kwargs(name, props),
+            ttl["AttributeName"] if ttl_enabled else None,
         )
 
     # ------------------------------------------------------------------ queues
@@ -323,7 +358,7 @@ class _Reader:
             policy = props["RedrivePolicy"]
             policy = json.loads(policy) if isinstance(policy, str) else policy
             target = str(policy["deadLetterTargetArn"])
-            dlq_id = next((key for key in self.of_type("AWS::SQS::Queue") if self.attr(key, "Arn") == target), None)
+            dlq_id = self.logical_id_of(target, self.of_type("AWS::SQS::Queue"), "Arn")
             redrive = Redrive(target, dlq_id, int(policy["maxReceiveCount"]))
         return QueueSpec(
             logical_id=logical_id,
@@ -335,112 +370,95 @@ class _Reader:
             visibility_timeout=int(attributes.get("VisibilityTimeout", 30)),
         )
 
-    # ------------------------------------------------------------------ HTTP APIs
-    def http_apis(self) -> dict[str, HttpApiSpec]:
-        apis = {}
-        for logical_id, resource in self.of_type("AWS::Serverless::HttpApi").items():
-            auth = self.properties(resource, "HttpApi", ("Auth",)).get("Auth") or {}
-            authorizers = {name: _authorizer(name, config) for name, config in (auth.get("Authorizers") or {}).items()}
-            apis[logical_id] = HttpApiSpec(logical_id, auth.get("DefaultAuthorizer"), authorizers)
-        return apis
-
     # ------------------------------------------------------------------ functions
-    def function(
-        self,
-        logical_id: str,
-        resource: Mapping[str, Any],
-        queues: Mapping[str, QueueSpec],
-        http_apis: Mapping[str, HttpApiSpec],
-    ) -> FunctionSpec:
-        props = self.properties(resource, "Function", _FUNCTION_KEYS)
-        code_uri = props.get("CodeUri")
+    def function(self, logical_id: str, resource: Mapping[str, Any]) -> FunctionSpec:
+        props = self.properties(resource, _FUNCTION_KEYS)
+        code = local_code_path(props.get("Code"))
         variables = (props.get("Environment") or {}).get("Variables") or {}
-        layers = {self.attr(key, "Ref"): key for key in self.of_type("AWS::Serverless::LayerVersion")}
-        layer_dirs = tuple(
-            (
-                self.root / str(self.properties(self.resources[layers[arn]], keys=("ContentUri",))["ContentUri"])
-            ).resolve()
-            for arn in props.get("Layers") or []
-            if arn in layers  # a published layer (ARN) is expected to be installed in the venv
-        )
-        routes, sqs_events, schedules, others = [], [], [], {}
-        # Events stay unresolved here: each kind resolves what it reads.
-        raw_events = (resource.get("Properties") or {}).get("Events") or {}
-        for event_name, event in raw_events.items():
-            if event["Type"] == "HttpApi":
-                routes.append(self.http_route(logical_id, event_name, event, http_apis))
-            elif event["Type"] == "SQS":
-                event_props = self.resolver.resolve(event.get("Properties") or {})
-                sqs_events.append(_sqs_event(logical_id, event_name, event_props, queues))
-            elif event["Type"] == "ScheduleV2":
-                schedules.append(self.schedule_v2(logical_id, event_name, event))
-            else:
-                others[event_name] = event["Type"]
+        layer_dirs = []
+        for arn in props.get("Layers") or []:  # a published layer (an ARN) is expected in the venv
+            layer_id = self.logical_id_of(arn, self.of_type("AWS::Lambda::LayerVersion"), "Ref")
+            content = (
+                local_code_path(self.properties(self.resources[layer_id], ("Content",)).get("Content"))
+                if layer_id
+                else None
+            )
+            if content is not None:
+                layer_dirs.append((self.root / content).resolve())
         reserved = props.get("ReservedConcurrentExecutions")
         return FunctionSpec(
             logical_id=logical_id,
             name=self.attr(logical_id, "Ref"),
             arn=self.attr(logical_id, "Arn"),
-            code_dir=(self.root / code_uri).resolve() if isinstance(code_uri, str) else None,
+            code_dir=(self.root / code).resolve() if code is not None else None,
             handler=str(props.get("Handler", "")),
             runtime=props.get("Runtime"),
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             environment={key: self.resolver.dynamic_references(_text(value)) for key, value in variables.items()},
-            layer_dirs=layer_dirs,
+            layer_dirs=tuple(layer_dirs),
             reserved_concurrency=None if reserved is None else int(reserved),
-            http_routes=tuple(routes),
-            sqs_events=tuple(sqs_events),
-            schedule_events=tuple(schedules),
-            other_events=others,
+        )
+
+    def event_name(self, logical_id: str, function_id: str, suffix: str = "") -> str:
+        """SAM names what it makes for an event `<FunctionId><EventName><suffix>`."""
+        if logical_id in self.generated and logical_id.startswith(function_id) and logical_id.endswith(suffix):
+            return logical_id[len(function_id) : len(logical_id) - len(suffix)]
+        return logical_id
+
+    # ------------------------------------------------------------------ SQS event sources
+    def sqs_event(
+        self,
+        logical_id: str,
+        resource: Mapping[str, Any],
+        queues: Mapping[str, QueueSpec],
+        functions: Mapping[str, FunctionSpec],
+    ) -> SqsEventSpec | None:
+        props = self.properties(resource)
+        queue = next((spec for spec in queues.values() if spec.arn == str(props.get("EventSourceArn"))), None)
+        if queue is None:
+            log.warning("%s: only SQS event sources of the template's queues run locally", logical_id)
+            return None
+        name = str(props["FunctionName"])
+        function_id = next((key for key, spec in functions.items() if name in (spec.name, spec.arn)), None)
+        if function_id is None:
+            raise TemplateError(f"{logical_id}: function {name} is not declared in the template")
+        if props.get("FilterCriteria"):
+            log.warning("%s: FilterCriteria is not applied locally; every message reaches the function", logical_id)
+        concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        return SqsEventSpec(
+            function_id=function_id,
+            event_name=self.event_name(logical_id, function_id),
+            queue_id=queue.logical_id,
+            queue_arn=queue.arn,
+            batch_size=int(props.get("BatchSize", 10)),
+            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            maximum_concurrency=None if concurrency is None else int(concurrency),
+            enabled=str(props.get("Enabled", True)).lower() == "true",
         )
 
     # ------------------------------------------------------------------ schedules
-    def schedule_v2(self, function_id: str, event_name: str, event: Mapping[str, Any]) -> TemplateSchedule:
-        """A ScheduleV2 event as SAM expands it: a schedule named `<FunctionId><EventName>` (unless Name
-        or OmitName says otherwise) that invokes the function with Input."""
-        props = self.resolver.resolve(event.get("Properties") or {})
-        logical_id = f"{function_id}{event_name}"
-        if props.get("Name"):
-            name = str(props["Name"])
-        elif str(props.get("OmitName", "")).lower() == "true":
-            name = self.resolver.naming.name(logical_id, "AWS::Scheduler::Schedule", {})
-        else:
-            name = logical_id
-        target: dict[str, Any] = {"Arn": self.attr(function_id, "Arn")}
-        for key in ("RoleArn", "Input", "RetryPolicy"):
-            if props.get(key) is not None:
-                target[key] = props[key]
-        dead_letter = props.get("DeadLetterConfig") or {}
-        if dead_letter.get("Arn"):
-            target["DeadLetterConfig"] = {"Arn": str(dead_letter["Arn"])}
-        elif dead_letter:
-            log.warning("%s.%s: only a DeadLetterConfig with an Arn is emulated", function_id, event_name)
-        return self._schedule(logical_id, name, props, target, function_id)
-
-    def schedule_resource(self, logical_id: str, resource: Mapping[str, Any]) -> TemplateSchedule:
-        props = self.properties(resource)
-        name = str(props.get("Name") or self.attr(logical_id, "Ref"))
-        target = dict(props.get("Target") or {})
-        return self._schedule(logical_id, name, props, target, None)
-
-    def _schedule(
-        self, logical_id: str, name: str, props: Mapping[str, Any], target: dict[str, Any], function_id: str | None
+    def schedule(
+        self, logical_id: str, resource: Mapping[str, Any], functions: Mapping[str, FunctionSpec]
     ) -> TemplateSchedule:
+        props = self.properties(resource)
         if not props.get("ScheduleExpression"):
             raise TemplateError(f"{logical_id}: a schedule needs a ScheduleExpression")
-        naming = self.resolver.naming
+        name = str(props.get("Name") or self.attr(logical_id, "Ref"))
         group = str(props.get("GroupName") or "default")
-        target.setdefault("RoleArn", f"arn:aws:iam::{naming.account}:role/{naming.stack}-{logical_id}Role")
+        target = dict(props.get("Target") or {})
         if "Input" in target and not isinstance(target["Input"], str):
             target["Input"] = json.dumps(target["Input"])
         if target.get("RetryPolicy"):
             target["RetryPolicy"] = {key: int(value) for key, value in target["RetryPolicy"].items()}
+        # a ScheduleV2 event is one SAM made; a schedule written as such is no function's event
+        function_id = self.logical_id_of(target.get("Arn"), functions, "Arn") if logical_id in self.generated else None
         return TemplateSchedule(
             logical_id=logical_id,
             name=name,
             group=group,
-            arn=naming.arn("scheduler", f"schedule/{group}/{name}"),
+            arn=self.resolver.naming.arn("scheduler", f"schedule/{group}/{name}"),
             expression=str(props["ScheduleExpression"]),
             timezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
             target=target,
@@ -452,36 +470,77 @@ class _Reader:
             function_id=function_id,
         )
 
-    def http_route(
-        self, function_id: str, event_name: str, event: Mapping[str, Any], http_apis: Mapping[str, HttpApiSpec]
-    ) -> HttpRoute:
-        # Read ApiId before resolving it: the logical id is what names the API here.
-        raw_api = (event.get("Properties") or {}).get("ApiId")
-        api_id = raw_api["Ref"] if isinstance(raw_api, dict) and "Ref" in raw_api else IMPLICIT_HTTP_API
-        props = self.resolver.resolve(event.get("Properties") or {})
-        api = http_apis.get(api_id, HttpApiSpec(api_id, None, {}))
-        auth = props.get("Auth") or {}
-        authorizer = auth.get("Authorizer", api.default_authorizer)
-        if authorizer == "NONE":
-            authorizer = None
-        if authorizer is not None and authorizer not in api.authorizers:
-            raise TemplateError(f"{function_id}.{event_name}: unknown authorizer {authorizer}")
-        default_scopes = api.authorizers[authorizer].scopes if authorizer else ()
-        has_path = "Path" in props or "Method" in props
-        return HttpRoute(
-            function_id=function_id,
-            event_name=event_name,
-            api_id=api_id,
-            method=str(props.get("Method", "ANY")).upper(),
-            path=str(props.get("Path", "/{proxy+}")) if has_path else "$default",
-            authorizer=authorizer,
-            scopes=tuple(auth.get("AuthorizationScopes") or default_scopes),
-            payload_format_version=str(props.get("PayloadFormatVersion", "2.0")),
-            timeout_ms=int(props.get("TimeoutInMillis", 30_000)),
-        )
+    # ------------------------------------------------------------------ HTTP APIs (their OpenAPI body)
+    def http_api(self, logical_id: str, resource: Mapping[str, Any]) -> HttpApiSpec:
+        body = self.properties(resource, ("Body",)).get("Body") or {}
+        schemes = (body.get("components") or {}).get("securitySchemes") or {}
+        authorizers = {
+            name: _authorizer(name, scheme["x-amazon-apigateway-authorizer"])
+            for name, scheme in schemes.items()
+            if "x-amazon-apigateway-authorizer" in scheme
+        }
+        return HttpApiSpec(logical_id, authorizers)
+
+    def http_routes(
+        self, api_id: str, resource: Mapping[str, Any], functions: Mapping[str, FunctionSpec], api: HttpApiSpec
+    ) -> list[HttpRoute]:
+        body = self.properties(resource, ("Body",)).get("Body") or {}
+        permissions = self._route_permissions(api_id)
+        routes = []
+        for path, operations in (body.get("paths") or {}).items():
+            for operation_key, operation in operations.items():
+                integration = operation.get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+                if not integration:
+                    continue
+                method = "ANY" if operation_key == _ANY_METHOD else operation_key.upper()
+                function_id = _integrated_function(str(integration.get("uri", "")), functions)
+                if function_id is None:
+                    log.warning("%s %s %s: only Lambda proxy integrations run locally", api_id, method, path)
+                    continue
+                security = operation.get("security") or [{}]
+                authorizer, scopes = next(iter(security[0].items()), (None, []))
+                if authorizer is not None and authorizer != "NONE" and authorizer not in api.authorizers:
+                    raise TemplateError(f"{api_id} {method} {path}: unknown authorizer {authorizer}")
+                route_key = "$default" if path == "$default" else f"{method} {path}"
+                routes.append(
+                    HttpRoute(
+                        function_id=function_id,
+                        event_name=permissions.get((function_id, method, _PATH_PARAMETER.sub("*", path)), route_key),
+                        api_id=api_id,
+                        method=method,
+                        path=path,
+                        authorizer=None if authorizer == "NONE" else authorizer,
+                        scopes=tuple(scopes),
+                        payload_format_version=str(integration.get("payloadFormatVersion", "2.0")),
+                        timeout_ms=int(integration.get("timeoutInMillis", 30_000)),
+                    )
+                )
+        return routes
+
+    def _route_permissions(self, api_id: str) -> dict[tuple[str, str, str], str]:
+        """(function, method, path pattern) -> event name, from the permissions SAM made for each event."""
+        found = {}
+        api = self.attr(api_id, "Ref")
+        for key, resource in self.of_type("AWS::Lambda::Permission").items():
+            raw = resource.get("Properties") or {}
+            function_ref = raw.get("FunctionName")
+            if key not in self.generated or not isinstance(function_ref, dict) or "Ref" not in function_ref:
+                continue
+            source = str(self.properties(resource, ("SourceArn",)).get("SourceArn", ""))
+            parts = source.split(":", 5)[-1].split("/", 3)  # <api>/<stage>/<method>/<path>
+            if len(parts) == 4 and parts[0] == api:
+                function_id = function_ref["Ref"]
+                method = "ANY" if parts[2] == "*" else parts[2]
+                found[(function_id, method, f"/{parts[3]}")] = self.event_name(key, function_id, "Permission")
+        return found
 
 
 # ---------------------------------------------------------------------- helpers
+def _integrated_function(uri: str, functions: Mapping[str, FunctionSpec]) -> str | None:
+    """The function of a Lambda proxy integration URI (`...:lambda:path/.../functions/<arn>/invocations`)."""
+    return next((key for key, spec in functions.items() if f"/functions/{spec.arn}/invocations" in uri), None)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -515,19 +574,6 @@ def _check_redrive_allowed(queues: Mapping[str, QueueSpec]) -> None:
             raise TemplateError(
                 f"{queue.logical_id}: the RedriveAllowPolicy of {target.logical_id} does not allow it as a source"
             )
-
-
-def _sam_merge(global_value: Any, own: Any) -> Any:
-    """SAM Globals: maps merge, lists concatenate (globals first), the resource wins otherwise."""
-    is_intrinsic = isinstance(own, dict) and len(own) == 1 and next(iter(own)).startswith(("Fn::", "Ref"))
-    if isinstance(global_value, dict) and isinstance(own, dict) and not is_intrinsic:
-        merged = dict(global_value)
-        for key, value in own.items():
-            merged[key] = _sam_merge(global_value[key], value) if key in global_value else value
-        return merged
-    if isinstance(global_value, list) and isinstance(own, list):
-        return global_value + own
-    return own
 
 
 def _throughput(value: Mapping[str, Any] | None) -> dict[str, int]:
@@ -568,50 +614,15 @@ def _table_kwargs(name: str, props: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _simple_table_kwargs(name: str, props: Mapping[str, Any]) -> dict[str, Any]:
-    key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-    kind = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": kind}],
-        "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-        "BillingMode": "PROVISIONED" if props.get("ProvisionedThroughput") else "PAY_PER_REQUEST",
-    }
-    if props.get("ProvisionedThroughput"):
-        kwargs["ProvisionedThroughput"] = _throughput(props["ProvisionedThroughput"])
-    return kwargs
-
-
 def _authorizer(name: str, config: Mapping[str, Any]) -> JwtAuthorizerSpec:
-    jwt = config.get("JwtConfiguration")
-    audience = (jwt or {}).get("audience") or []
+    """An `x-amazon-apigateway-authorizer` of the OpenAPI body."""
+    jwt = config.get("jwtConfiguration") or {}
+    audience = jwt.get("audience") or []
+    source = config.get("identitySource", "$request.header.Authorization")
     return JwtAuthorizerSpec(
         name=name,
-        identity_source=str(config.get("IdentitySource", "$request.header.Authorization")),
-        issuer=(jwt or {}).get("issuer"),
+        identity_source=str(source[0] if isinstance(source, list) else source),
+        issuer=jwt.get("issuer"),
         audience=tuple(map(str, audience if isinstance(audience, list) else [audience])),
-        scopes=tuple(config.get("AuthorizationScopes") or ()),
-        kind="jwt" if jwt is not None else "lambda",
-    )
-
-
-def _sqs_event(
-    function_id: str, event_name: str, props: Mapping[str, Any], queues: Mapping[str, QueueSpec]
-) -> SqsEventSpec:
-    arn = str(props["Queue"])
-    queue = next((spec for spec in queues.values() if spec.arn == arn), None)
-    if queue is None:
-        raise TemplateError(f"{function_id}.{event_name}: queue {arn} is not declared in the template")
-    scaling = props.get("ScalingConfig") or {}
-    concurrency = scaling.get("MaximumConcurrency")
-    return SqsEventSpec(
-        function_id=function_id,
-        event_name=event_name,
-        queue_id=queue.logical_id,
-        queue_arn=arn,
-        batch_size=int(props.get("BatchSize", 10)),
-        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-        maximum_concurrency=None if concurrency is None else int(concurrency),
-        enabled=str(props.get("Enabled", True)).lower() == "true",
+        kind="jwt" if config.get("type") == "jwt" else "lambda",
     )

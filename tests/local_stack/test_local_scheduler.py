@@ -240,7 +240,6 @@ def test_the_real_template_housekeeping_event_is_read_as_sam_expands_it() -> Non
     assert housekeeping.target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 120}
     assert housekeeping.target["DeadLetterConfig"] == {"Arn": template.queues["SchedulerDeadLetterQueue"].arn}
     assert template.functions["SchedulerFunction"].schedule_events == (housekeeping,)
-    assert "Housekeeping" not in template.functions["SchedulerFunction"].other_events
 
 
 def test_schedule_resources_and_schedule_v2_options_are_read(tmp_path: Path) -> None:
@@ -254,6 +253,7 @@ def test_schedule_resources_and_schedule_v2_options_are_read(tmp_path: Path) -> 
                 Properties:
                   CodeUri: fn/
                   Handler: app.handler
+                  Runtime: python3.11
                   Events:
                     Nightly:
                       Type: ScheduleV2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +277,45 @@ def test_fake_template_globals_layers_and_events(fake_template: Path) -> None:
     assert "ProvisionedThroughput" not in table.create_kwargs
     assert table.ttl_attribute == "expires_at"
     assert json.loads(json.dumps(table.create_kwargs)) == table.create_kwargs  # plain data, boto3-ready
+
+
+# ---------------------------------------------------------------------- the transform keeps what the stack ran
+BEFORE = Path(__file__).parent / "data" / "template_before.json"
+
+
+def _plain(value: Any) -> Any:
+    """Specs as the JSON the hand-written reader's output was kept in (paths relative to the repo)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value.relative_to(REAL_TEMPLATE.parent))
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def test_the_transformed_template_builds_what_the_hand_written_reader_built() -> None:
+    # GIVEN what the reader that re-implemented SAM built from template.yaml, kept before it was removed
+    before = json.loads(BEFORE.read_text())
+    # WHEN the same template is read after AWS's own SAM transform
+    naming = LocalNaming(stack="t", sqs_endpoint="http://127.0.0.1:4566", api_endpoint="http://127.0.0.1:8080")
+    after = load_template(REAL_TEMPLATE, naming=naming)
+    # THEN the routes, authorizers, queues, event sources, schedules, tables and functions are the same
+    assert _plain(after.routes) == before["routes"]  # in the order the template declares them
+    for api in before["http_apis"].values():
+        del api["default_authorizer"]  # SAM writes the default into each route, compared above
+    assert _plain(after.http_apis) == before["http_apis"]
+    assert _plain(after.queues) == before["queues"]
+    assert _plain(after.sqs_events) == before["sqs_events"]
+    assert _plain(after.schedules) == before["schedules"]
+    assert _plain(after.schedule_groups) == before["schedule_groups"]
+    assert _plain(after.tables) == before["tables"]
+    functions = {
+        key: {name: value for name, value in _plain(spec).items() if name in before["functions"][key]}
+        for key, spec in after.functions.items()
+    }
+    for spec in [*functions.values(), *before["functions"].values()]:
+        spec["environment"].pop("ROOMS_CURSOR_SECRET", None)  # generated anew for each stack
+    assert functions == before["functions"]
