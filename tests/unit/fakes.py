@@ -905,6 +905,8 @@ class Fakes:
         """A seat as an admission (or the worker, `ticketed`) would have written it, now."""
         room = self.table.room(room_id)
         free = self.table.free_shards(room_id)
+        if shard is None and not free:
+            raise RoomFull(room_id, room.capacity)
         chosen = free[0] if shard is None else shard
         now = self.clock()
         seat = Seat(room_id, room.family_id, user_id, now, now + self.rooms.lease, ticketed, chosen)
