@@ -239,6 +239,11 @@ class FakeRoomStore:
         self.lease = timedelta(seconds=2 * interval_seconds)
         self._max_open_rooms = max_open_rooms if max_open_rooms is not None else settings().max_open_rooms_per_host
 
+    @property
+    def seats(self) -> dict[tuple[str, str], Seat]:
+        """The table's seats by (family, user), for a test to read or to set up."""
+        return self._t.seats
+
     # rooms
     def create_room(self, room: Room) -> None:
         self._t.enter("create_room")
@@ -481,6 +486,11 @@ class FakeTicketStore:
     def __init__(self, table: Table, delivery_budget: timedelta = BUDGET) -> None:
         self._t = table
         self.budget = delivery_budget
+
+    @property
+    def by_id(self) -> dict[str, Ticket]:
+        """The tickets as they stand, for a test to read."""
+        return {ticket_id: stored.ticket for ticket_id, stored in self._t.tickets.items()}
 
     def _due(self, queued_at: datetime) -> int:
         return due_bucket(queued_at + self.budget)

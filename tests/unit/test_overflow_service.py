@@ -228,7 +228,7 @@ def settle(batch: OverflowBatch, event: dict[str, Any]) -> list[str]:
         processor=processor,
         context=LambdaContext(),  # type: ignore[arg-type]
     )
-    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+    return [str(failure["itemIdentifier"]) for failure in response["batchItemFailures"]]
 
 
 def test_a_batch_seats_each_family_together_and_fails_only_its_bad_records(fakes: Fakes) -> None:
