@@ -73,6 +73,7 @@ def test_promotions_stop_when_the_main_room_fills_meanwhile(fakes: Fakes) -> Non
     a, b = seated_in_p1(fakes, "a"), seated_in_p1(fakes, "b")
     fakes.table.before("promote", lambda: fakes.rooms.admit(FAMILY, FAMILY, "joiner", fakes.clock()))
     assert fakes.housekeeping().run().promoted == 0
+    assert fakes.table.count("promote") == 1  # the family is left for the next run at once
     assert fakes.table.tickets[a.ticket_id].promoting and fakes.table.tickets[b.ticket_id].promoting
     assert fakes.seated(P1) == {"a", "b"}
     fakes.table.check()
