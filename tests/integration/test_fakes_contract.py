@@ -197,9 +197,11 @@ def test_a_ticket_is_put_once_and_each_step_holds_its_condition(stores: Stores) 
     assert failed is not None and (failed.status, failed.reason) == (TicketStatus.FAILED, "cancelled")
     assert stores.tickets.fail_ticket(ticket.ticket_id, "again", later) is False
     assert stores.tickets.requeue_ticket(ticket, later) is False  # not the ticket as it stands
-    assert stores.tickets.requeue_ticket(failed, later) is True
+    # requeued for a new join: its room and its wish to move up are written
+    assert stores.tickets.requeue_ticket(replace(failed, requested_room_id="r_c-p1", promote=True), later) is True
     again = stores.tickets.get_ticket(ticket.ticket_id)
     assert again is not None and (again.status, again.reason, again.republished) == (TicketStatus.QUEUED, None, 0)
+    assert (again.requested_room_id, again.promote) == ("r_c-p1", True)
     assert stores.tickets.requeue_ticket(failed, later) is False
 
 

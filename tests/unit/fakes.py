@@ -518,6 +518,7 @@ class FakeTicketStore:
             held.ticket,
             status=TicketStatus.QUEUED,
             requested_room_id=ticket.requested_room_id,
+            promote=ticket.promote,
             room_id=None,
             reason=None,
             republished=0,

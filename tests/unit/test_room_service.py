@@ -420,3 +420,22 @@ def test_a_full_room_is_a_room_full_error_for_the_store(fakes: Fakes) -> None:
     fill(fakes)
     with pytest.raises(RoomFull):
         fakes.rooms.admit(FAMILY, FAMILY, "u9", START)
+
+
+def test_a_rejoin_after_a_finished_ticket_queues_with_this_joins_room_and_wish_to_move_up(
+    fakes: Fakes, service: RoomService
+) -> None:
+    # GIVEN a user whose first ticket (a join on the main room, no promotion asked) was seated then left
+    fakes.add_room(main_room(FAMILY, capacity=1, room_id=P1, index=1))
+    fill(fakes)
+    queued(service)
+    the_worker_seats(fakes)
+    service.leave(P1, "u1")
+    fill(fakes, P1)
+    # WHEN they join the full parallel room, asking to move up
+    fakes.clock.advance(timedelta(minutes=1))
+    again = service.join(P1, "u1", promote=True)
+    # THEN the ticket is this join's: its room, its wish, and its place in the promotion queue
+    assert isinstance(again, Ticket) and again.status is TicketStatus.QUEUED
+    assert (again.requested_room_id, again.promote) == (P1, True)
+    assert fakes.table.tickets[TICKET].promoting
