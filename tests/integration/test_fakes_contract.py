@@ -46,8 +46,8 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     yield Stores(DynamoRoomStore(), DynamoTicketStore(), DynamoHousekeepingStore(), DynamoEventStore())
 
 
-def room(stores: Stores, room_id: str = "r_c", capacity: int = 2, **changes: object) -> Room:
-    created = main_room(room_id, capacity=capacity, **changes)
+def room(stores: Stores, room_id: str = "r_c", capacity: int = 2, shards: int = 1) -> Room:
+    created = main_room(room_id, capacity=capacity, shards=shards)
     stores.rooms.create_room(created)
     return created
 
