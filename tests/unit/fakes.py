@@ -10,6 +10,12 @@ no seat (a cancelled transaction reports every failed condition).
 Races: `Table.before(operation, action)` runs `action` when the named operation next starts, before it
 reads or checks anything, as a concurrent writer would land between a service's read and its write.
 An action may also raise, as an outage would.
+
+Left out on purpose, as no use case depends on them: an API instance's memory of full shards (a freed
+seat is offered to its joins late), transaction conflicts (the adapters retry them, then raise
+Contention), and the lag of eventually consistent indexes. Choices the adapters make at random (which
+write shard) are made in shard order here. tests/integration/test_fakes_contract.py runs the same
+calls on these fakes and on the DynamoDB stores.
 """
 
 from __future__ import annotations
