@@ -965,7 +965,10 @@ class Fakes:
     def reconciler(self) -> TicketReconciler:
         return TicketReconciler(self.rooms, self.tickets, self.publisher, self.budget, self.clock)
 
-    def housekeeping(self, *, grace_seconds: int = 300, reconciler: TicketReconciler | None = None) -> Housekeeping:
+    def housekeeping(
+        self, *, grace_seconds: int = 300, reconciler: TicketReconciler | None = None, settle_tickets: bool = True
+    ) -> Housekeeping:
+        """The minute run; without `settle_tickets`, one given neither reconciler nor dead-letter queue."""
         return Housekeeping(
             store=self.records,
             rooms=self.rooms,
@@ -975,8 +978,8 @@ class Fakes:
             empty_room_grace_seconds=grace_seconds,
             sweep_queue=self.sweep_queue,
             clock=self.clock,
-            reconciler=reconciler or self.reconciler(),
-            dead_letters=self.dead_letters,
+            reconciler=(reconciler or self.reconciler()) if settle_tickets else None,
+            dead_letters=self.dead_letters if settle_tickets else None,
         )
 
     def sweeper(self) -> ExpirySweeper:

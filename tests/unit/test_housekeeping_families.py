@@ -5,7 +5,7 @@ between their read and their release. No AWS, no socket: milliseconds."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -217,3 +217,46 @@ def test_an_expired_seat_of_the_main_room_tells_no_ticket(fakes: Fakes) -> None:
     bucket = expiry_bucket(seat.expires_at, fakes.interval_seconds)
     assert fakes.sweeper().sweep_shard(bucket, expiry_shard(f"SEAT#{FAMILY}#m1")) == 1
     assert fakes.table.count("end_ticket") == 0 and fakes.occupancy(FAMILY) == 0
+
+
+# ------------------------------------------------------------------ stale tickets: the branches left
+def queued_at(fakes: Fakes, user: str, at: datetime) -> Ticket:
+    return fakes.put_ticket(Ticket(ticket_id_for(FAMILY, user), FAMILY, user, TicketStatus.QUEUED, FAMILY, at, at))
+
+
+def test_a_ticket_due_later_in_the_current_minute_waits_for_its_time(fakes: Fakes) -> None:
+    ticket = queued_at(fakes, "q", START + timedelta(seconds=30))  # due at 20:15:30
+    housekeeping = fakes.housekeeping()
+    fakes.clock.now = START + fakes.budget + timedelta(seconds=10)
+    assert housekeeping.run().tickets_republished == 0
+    fakes.clock.now = START + fakes.budget + timedelta(seconds=30)
+    assert housekeeping.run().tickets_republished == 1 and fakes.ticket(ticket.ticket_id).republished == 1
+
+
+def test_a_dead_letter_whose_ticket_moved_on_or_moves_meanwhile_is_left_alone(fakes: Fakes) -> None:
+    seated, racing = queued_at(fakes, "s", START), queued_at(fakes, "r", START)
+    fakes.tickets.mark_ticket_seated(seated.ticket_id, fakes.seat(P1, "s", ticketed=True), START)
+    for ticket in (seated, racing):
+        fakes.dead_letters.add(
+            f'{{"ticket_id": "{ticket.ticket_id}", "family_id": "{FAMILY}", "user_id": "{ticket.user_id}"}}'
+        )
+    # the worker seats the racing user between the sweep's read of its ticket and its failure
+    fakes.table.before(
+        "fail_ticket", lambda: fakes.tickets.mark_ticket_seated(racing.ticket_id, fakes.seat(P1, "r"), START)
+    )
+    report = fakes.housekeeping().run()
+    assert (report.dead_letters, report.tickets_failed, report.tickets_seated) == (2, 0, 0)
+    assert fakes.ticket(racing.ticket_id).status is TicketStatus.SEATED
+
+
+def test_a_run_without_a_reconciler_settles_no_ticket(fakes: Fakes) -> None:
+    ticket = queued_at(fakes, "q", START)
+    fakes.clock.advance(fakes.budget + timedelta(minutes=1))
+    assert fakes.housekeeping(settle_tickets=False).run().tickets_republished == 0
+    assert fakes.ticket(ticket.ticket_id).republished == 0 and fakes.table.count("due_tickets") == 0
+
+
+def test_a_family_whose_main_room_vanished_meanwhile_is_retired(fakes: Fakes) -> None:
+    fakes.table.before("get_room", lambda: fakes.table.rooms.pop(FAMILY))
+    assert fakes.housekeeping().run().families == 0
+    assert fakes.table.count("retire_family") == 1
