@@ -27,18 +27,8 @@ from rooms.domain.expiry import (
     sweep_jobs,
 )
 from rooms.domain.model import Ticket, TicketStatus, ticket_id_for
-from rooms.sweeper import ExpirySweeper, SweepBatch
-from tests.unit.ticket_fakes import (
-    START,
-    Clock,
-    FakeRecords,
-    FakeRooms,
-    FakeSweepQueue,
-    FakeTickets,
-    housekeeping,
-    main_room,
-    tickets_port,
-)
+from rooms.sweeper import SweepBatch
+from tests.unit.fakes import START, Clock, Fakes, main_room
 
 INTERVAL = 30
 LEASE = timedelta(seconds=2 * INTERVAL)
@@ -128,13 +118,20 @@ class Platform:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.rooms = FakeRooms(interval_seconds=INTERVAL)
-        self.rooms.by_id[FAMILY] = main_room(FAMILY, occupancy=0, capacity=100)
-        self.tickets = FakeTickets()
-        self.records = FakeRecords()
-        self.queue = FakeSweepQueue()
-        self.housekeeping = housekeeping(self.rooms, self.tickets, self.records, clock, self.queue)
-        self.sweeper = ExpirySweeper(self.rooms, tickets_port(self.tickets), clock)
+        self.fakes = Fakes(clock=clock, interval_seconds=INTERVAL)
+        self.fakes.add_room(main_room(FAMILY, capacity=100))
+        self.rooms = self.fakes.rooms
+        self.queue = self.fakes.sweep_queue
+        self.housekeeping = self.fakes.housekeeping()
+        self.sweeper = self.fakes.sweeper()
+
+    @property
+    def progress(self) -> ExpiryProgress | None:
+        return self.fakes.records.expiry_progress()
+
+    @progress.setter
+    def progress(self, progress: ExpiryProgress) -> None:
+        self.fakes.table.records["expiry"] = (progress.done, progress.fanned_out_at)
 
     def minute_run(self) -> list[SweepJob]:
         self.housekeeping.run()
@@ -144,7 +141,7 @@ class Platform:
         return sum(self.sweeper.sweep(job) for job in jobs)
 
     def seated(self) -> set[str]:
-        return {user for _, user in self.rooms.seats}
+        return self.fakes.seated()
 
 
 @pytest.fixture
@@ -155,7 +152,7 @@ def platform() -> Platform:
 def test_a_run_hands_out_every_shard_of_each_due_bucket_and_records_the_ended_ones(platform: Platform) -> None:
     # GIVEN the last run two minutes ago, its buckets done but the current one of then
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.records.progress = ExpiryProgress(now_bucket - 5, START - timedelta(minutes=2))
+    platform.progress = ExpiryProgress(now_bucket - 5, START - timedelta(minutes=2))
     # WHEN the minute run goes
     report = platform.housekeeping.run()
     # THEN every shard of each bucket since then is handed out, the current one included
@@ -164,16 +161,16 @@ def test_a_run_hands_out_every_shard_of_each_due_bucket_and_records_the_ended_on
     assert handed == Counter((bucket, shard) for bucket in buckets for shard in range(EXPIRY_SHARDS))
     assert (report.expiry_buckets, report.expiry_jobs_enqueued) == (5, 5 * EXPIRY_SHARDS // SHARDS_PER_JOB)
     # AND the ended buckets are recorded done, the current one stays due
-    assert platform.records.progress == ExpiryProgress(now_bucket - 1, START)
+    assert platform.progress == ExpiryProgress(now_bucket - 1, START)
 
 
 def test_the_sweepers_free_what_expired_and_a_job_handed_out_twice_frees_nothing_twice(platform: Platform) -> None:
-    rooms, tickets, clock = platform.rooms, platform.tickets, platform.clock
+    fakes, rooms, clock = platform.fakes, platform.rooms, platform.clock
     # GIVEN three listeners, one seated through a ticket, and one who keeps heartbeating
     for user in ("u1", "u2", "u3"):
-        rooms.seat(FAMILY, user, START, ticketed=user == "u2")
-    tickets.by_id[ticket_id_for(FAMILY, "u2")] = Ticket(
-        ticket_id_for(FAMILY, "u2"), FAMILY, "u2", TicketStatus.SEATED, FAMILY, START, START, room_id=FAMILY
+        fakes.seat(FAMILY, user, ticketed=user == "u2")
+    fakes.put_ticket(
+        Ticket(ticket_id_for(FAMILY, "u2"), FAMILY, "u2", TicketStatus.SEATED, FAMILY, START, START, room_id=FAMILY)
     )
     clock.advance(timedelta(seconds=INTERVAL))
     rooms.touch(FAMILY, "u3", clock())
@@ -183,17 +180,17 @@ def test_the_sweepers_free_what_expired_and_a_job_handed_out_twice_frees_nothing
     assert platform.sweep(jobs) == 2
     # THEN the silent seats are freed with their room's count, and the ticket says so
     assert platform.seated() == {"u3"}
-    assert rooms.by_id[FAMILY].occupancy == 1
-    assert tickets.by_id[ticket_id_for(FAMILY, "u2")].status is TicketStatus.EXPIRED
+    assert fakes.occupancy(FAMILY) == 1
+    assert fakes.ticket(ticket_id_for(FAMILY, "u2")).status is TicketStatus.EXPIRED
     # WHEN the same jobs are delivered again (SQS at least once, a retried run) THEN nothing more is freed
     assert platform.sweep(jobs) == 0
-    assert rooms.by_id[FAMILY].occupancy == 1
+    assert fakes.occupancy(FAMILY) == 1
 
 
 def test_a_silent_seat_is_freed_by_the_first_run_after_its_lease_and_never_before(platform: Platform) -> None:
     rooms, clock = platform.rooms, platform.clock
     # GIVEN a listener whose app died right after a heartbeat 10 s after joining
-    rooms.seat(FAMILY, "silent", START)
+    platform.fakes.seat(FAMILY, "silent")
     clock.advance(timedelta(seconds=10))
     rooms.touch(FAMILY, "silent", clock())
     lease_ends = clock() + LEASE
@@ -210,13 +207,13 @@ def test_a_silent_seat_is_freed_by_the_first_run_after_its_lease_and_never_befor
 
 def test_a_run_that_dies_half_way_is_resumed_without_losing_a_bucket(platform: Platform) -> None:
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.records.progress = ExpiryProgress(now_bucket - 6, START - timedelta(minutes=3))
+    platform.progress = ExpiryProgress(now_bucket - 6, START - timedelta(minutes=3))
     # GIVEN a sweep queue that becomes unreachable after two buckets' jobs
     platform.queue.broken_after = 2
     # WHEN the run dies on the third THEN the two buckets handed out are recorded, nothing after them
     with pytest.raises(ConnectionError):
         platform.housekeeping.run()
-    assert platform.records.progress is not None and platform.records.progress.done == now_bucket - 4
+    assert platform.progress is not None and platform.progress.done == now_bucket - 4
     first = platform.queue.take()
     # WHEN its retry runs (the queue is back) THEN it goes on from there, the current bucket included
     platform.queue.broken_after = None
@@ -228,11 +225,11 @@ def test_a_run_that_dies_half_way_is_resumed_without_losing_a_bucket(platform: P
 
 def test_a_run_after_an_outage_hands_out_a_bounded_number_of_buckets(platform: Platform) -> None:
     now_bucket = expiry_bucket(START, INTERVAL)
-    platform.records.progress = ExpiryProgress(now_bucket - 1_000, START - timedelta(hours=8))
+    platform.progress = ExpiryProgress(now_bucket - 1_000, START - timedelta(hours=8))
     report = platform.housekeeping.run()
     assert report.expiry_buckets == 20 and len(platform.queue.take()) == 20 * EXPIRY_SHARDS // SHARDS_PER_JOB
     # the next runs catch up from where it stopped
-    assert platform.records.progress == ExpiryProgress(now_bucket - 980, START)
+    assert platform.progress == ExpiryProgress(now_bucket - 980, START)
 
 
 def test_a_bad_sweep_job_fails_its_record() -> None:
@@ -240,7 +237,7 @@ def test_a_bad_sweep_job_fails_its_record() -> None:
 
     from tests.conftest import load_event
 
-    batch = SweepBatch(ExpirySweeper(FakeRooms(), tickets_port(FakeTickets()), Clock()))
+    batch = SweepBatch(Fakes().sweeper())
     record = load_event("sweeper/sweep_batch")["Records"][0]
     batch.settle(SQSRecord(record))  # the sample: nothing to free
     with pytest.raises(ValidationError):

@@ -10,66 +10,61 @@ from datetime import timedelta
 import pytest
 
 from rooms.domain.errors import OverflowUnavailable
-from rooms.domain.model import OVERFLOW_FAILED, OVERFLOW_UNAVAILABLE, RoomStatus, Seat, Ticket, TicketStatus
+from rooms.domain.model import OVERFLOW_FAILED, OVERFLOW_UNAVAILABLE, Room, RoomStatus, Seat, Ticket, TicketStatus
 from rooms.housekeeping import Housekeeping
 from rooms.ports import OverflowRequest
 from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import RoomService
-from tests.unit.ticket_fakes import (
+from tests.unit.fakes import (
     BUDGET,
     START,
     Clock,
     FakeDeadLetters,
     FakePublisher,
-    FakeRecords,
-    FakeRooms,
-    FakeSweepQueue,
-    FakeTickets,
-    housekeeping,
+    FakeRoomStore,
+    Fakes,
+    FakeTicketStore,
     main_room,
-    rooms_port,
-    tickets_port,
 )
 
 FAMILY = "r_main"
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def fakes() -> Fakes:
+    fakes = Fakes()
+    fakes.add_room(main_room(FAMILY), seated=["u0"])  # full: u0 holds its one seat
+    return fakes
 
 
 @pytest.fixture
-def rooms() -> FakeRooms:
-    fake = FakeRooms()
-    fake.by_id[FAMILY] = main_room(FAMILY)  # full: u0 holds its one seat
-    fake.seats[(FAMILY, "u0")] = Seat(FAMILY, FAMILY, "u0", START, START + timedelta(minutes=1))
-    return fake
+def clock(fakes: Fakes) -> Clock:
+    return fakes.clock
 
 
 @pytest.fixture
-def tickets() -> FakeTickets:
-    return FakeTickets()
+def rooms(fakes: Fakes) -> FakeRoomStore:
+    return fakes.rooms
 
 
 @pytest.fixture
-def records() -> FakeRecords:
-    return FakeRecords()
+def tickets(fakes: Fakes) -> FakeTicketStore:
+    return fakes.tickets
 
 
 @pytest.fixture
-def publisher() -> FakePublisher:
-    return FakePublisher()
+def publisher(fakes: Fakes) -> FakePublisher:
+    return fakes.publisher
 
 
 @pytest.fixture
-def service(rooms: FakeRooms, tickets: FakeTickets, publisher: FakePublisher, clock: Clock) -> RoomService:
-    return RoomService(rooms_port(rooms), tickets_port(tickets), publisher, clock, delivery_budget=BUDGET)
+def service(fakes: Fakes) -> RoomService:
+    return fakes.room_service()
 
 
 @pytest.fixture
-def reconciler(rooms: FakeRooms, tickets: FakeTickets, publisher: FakePublisher, clock: Clock) -> TicketReconciler:
-    return TicketReconciler(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock)
+def reconciler(fakes: Fakes) -> TicketReconciler:
+    return fakes.reconciler()
 
 
 def queue(service: RoomService, user: str = "u1") -> Ticket:
@@ -105,7 +100,7 @@ def test_a_rejoin_past_the_budget_publishes_the_request_again(
 
 
 def test_a_rejoin_past_the_budget_with_the_queue_down_fails_the_ticket_clearly(
-    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, publisher: FakePublisher, clock: Clock
 ) -> None:
     first = queue(service)
     clock.advance(BUDGET)
@@ -117,7 +112,7 @@ def test_a_rejoin_past_the_budget_with_the_queue_down_fails_the_ticket_clearly(
 
 
 def test_a_rejoin_after_overflow_failed_queues_afresh(
-    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, publisher: FakePublisher, clock: Clock
 ) -> None:
     first = queue(service)
     tickets.fail_ticket(first.ticket_id, OVERFLOW_FAILED, clock.advance(BUDGET))
@@ -128,7 +123,11 @@ def test_a_rejoin_after_overflow_failed_queues_afresh(
 
 # ------------------------------------------------------------------------ settle
 def test_settling_a_user_who_has_a_seat_marks_the_ticket_seated(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher
+    service: RoomService,
+    rooms: FakeRoomStore,
+    tickets: FakeTicketStore,
+    reconciler: TicketReconciler,
+    publisher: FakePublisher,
 ) -> None:
     stale = queue(service)
     rooms.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
@@ -150,8 +149,8 @@ def test_settling_a_user_who_has_a_seat_marks_the_ticket_seated(
 )
 def test_settling_a_ticket_of_a_closed_family_fails_it_with_the_reason(
     service: RoomService,
-    rooms: FakeRooms,
-    tickets: FakeTickets,
+    fakes: Fakes,
+    tickets: FakeTicketStore,
     reconciler: TicketReconciler,
     *,
     main: object,
@@ -159,15 +158,16 @@ def test_settling_a_ticket_of_a_closed_family_fails_it_with_the_reason(
 ) -> None:
     stale = queue(service)
     if main is None:
-        del rooms.by_id[FAMILY]
+        del fakes.table.rooms[FAMILY]
     else:
-        rooms.by_id[FAMILY] = main  # type: ignore[assignment]
+        assert isinstance(main, Room)
+        fakes.set_room(FAMILY, status=main.status, event_id=main.event_id)
     assert reconciler.settle(stale, dead_lettered=False) is Settled.FAILED
     assert tickets.by_id[stale.ticket_id].reason == reason
 
 
 def test_a_dead_lettered_request_fails_its_ticket_with_overflow_failed(
-    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler
+    service: RoomService, tickets: FakeTicketStore, reconciler: TicketReconciler
 ) -> None:
     stale = queue(service)
     assert reconciler.settle(stale, dead_lettered=True) is Settled.FAILED
@@ -178,7 +178,7 @@ def test_a_dead_lettered_request_fails_its_ticket_with_overflow_failed(
 
 
 def test_a_stale_ticket_is_published_again_once_then_failed(
-    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
@@ -192,7 +192,7 @@ def test_a_stale_ticket_is_published_again_once_then_failed(
 
 
 def test_a_ticket_moved_by_someone_else_is_left_alone(
-    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     read = queue(service)
     clock.advance(BUDGET)
@@ -204,7 +204,7 @@ def test_a_ticket_moved_by_someone_else_is_left_alone(
 
 
 def test_a_republish_the_queue_refuses_fails_the_ticket(
-    service: RoomService, tickets: FakeTickets, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, reconciler: TicketReconciler, publisher: FakePublisher, clock: Clock
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
@@ -215,23 +215,13 @@ def test_a_republish_the_queue_refuses_fails_the_ticket(
 
 # ------------------------------------------------------------------ the sweep's finders
 @pytest.fixture
-def dead_letters() -> FakeDeadLetters:
-    return FakeDeadLetters()
+def dead_letters(fakes: Fakes) -> FakeDeadLetters:
+    return fakes.dead_letters
 
 
 @pytest.fixture
-def sweep(
-    rooms: FakeRooms,
-    tickets: FakeTickets,
-    records: FakeRecords,
-    *,
-    reconciler: TicketReconciler,
-    dead_letters: FakeDeadLetters,
-    clock: Clock,
-) -> Housekeeping:
-    return housekeeping(
-        rooms, tickets, records, clock, FakeSweepQueue(), reconciler=reconciler, dead_letters=dead_letters
-    )
+def sweep(fakes: Fakes, reconciler: TicketReconciler) -> Housekeeping:
+    return fakes.housekeeping(reconciler=reconciler)
 
 
 def body(request: OverflowRequest) -> str:
@@ -243,22 +233,13 @@ def body(request: OverflowRequest) -> str:
 
 def test_the_sweep_fails_dead_lettered_tickets_and_leaves_the_messages(
     service: RoomService,
-    rooms: FakeRooms,
-    tickets: FakeTickets,
+    tickets: FakeTicketStore,
     publisher: FakePublisher,
     *,
+    sweep: Housekeeping,
     dead_letters: FakeDeadLetters,
     clock: Clock,
 ) -> None:
-    sweep = housekeeping(
-        rooms,
-        tickets,
-        FakeRecords(),
-        clock,
-        FakeSweepQueue(),
-        reconciler=TicketReconciler(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock),
-        dead_letters=dead_letters,
-    )
     # GIVEN two users whose requests were dead-lettered, a message of an older queueing and a poison body
     dead, legacy = queue(service, "u1"), queue(service, "u2")
     older = queue(service, "u3")
@@ -280,13 +261,7 @@ def test_the_sweep_fails_dead_lettered_tickets_and_leaves_the_messages(
 
 
 def test_the_sweep_puts_peeked_messages_back_even_when_settling_breaks(
-    service: RoomService,
-    rooms: FakeRooms,
-    tickets: FakeTickets,
-    publisher: FakePublisher,
-    *,
-    dead_letters: FakeDeadLetters,
-    clock: Clock,
+    service: RoomService, fakes: Fakes, publisher: FakePublisher, dead_letters: FakeDeadLetters
 ) -> None:
     queue(service)
     dead_letters.add(body(publisher.published[0]))
@@ -295,15 +270,13 @@ def test_the_sweep_puts_peeked_messages_back_even_when_settling_breaks(
         def settle(self, ticket: Ticket, *, dead_lettered: bool) -> Settled:
             raise RuntimeError("the table is unreachable")
 
-    broken = Broken(rooms_port(rooms), tickets_port(tickets), publisher, BUDGET, clock)
-    housekeeping(
-        rooms, tickets, FakeRecords(), clock, FakeSweepQueue(), reconciler=broken, dead_letters=dead_letters
-    ).run()
+    broken = Broken(fakes.rooms, fakes.tickets, publisher, BUDGET, fakes.clock)
+    fakes.housekeeping(reconciler=broken).run()
     assert dead_letters.out == []
 
 
 def test_the_sweep_finds_tickets_past_their_budget_through_the_due_index(
-    service: RoomService, tickets: FakeTickets, publisher: FakePublisher, sweep: Housekeeping, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, publisher: FakePublisher, sweep: Housekeeping, clock: Clock
 ) -> None:
     # GIVEN a family with no parallel room yet, one user whose message was lost, one queued just now
     lost = queue(service, "u1")
@@ -325,7 +298,7 @@ def test_the_sweep_finds_tickets_past_their_budget_through_the_due_index(
 
 
 def test_the_sweep_marks_seated_a_stale_ticket_whose_user_has_a_seat(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, sweep: Housekeeping, clock: Clock
+    service: RoomService, rooms: FakeRoomStore, tickets: FakeTicketStore, sweep: Housekeeping, clock: Clock
 ) -> None:
     stale = queue(service)
     rooms.seats[(FAMILY, "u1")] = Seat(FAMILY, FAMILY, "u1", START, START + timedelta(minutes=1))
@@ -335,7 +308,7 @@ def test_the_sweep_marks_seated_a_stale_ticket_whose_user_has_a_seat(
 
 
 def test_a_sweep_after_an_outage_catches_up_on_past_minutes(
-    service: RoomService, tickets: FakeTickets, sweep: Housekeeping, clock: Clock
+    service: RoomService, tickets: FakeTicketStore, sweep: Housekeeping, clock: Clock
 ) -> None:
     sweep.run()
     clock.advance(timedelta(minutes=30))
@@ -347,26 +320,12 @@ def test_a_sweep_after_an_outage_catches_up_on_past_minutes(
 
 
 def test_a_failing_due_index_does_not_stop_the_sweep_and_is_read_again_next_run(
-    service: RoomService,
-    tickets: FakeTickets,
-    records: FakeRecords,
-    sweep: Housekeeping,
-    *,
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    service: RoomService, fakes: Fakes, tickets: FakeTicketStore, sweep: Housekeeping, clock: Clock
 ) -> None:
     stale = queue(service)
     clock.advance(BUDGET)
-    swept_families: list[bool] = []
-
-    def families_with_overflow() -> list[str]:
-        swept_families.append(True)
-        return []
-
-    monkeypatch.setattr(records, "families_with_overflow", families_with_overflow)
-    monkeypatch.setattr(tickets, "due_tickets", lambda bucket: (_ for _ in ()).throw(ConnectionError("throttled")))
+    fakes.table.before("due_tickets", lambda: (_ for _ in ()).throw(ConnectionError("throttled")))
     assert sweep.run().tickets_republished == 0
-    assert swept_families == [True]  # the rest of the sweep ran
-    monkeypatch.undo()
+    assert fakes.table.count("families_with_overflow") == 1  # the rest of the sweep ran
     assert sweep.run().tickets_republished == 1  # nothing was skipped: the watermark did not move
     assert tickets.by_id[stale.ticket_id].republished == 1

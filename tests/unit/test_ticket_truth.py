@@ -16,17 +16,7 @@ from rooms.domain.model import KICKED, ROOM_CLOSED, RoomStatus, Seat, Ticket, Ti
 from rooms.service import RoomService
 from rooms_client.models import TICKET_STATUSES
 from rooms_client.models import Ticket as SdkTicket
-from tests.unit.ticket_fakes import (
-    BUDGET,
-    START,
-    Clock,
-    FakePublisher,
-    FakeRooms,
-    FakeTickets,
-    main_room,
-    rooms_port,
-    tickets_port,
-)
+from tests.unit.fakes import BUDGET, START, Fakes, main_room
 
 FAMILY = "r_main"
 P1 = f"{FAMILY}-p1"
@@ -87,96 +77,74 @@ def test_only_a_queued_ticket_past_its_delivery_budget_is_stale() -> None:
 
 # ------------------------------------------------------------------ the use cases, on fakes
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def fakes() -> Fakes:
+    fakes = Fakes()
+    fakes.add_room(main_room(FAMILY))
+    fakes.add_room(main_room(FAMILY, room_id=P1, index=1))
+    return fakes
 
 
 @pytest.fixture
-def rooms() -> FakeRooms:
-    fake = FakeRooms()
-    fake.by_id[FAMILY] = main_room(FAMILY, occupancy=0)
-    fake.by_id[P1] = replace(main_room(FAMILY, occupancy=0), room_id=P1, index=1)
-    return fake
+def service(fakes: Fakes) -> RoomService:
+    return fakes.room_service()
 
 
-@pytest.fixture
-def tickets() -> FakeTickets:
-    return FakeTickets()
-
-
-@pytest.fixture
-def service(rooms: FakeRooms, tickets: FakeTickets, clock: Clock) -> RoomService:
-    return RoomService(rooms_port(rooms), tickets_port(tickets), FakePublisher(), clock, delivery_budget=BUDGET)
-
-
-def seated_through_a_ticket(rooms: FakeRooms, tickets: FakeTickets, clock: Clock) -> Seat:
-    tickets.by_id[ticket().ticket_id] = ticket()
-    clock.advance(timedelta(seconds=5))
-    held = rooms.seat(P1, "u1", clock.now, ticketed=True)
-    tickets.mark_ticket_seated(ticket().ticket_id, held, clock.now)
+def seated_through_a_ticket(fakes: Fakes) -> Seat:
+    fakes.put_ticket(ticket())
+    fakes.clock.advance(timedelta(seconds=5))
+    held = fakes.seat(P1, "u1", ticketed=True)
+    fakes.tickets.mark_ticket_seated(ticket().ticket_id, held, fakes.clock())
     return held
 
 
-def test_leaving_ends_the_ticket_and_reading_it_says_left(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
-) -> None:
-    seated_through_a_ticket(rooms, tickets, clock)
+def test_leaving_ends_the_ticket_and_reading_it_says_left(fakes: Fakes, service: RoomService) -> None:
+    seated_through_a_ticket(fakes)
     result = service.leave(P1, "u1")
     assert result.left and result.room_id == P1
-    stored = tickets.by_id[ticket().ticket_id]
+    stored = fakes.ticket(ticket().ticket_id)
     assert (stored.status, stored.room_id, stored.reason) == (TicketStatus.LEFT, P1, None)
     assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.LEFT
 
 
-def test_a_kick_ends_the_ticket_with_its_reason(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
-) -> None:
-    seated_through_a_ticket(rooms, tickets, clock)
+def test_a_kick_ends_the_ticket_with_its_reason(fakes: Fakes, service: RoomService) -> None:
+    seated_through_a_ticket(fakes)
     assert service.kick(FAMILY, "host", "u1") is True
-    stored = tickets.by_id[ticket().ticket_id]
+    stored = fakes.ticket(ticket().ticket_id)
     assert (stored.status, stored.reason) == (TicketStatus.LEFT, KICKED)
     assert service.kick(FAMILY, "host", "u1") is False  # nothing left to kick, the ticket stays as it is
-    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.LEFT
+    assert fakes.ticket(ticket().ticket_id).status is TicketStatus.LEFT
 
 
-def test_a_kick_while_queued_fails_the_ticket(service: RoomService, tickets: FakeTickets) -> None:
-    tickets.by_id[ticket().ticket_id] = ticket()
+def test_a_kick_while_queued_fails_the_ticket(fakes: Fakes, service: RoomService) -> None:
+    fakes.put_ticket(ticket())
     assert service.kick(FAMILY, "host", "u1") is False
-    assert (tickets.by_id[ticket().ticket_id].status, tickets.by_id[ticket().ticket_id].reason) == (
-        TicketStatus.FAILED,
-        KICKED,
-    )
+    stored = fakes.ticket(ticket().ticket_id)
+    assert (stored.status, stored.reason) == (TicketStatus.FAILED, KICKED)
 
 
-def test_leaving_a_seat_got_while_queued_ends_the_queued_ticket(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
-) -> None:
+def test_leaving_a_seat_got_while_queued_ends_the_queued_ticket(fakes: Fakes, service: RoomService) -> None:
     # GIVEN a queued user who got a main-room seat by joining again when one freed
-    tickets.by_id[ticket().ticket_id] = ticket()
-    clock.advance(timedelta(seconds=5))
-    rooms.seat(FAMILY, "u1", clock.now)
+    fakes.put_ticket(ticket())
+    fakes.clock.advance(timedelta(seconds=5))
+    fakes.seat(FAMILY, "u1")
     assert service.ticket(ticket().ticket_id, "u1").status is TicketStatus.SEATED  # never "queued"
     # WHEN they leave THEN the ticket ends too: its request, if still in flight, seats nobody
     service.leave(FAMILY, "u1")
-    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.LEFT
+    assert fakes.ticket(ticket().ticket_id).status is TicketStatus.LEFT
 
 
-def test_a_ticket_queued_again_after_the_seat_is_not_ended_by_its_release(
-    rooms: FakeRooms, tickets: FakeTickets, clock: Clock
-) -> None:
-    held = seated_through_a_ticket(rooms, tickets, clock)
-    rooms.release(held)
-    clock.advance(timedelta(seconds=1))
-    tickets.by_id[ticket().ticket_id] = ticket(created_at=clock.now, updated_at=clock.now)  # a newer join
-    assert tickets.end_ticket(held, TicketStatus.LEFT, None, clock.now) is False
-    assert tickets.by_id[ticket().ticket_id].status is TicketStatus.QUEUED
+def test_a_ticket_queued_again_after_the_seat_is_not_ended_by_its_release(fakes: Fakes) -> None:
+    held = seated_through_a_ticket(fakes)
+    fakes.rooms.release(held)
+    fakes.clock.advance(timedelta(seconds=1))
+    fakes.put_ticket(ticket(created_at=fakes.clock(), updated_at=fakes.clock()))  # a newer join
+    assert fakes.tickets.end_ticket(held, TicketStatus.LEFT, None, fakes.clock()) is False
+    assert fakes.ticket(ticket().ticket_id).status is TicketStatus.QUEUED
 
 
-def test_a_ticket_left_seated_by_a_closing_room_reads_left_room_closed(
-    service: RoomService, rooms: FakeRooms, tickets: FakeTickets, clock: Clock
-) -> None:
-    held = seated_through_a_ticket(rooms, tickets, clock)
-    rooms.by_id[P1] = replace(rooms.by_id[P1], status=RoomStatus.CLOSED)
-    rooms.release(held)  # the close's bulk eviction does not write tickets
+def test_a_ticket_left_seated_by_a_closing_room_reads_left_room_closed(fakes: Fakes, service: RoomService) -> None:
+    held = seated_through_a_ticket(fakes)
+    fakes.set_room(P1, status=RoomStatus.CLOSED)
+    fakes.rooms.release(held)  # the close's bulk eviction does not write tickets
     seen = service.ticket(ticket().ticket_id, "u1")
     assert (seen.status, seen.reason, seen.room_id) == (TicketStatus.LEFT, ROOM_CLOSED, P1)

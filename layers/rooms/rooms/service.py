@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from rooms.config import settings
@@ -120,7 +120,9 @@ class RoomService:
             seat = self._rooms.get_seat(family_id, user_id)
             if seat is not None:
                 return seat  # seated by the worker since the admission failed
-            if not self._tickets.requeue_ticket(prior, now):
+            # queued afresh for this join: its room and its wish to move up, not the finished ticket's
+            again = replace(prior, requested_room_id=room_id, promote=promote)
+            if not self._tickets.requeue_ticket(again, now):
                 return self._ticket_or_raise(ticket.ticket_id)
         queued = self._ticket_or_raise(ticket.ticket_id) if prior is not None else ticket
         try:

@@ -1,0 +1,290 @@
+"""The unit tests' fakes keep the DynamoDB stores' contracts: the same calls, through the ports only, on
+the fakes and on the Dynamo stores (moto), answer the same (the same seat, the same False or None, the
+same domain error). What the use-case tests in tests/unit prove on the fakes then holds on the table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rooms.domain.errors import Contention, EventNotEditable, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.events import Event, EventStatus
+from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, parallel_room_id, ticket_id_for
+from rooms.ports import EventStore, HousekeepingStore, OverflowRequest, Promotion, RoomStore, TicketStore
+from tests.unit.fakes import Fakes, main_room
+
+NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+
+
+@dataclass
+class Stores:
+    rooms: RoomStore
+    tickets: TicketStore
+    records: HousekeepingStore
+    events: EventStore
+
+
+@pytest.fixture(params=["fakes", "dynamo"])
+def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    from rooms.config import settings
+
+    if request.param == "fakes":
+        budget = timedelta(seconds=settings().overflow_delivery_budget_seconds)
+        fakes = Fakes(budget=budget, interval_seconds=settings().heartbeat_interval_seconds)
+        yield Stores(fakes.rooms, fakes.tickets, fakes.records, fakes.events)
+        fakes.table.check()
+        return
+    request.getfixturevalue("aws")
+    from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
+    from rooms.adapters.room_store import DynamoRoomStore
+    from rooms.adapters.ticket_store import DynamoTicketStore
+
+    yield Stores(DynamoRoomStore(), DynamoTicketStore(), DynamoHousekeepingStore(), DynamoEventStore())
+
+
+def room(stores: Stores, room_id: str = "r_c", capacity: int = 2, shards: int = 1) -> Room:
+    created = main_room(room_id, capacity=capacity, shards=shards)
+    stores.rooms.create_room(created)
+    return created
+
+
+def queued(stores: Stores, family_id: str, user: str, at: datetime = NOW, *, promote: bool = False) -> Ticket:
+    ticket_id = ticket_id_for(family_id, user)
+    ticket = Ticket(ticket_id, family_id, user, TicketStatus.QUEUED, family_id, at, at, promote=promote)
+    assert stores.tickets.put_ticket(ticket) is None
+    return ticket
+
+
+# ------------------------------------------------------------------ admissions and releases
+def test_admit_seats_once_then_answers_with_the_seat_and_refuses_past_the_cap(stores: Stores) -> None:
+    room(stores)
+    seat = stores.rooms.admit("r_c", "r_c", "a", NOW)
+    assert stores.rooms.admit("r_c", "r_c", "a", NOW + timedelta(seconds=1)) == seat
+    stores.rooms.admit("r_c", "r_c", "b", NOW)
+    with pytest.raises(RoomFull):
+        stores.rooms.admit("r_c", "r_c", "c", NOW)
+    assert stores.rooms.admit("r_c", "r_c", "a", NOW) == seat  # a full room still answers a seat held
+    assert stores.rooms.get_room("r_c").occupancy == 2
+    with pytest.raises(RoomNotFound):
+        stores.rooms.admit("r_nope", "r_nope", "a", NOW)
+
+
+def test_a_closed_room_admits_nobody_and_its_family_leaves_the_overflow_walk(stores: Stores) -> None:
+    main = room(stores)
+    stores.rooms.admit("r_c", "r_c", "a", NOW)
+    stores.rooms.create_parallel_room(stores.rooms.get_room("r_c", consistent=True), 1, NOW)
+    assert stores.records.families_with_overflow() == ["r_c"]
+    closed = stores.rooms.close_room(main.room_id)
+    assert (closed.status, closed.occupancy) == (RoomStatus.CLOSED, 1)
+    with pytest.raises(RoomClosed):
+        stores.rooms.admit("r_c", "r_c", "b", NOW)
+    assert stores.records.families_with_overflow() == [] and stores.rooms.rooms_being_evicted() == ["r_c"]
+    assert stores.rooms.evict_all("r_c", float("inf")) is True
+    assert stores.rooms.get_room("r_c", consistent=True).occupancy == 0 and stores.rooms.rooms_being_evicted() == []
+
+
+def test_release_frees_once_and_only_a_lease_that_ended(stores: Stores) -> None:
+    room(stores)
+    seat = stores.rooms.admit("r_c", "r_c", "a", NOW)
+    assert stores.rooms.release(seat, expired_by=NOW) is False  # its lease runs on
+    touched = stores.rooms.touch("r_c", "a", NOW + timedelta(seconds=30))
+    assert touched is not None and touched.expires_at > seat.expires_at
+    assert stores.rooms.release(seat, expired_by=touched.expires_at) is True
+    assert stores.rooms.release(seat) is False and stores.rooms.touch("r_c", "a", NOW) is None
+    assert stores.rooms.get_room("r_c").occupancy == 0
+
+
+def test_participants_page_through_every_seat(stores: Stores) -> None:
+    big = room(stores, "r_big", capacity=500, shards=4)
+    for n in range(7):
+        stores.rooms.admit("r_big", "r_big", f"u{n}", NOW + timedelta(seconds=n))
+    seen, cursor = [], None
+    while True:
+        page = stores.rooms.list_seats(big, 3, cursor)
+        seen += [seat.user_id for seat in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == [f"u{n}" for n in range(7)]
+
+
+# ------------------------------------------------------------------ parallel rooms and the overflow's seating
+def test_parallel_room_n_is_created_once_and_never_in_a_closed_family(stores: Stores) -> None:
+    main = room(stores)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    stores.rooms.create_parallel_room(main, 1, NOW)  # a racing worker's read of the family
+    assert stores.rooms.get_room("r_c", consistent=True).parallel_count == 1
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1))
+    assert (p1.capacity, p1.index, p1.family_id, p1.shards) == (2, 1, "r_c", 1)
+    stores.rooms.close_room("r_c")
+    stores.rooms.create_parallel_room(stores.rooms.get_room("r_c", consistent=True), 2, NOW)
+    assert [r.room_id for r in stores.rooms.get_rooms([parallel_room_id("r_c", 2)])] == []
+
+
+def test_seat_batch_seats_queued_users_and_seats_their_tickets(stores: Stores) -> None:
+    main = room(stores)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1), consistent=True)
+    requests = [OverflowRequest.of(queued(stores, "r_c", user)) for user in ("a", "b")]
+    outcome = stores.rooms.seat_batch(p1, requests, NOW)
+    assert [seat.user_id for seat in outcome.seated] == ["a", "b"] and all(s.ticketed for s in outcome.seated)
+    assert not (outcome.already_seated or outcome.not_waiting or outcome.room_changed)
+    ticket = stores.tickets.get_ticket(requests[0].ticket_id)
+    assert ticket is not None and (ticket.status, ticket.room_id) == (TicketStatus.SEATED, p1.room_id)
+    assert list(stores.tickets.due_tickets(_due_minute(stores, requests[0]))) == []
+
+
+def test_seat_batch_reports_every_failed_condition_and_writes_nothing(stores: Stores) -> None:
+    main = room(stores, capacity=3)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1), consistent=True)
+    seated, cancelled, waiting = (queued(stores, "r_c", user) for user in ("seated", "cancelled", "waiting"))
+    held = stores.rooms.admit("r_c", "r_c", "seated", NOW)
+    stores.tickets.fail_ticket(cancelled.ticket_id, "cancelled", NOW)
+    outcome = stores.rooms.seat_batch(p1, [OverflowRequest.of(t) for t in (seated, cancelled, waiting)], NOW)
+    assert outcome.already_seated == {"seated": held} and outcome.not_waiting == ["cancelled"]
+    assert not outcome.seated and not outcome.room_changed
+    assert stores.rooms.get_room(p1.room_id, consistent=True).occupancy == 0
+    assert stores.rooms.get_seat("r_c", "waiting") is None
+
+
+def test_seat_batch_on_a_stale_read_of_the_room_says_it_changed(stores: Stores) -> None:
+    main = room(stores)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1), consistent=True)
+    stores.rooms.admit(p1.room_id, "r_c", "x", NOW)
+    stores.rooms.admit(p1.room_id, "r_c", "y", NOW)  # full now; the caller still sees two free seats
+    outcome = stores.rooms.seat_batch(p1, [OverflowRequest.of(queued(stores, "r_c", "a"))], NOW)
+    assert outcome.room_changed and not outcome.seated
+    closed = replace(p1, occupancy=0)
+    stores.rooms.close_room(p1.room_id)
+    assert stores.rooms.seat_batch(closed, [OverflowRequest.of(queued(stores, "r_c", "b"))], NOW).room_changed
+
+
+def test_promotion_moves_a_seat_and_its_ticket_or_says_why_not(stores: Stores) -> None:
+    main = room(stores, capacity=1)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1), consistent=True)
+    ticket = queued(stores, "r_c", "a", promote=True)
+    stores.rooms.seat_batch(p1, [OverflowRequest.of(ticket)], NOW)
+    seated = stores.tickets.get_ticket(ticket.ticket_id)
+    assert seated is not None
+    stores.rooms.admit("r_c", "r_c", "m", NOW)
+    assert stores.rooms.promote(seated, "r_c", NOW) is Promotion.MAIN_FULL
+    stores.rooms.release(stores.rooms.admit("r_c", "r_c", "m", NOW))
+    assert stores.rooms.promote(seated, "r_c", NOW) is Promotion.PROMOTED
+    moved = stores.rooms.get_seat("r_c", "a")
+    assert moved is not None and moved.room_id == "r_c"
+    assert stores.rooms.get_room(p1.room_id, consistent=True).occupancy == 0
+    assert stores.rooms.promote(seated, "r_c", NOW) is Promotion.GONE  # an old read of the ticket
+
+
+# ------------------------------------------------------------------ tickets
+def test_a_ticket_is_put_once_and_each_step_holds_its_condition(stores: Stores) -> None:
+    ticket = queued(stores, "r_c", "a")
+    assert stores.tickets.put_ticket(replace(ticket, requested_room_id="other")) == ticket
+    later = NOW + timedelta(seconds=10)
+    fresh = stores.tickets.republish_ticket(ticket, later)
+    assert fresh is not None and (fresh.updated_at, fresh.republished) == (later, 1)
+    assert stores.tickets.republish_ticket(ticket, later) is None  # an old read publishes nothing
+    assert stores.tickets.fail_ticket(ticket.ticket_id, "overflow_failed", later, queued_at=NOW) is False
+    assert stores.tickets.fail_ticket(ticket.ticket_id, "cancelled", later, queued_at=later) is True
+    failed = stores.tickets.get_ticket(ticket.ticket_id)
+    assert failed is not None and (failed.status, failed.reason) == (TicketStatus.FAILED, "cancelled")
+    assert stores.tickets.fail_ticket(ticket.ticket_id, "again", later) is False
+    assert stores.tickets.requeue_ticket(ticket, later) is False  # not the ticket as it stands
+    # requeued for a new join: its room and its wish to move up are written
+    assert stores.tickets.requeue_ticket(replace(failed, requested_room_id="r_c-p1", promote=True), later) is True
+    again = stores.tickets.get_ticket(ticket.ticket_id)
+    assert again is not None and (again.status, again.reason, again.republished) == (TicketStatus.QUEUED, None, 0)
+    assert (again.requested_room_id, again.promote) == ("r_c-p1", True)
+    assert stores.tickets.requeue_ticket(failed, later) is False
+
+
+def test_a_seats_end_tells_only_a_ticket_from_before_it(stores: Stores) -> None:
+    room(stores)
+    ticket = queued(stores, "r_c", "a")
+    seat = stores.rooms.admit("r_c", "r_c", "a", NOW + timedelta(seconds=1))
+    stores.tickets.mark_ticket_seated(ticket.ticket_id, seat, NOW)
+    assert stores.tickets.end_ticket(seat, TicketStatus.LEFT, "kicked", NOW) is True
+    ended = stores.tickets.get_ticket(ticket.ticket_id)
+    assert ended is not None and (ended.status, ended.reason, ended.room_id) == (TicketStatus.LEFT, "kicked", "r_c")
+    assert stores.tickets.end_ticket(seat, TicketStatus.EXPIRED, None, NOW) is False
+    stores.tickets.requeue_ticket(ended, NOW + timedelta(seconds=5))  # a newer join
+    assert stores.tickets.end_ticket(seat, TicketStatus.LEFT, None, NOW) is False
+
+
+def test_the_indexes_find_queued_due_and_promotion_tickets(stores: Stores) -> None:
+    first, second = queued(stores, "r_c", "a"), queued(stores, "r_c", "b", NOW + timedelta(minutes=1))
+    assert [t.user_id for t in stores.tickets.queued_tickets("r_c")] == ["a", "b"]
+    assert [t.user_id for t in stores.tickets.due_tickets(_due_minute(stores, OverflowRequest.of(first)))] == ["a"]
+    main = room(stores)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = stores.rooms.get_room(parallel_room_id("r_c", 1), consistent=True)
+    promoting = queued(stores, "r_c", "c", NOW + timedelta(seconds=2), promote=True)
+    stores.rooms.seat_batch(p1, [OverflowRequest.of(promoting)], NOW)
+    candidates = stores.tickets.promotion_candidates("r_c", "r_c", 5)
+    assert [t.user_id for t in candidates] == ["c"]
+    stores.tickets.drop_promotion(candidates[0])
+    assert stores.tickets.promotion_candidates("r_c", "r_c", 5) == [] and second.user_id == "b"
+
+
+def _due_minute(stores: Stores, request: OverflowRequest) -> int:
+    from rooms.config import settings
+    from rooms.domain.model import due_bucket
+
+    assert request.queueing is not None
+    return due_bucket(request.queueing + timedelta(seconds=settings().overflow_delivery_budget_seconds))
+
+
+# ------------------------------------------------------------------ housekeeping's records and marks
+def test_an_empty_mark_closes_a_room_only_if_it_stayed_empty(stores: Stores) -> None:
+    main = room(stores)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    p1 = parallel_room_id("r_c", 1)
+    stores.records.mark_empty(p1, NOW)
+    stores.records.mark_empty(p1, NOW + timedelta(seconds=1))  # the first mark stays
+    assert stores.records.empty_since([p1, "r_nope"]) == {p1: NOW}
+    seat = stores.rooms.admit(p1, "r_c", "back", NOW)
+    assert stores.records.close_if_empty(p1, NOW) is False
+    stores.rooms.release(seat)
+    assert stores.records.close_if_empty(p1, NOW + timedelta(seconds=1)) is False  # not the mark it read
+    assert stores.records.close_if_empty(p1, NOW) is True
+    assert stores.rooms.get_room(p1, consistent=True).status is RoomStatus.CLOSED
+    stores.records.retire_family("r_c")
+    assert stores.records.families_with_overflow() == []
+
+
+def test_the_runs_records_never_move_back(stores: Stores) -> None:
+    assert stores.records.expiry_progress() is None and stores.records.last_due_bucket() is None
+    stores.records.record_expiry_progress(10, NOW)
+    stores.records.record_expiry_progress(9, NOW + timedelta(minutes=1))
+    progress = stores.records.expiry_progress()
+    assert progress is not None and (progress.done, progress.fanned_out_at) == (10, NOW)
+    stores.records.set_last_due_bucket(5, NOW)
+    stores.records.set_last_due_bucket(4, NOW)
+    assert stores.records.last_due_bucket() == 5
+
+
+# ------------------------------------------------------------------ events
+def test_an_event_saves_only_over_the_version_it_read_and_counts_an_rsvp_once(stores: Stores) -> None:
+    event = Event(
+        "e_c", "host", "Show", NOW, NOW + timedelta(hours=1), "UTC", 10, 0, None, EventStatus.SCHEDULED, NOW, NOW
+    )
+    stores.events.put_event(event)
+    assert stores.events.rsvp("e_c", "fan", NOW) is True and stores.events.rsvp("e_c", "fan", NOW) is False
+    later = NOW + timedelta(seconds=1)
+    saved = stores.events.save_event(replace(event, title="New", updated_at=later), event)
+    assert (saved.title, saved.expected_audience) == ("New", 1)  # the RSVP survives the save
+    with pytest.raises(Contention):
+        stores.events.save_event(replace(event, title="Old read", updated_at=later), event)
+    stores.events.save_event(replace(saved, status=EventStatus.CANCELLED, updated_at=NOW + timedelta(seconds=2)), saved)
+    with pytest.raises(EventNotEditable):
+        stores.events.rsvp("e_c", "late", NOW)
+    main = main_room("e_c_20261126", capacity=10)
+    assert stores.events.create_room_once(main) == main
+    assert stores.events.create_room_once(replace(main, title="retry")).title == "t"
