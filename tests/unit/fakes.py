@@ -51,6 +51,7 @@ from rooms.domain.model import (
     TicketStatus,
     due_bucket,
     parallel_room_id,
+    plan_batch,
     shard_capacities,
     ticket_id_for,
 )
@@ -428,25 +429,13 @@ class FakeRoomStore:
 
     def _shards_for(self, room: Room, wanted: int) -> list[tuple[int, int]]:
         """(shard, seats) as the adapter plans them: a one-shard room from the caller's read of it, else
-        one shard that takes them all if any does, else the shards with the most free seats, within 100 items."""
+        the domain's plan over the stored shards."""
         if room.shards == 1:
             return [(0, min(wanted, room.free_seats))] if room.free_seats else []
         counts = self._t.occupancies(room.room_id)
         slices = self._t.stored_room(room.room_id).slices
-        free = [(cap - count, shard) for shard, (count, cap) in enumerate(zip(counts, slices, strict=True))]
-        fits = [shard for spare, shard in free if spare >= wanted]
-        if fits:
-            return [(fits[0], wanted)]
-        plan: list[tuple[int, int]] = []
-        items_left = TRANSACTION_ITEMS
-        for spare, shard in sorted(free, reverse=True):
-            take = min(spare, wanted, (items_left - 1) // 2)
-            if take <= 0:
-                break
-            plan.append((shard, take))
-            wanted -= take
-            items_left -= 1 + 2 * take
-        return plan
+        free = [cap - count for count, cap in zip(counts, slices, strict=True)]
+        return plan_batch(free, wanted, TRANSACTION_ITEMS)
 
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
         """Move a seat and its ticket to a free main-room shard; MAIN_FULL or GONE as the adapter answers.

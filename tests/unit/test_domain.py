@@ -107,3 +107,22 @@ def test_a_parallel_room_takes_its_main_rooms_shape_but_not_its_metadata() -> No
     assert (fourth.room_id, fourth.family_id, fourth.index) == ("r_show-p4", "r_show", 4)
     assert (fourth.host_id, fourth.capacity, fourth.event_id, fourth.shards) == ("h", 250, "e_1", 2)
     assert (fourth.occupancy, fourth.parallel_count, fourth.metadata, fourth.status) == (0, 0, {}, RoomStatus.OPEN)
+
+
+def test_an_overflow_batch_is_dealt_round_the_emptiest_shards() -> None:
+    from rooms.domain.model import plan_batch
+
+    # 45 seats into a room of 40 empty shards: 6 shards, 7 or 8 seats each, 96 items
+    plan = plan_batch([125] * 40, 45, 100)
+    assert len(plan) == 6 and sum(taken for _, taken in plan) == 45
+    assert {taken for _, taken in plan} <= {7, 8}
+    assert 2 * 45 + len(plan) <= 100
+    # the emptiest shards first
+    assert [shard for shard, _ in plan_batch([3, 9, 0, 5], 2, 100)] == [1]
+    assert plan_batch([3, 9, 0, 5], 10, 100) == [(1, 5), (3, 5)]
+    # shards that run out draw in the next ones while the transaction has room; none beyond the free seats
+    assert plan_batch([1, 1, 1, 0], 5, 100) == [(0, 1), (1, 1), (2, 1)]
+    assert plan_batch([0, 0], 5, 100) == []
+    # a full transaction spreads less: 49 seats leave room for 2 shard updates only
+    plan = plan_batch([125] * 40, 49, 100)
+    assert 2 * sum(taken for _, taken in plan) + len(plan) <= 100

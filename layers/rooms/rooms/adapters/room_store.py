@@ -79,7 +79,7 @@ from rooms.adapters.room_items import (
 )
 from rooms.config import settings
 from rooms.domain.errors import Contention, InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
-from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room
+from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room, plan_batch
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
 _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
@@ -403,9 +403,9 @@ class DynamoRoomStore:
         """Seat queued users of one family in `room` with one transaction (I1, I2 held by it), their
         tickets marked seated in the same transaction (only those still queued).
 
-        The seats go to the room's write shards with free seats (as few as can take them); if they
-        need more shards than the transaction has room for, the first users are seated and the rest
-        are left for the caller's next round.
+        The seats are spread over the room's emptiest write shards, about 8 a shard, so no shard's count
+        or listing key takes a whole batch; if the shards with free seats cannot take them all within the
+        transaction's 100 items, the first users are seated and the rest are left for the caller's next round.
         """
         plan = self._shards_for(room, len(requests))
         requests = list(requests[: sum(taken for _, taken, _ in plan)])
@@ -464,27 +464,13 @@ class DynamoRoomStore:
         return outcome
 
     def _shards_for(self, room: Room, wanted: int) -> list[tuple[int, int, int]]:
-        """(shard, seats, shard capacity) for up to `wanted` seats in `room`: one shard that takes them
-        all if any does, else the shards with the most free seats, within one transaction's 100 items
-        (a shard update, and a seat and a ticket per user)."""
+        """(shard, seats, shard capacity) for up to `wanted` seats in `room`, spread over its emptiest
+        shards within one transaction's 100 items (domain.model.plan_batch)."""
         if room.shards == 1:
             return [(0, min(wanted, room.free_seats), room.capacity)] if room.free_seats else []
         occupancies = shard_occupancies(self._connection, room)
-        shards = [(capacity - occupancy, shard, capacity) for shard, (occupancy, capacity) in enumerate(occupancies)]
-        fits = [(shard, capacity) for free, shard, capacity in shards if free >= wanted]
-        if fits:
-            shard, capacity = random.choice(fits)
-            return [(shard, wanted, capacity)]
-        plan: list[tuple[int, int, int]] = []
-        items_left = TRANSACTION_ITEMS
-        for free, shard, capacity in sorted(shards, reverse=True):
-            take = min(free, wanted, (items_left - 1) // 2)
-            if take <= 0:
-                break
-            plan.append((shard, take, capacity))
-            wanted -= take
-            items_left -= 1 + 2 * take
-        return plan
+        free = [capacity - occupancy for occupancy, capacity in occupancies]
+        return [(shard, taken, occupancies[shard][1]) for shard, taken in plan_batch(free, wanted, TRANSACTION_ITEMS)]
 
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
         """Move a user from their parallel room to the main room in one transaction (I1 and I2 hold throughout),

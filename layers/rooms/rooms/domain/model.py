@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -156,6 +158,41 @@ def shard_capacities(capacity: int, shards: int) -> list[int]:
     """Each shard's slice of the capacity: as even as can be, summing to `capacity` exactly (I1)."""
     base, extra = divmod(capacity, shards)
     return [base + (1 if shard < extra else 0) for shard in range(shards)]
+
+
+SEATS_PER_SHARD_IN_A_BATCH = 8  # an overflow batch spreads its seats over its room's shards, about this many each
+
+
+def plan_batch(free_by_shard: Sequence[int], wanted: int, items: int) -> list[tuple[int, int]]:
+    """(shard, seats) for up to `wanted` seats of one overflow batch, in one transaction of at most
+    `items` items: an update per shard used, and a seat and a ticket per user.
+
+    The seats are dealt round the emptiest shards, about SEATS_PER_SHARD_IN_A_BATCH each, so a batch of
+    45 lands 8 or so on each of 6 shards, not 45 on one: a shard's seats (its count and its listing key)
+    then take a batch's writes in a share, and the shards drain evenly. More shards are drawn in when
+    those run out of free seats, while the transaction has room."""
+    order = sorted((shard for shard, free in enumerate(free_by_shard) if free > 0), key=lambda k: -free_by_shard[k])
+    spread = min(len(order), max(1, min(math.ceil(wanted / SEATS_PER_SHARD_IN_A_BATCH), items - 2 * wanted)))
+    used, left = order[:spread], order[spread:]
+    taken = dict.fromkeys(used, 0)
+    items_left = items - len(used)
+    while wanted > 0 and items_left >= 2:
+        open_shards = [shard for shard in used if taken[shard] < free_by_shard[shard]]
+        if not open_shards:
+            if not left or items_left < 3:
+                break
+            shard = left.pop(0)
+            used.append(shard)
+            taken[shard] = 0
+            items_left -= 1
+            continue
+        for shard in open_shards:
+            if wanted == 0 or items_left < 2:
+                break
+            taken[shard] += 1
+            wanted -= 1
+            items_left -= 2
+    return [(shard, taken[shard]) for shard in used if taken[shard]]
 
 
 def family_closed_reason(main: Room | None) -> str | None:

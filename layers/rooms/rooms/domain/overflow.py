@@ -10,8 +10,9 @@ from rooms.domain.model import Room, RoomStatus
 
 T = TypeVar("T")
 
-# TransactWriteItems takes 100 items: one room update plus a seat and a ticket per user.
-MAX_SEATS_PER_TRANSACTION = 49
+# TransactWriteItems takes 100 items: a seat and a ticket per user, and an update per write shard the
+# seats go to; 45 users leave room for the 6 shards a batch spreads over (model.plan_batch).
+MAX_SEATS_PER_TRANSACTION = 45
 
 
 def parallel_rooms_needed(audience: int, capacity: int, limit: int) -> int:
