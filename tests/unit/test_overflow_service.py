@@ -282,3 +282,33 @@ def test_a_poison_record_is_failed_as_such(fakes: Fakes) -> None:
     batch = OverflowBatch(fakes.overflow_service(), max_receive_count=3).run(event)
     with pytest.raises(PoisonMessage):
         batch.settle(SQSRecord(event["Records"][0]))
+
+
+# ------------------------------------------------------------------ the main room remembered
+def test_an_instance_reads_the_main_room_once_a_second_not_once_a_batch(fakes: Fakes) -> None:
+    a, b, c = waiting(fakes, "a", "b", "c")  # queued first: writing a ticket moves the clock on a second
+    service = fakes.overflow_service()
+    service.seat_family(FAMILY, [a])
+    reads = fakes.table.count("get_room")
+    fakes.clock.advance(timedelta(milliseconds=100))
+    service.seat_family(FAMILY, [b])  # within a second: the main room it read
+    assert fakes.table.count("get_room") == reads
+    fakes.clock.advance(timedelta(seconds=1))
+    service.seat_family(FAMILY, [c])
+    assert fakes.table.count("get_room") == reads + 1
+
+
+def test_a_family_closed_since_the_instance_read_it_fails_the_next_batch_all_the_same(fakes: Fakes) -> None:
+    # GIVEN an instance that seated a batch, so remembers the family open
+    a, *rest = waiting(fakes, "a", "b", "c")
+    service = fakes.overflow_service()
+    assert len(service.seat_family(FAMILY, [a]).seated) == 1
+    # WHEN the host closes the family, and the next batch comes within the memory of the main room
+    fakes.room_service().close_unchecked(fakes.table.room(FAMILY))
+    reads = fakes.table.count("get_room")
+    fakes.clock.advance(timedelta(milliseconds=100))
+    result = service.seat_family(FAMILY, rest)
+    # THEN the closed parallel room refuses the seats, the main room is read afresh and the tickets fail
+    assert not result.seated and set(result.failed.values()) == {"room_closed"}
+    assert fakes.table.count("get_room") > reads
+    fakes.table.check()
