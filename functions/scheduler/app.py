@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rooms.scheduled import dispatch
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the AWS calls; patching all X-Ray knows costs cold start
 metrics = Metrics()
 _METRICS = {
     "expiry_jobs_enqueued": "ExpirySweepJobsEnqueued",
