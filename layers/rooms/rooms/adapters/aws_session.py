@@ -50,4 +50,4 @@ def share_with_pynamodb() -> None:
     """Make every pynamodb Connection (and so every Model) take its thread's shared session."""
     import pynamodb.connection.base
 
-    pynamodb.connection.base.get_session = botocore_session  # type: ignore[attr-defined]
+    pynamodb.connection.base.get_session = botocore_session
