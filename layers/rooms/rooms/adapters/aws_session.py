@@ -5,7 +5,8 @@ about as much as the very first one; from a session that already made one it cos
 pynamodb gives every Connection a session of its own, and every Model class its own Connection, so a
 request touching four models paid for four DynamoDB clients from scratch. pynamodb has no option to pass
 a session (pynamodb/PynamoDB#1245): `share_with_pynamodb` points the function it calls for one at this
-module. Each client keeps its own configuration (retries, timeouts, pool); only the loaded models are shared.
+module. Each client keeps its own configuration (retries, timeouts, pool); only the loaded models are shared
+(and the credentials: no Connection here is given keys of its own, which pynamodb would set on the session).
 Thread by thread, as pynamodb keeps them: botocore's client creation is not thread-safe.
 """
 
