@@ -11,10 +11,11 @@ runtime sets. Tracing is on as `Tracing: Active` has it (LAMBDA_TASK_ROOT and a 
 POWERTOOLS_TRACE_DISABLED), so the X-Ray SDK's patching is paid at import and its subsegments on the
 request; they go to a daemon address on the loopback that nothing listens on.
 
-Cases: the baseline; each function's handler module imported; and the API's first request, the sample
-`GET /rooms/{room_id}` of events/api (it builds the room service and its stores, makes the DynamoDB
-client and reads the room once: a 404 here, which the run checks) and `GET /openapi.json` (the one route
-that needs the OpenAPI models).
+Cases: the baseline; a reference, the floor of the API's framework (a one-route Powertools HTTP API with
+validation, Logger, Metrics and Tracer, nothing of ours); each function's handler module imported; and
+the API's first request, the sample `GET /rooms/{room_id}` of events/api (it builds the room service and
+its stores, makes the DynamoDB client and reads the room once: a 404 here, which the run checks) and
+`GET /openapi.json` (the one route that needs the OpenAPI models).
 DynamoDB is a stub on the loopback that answers every call with an empty JSON object at once, so the
 request pays the building of its clients and one local round trip: no network, no TLS handshake, which
 on AWS add their own milliseconds on top. One warm-up round writes the bytecode caches; then `--rounds`
@@ -75,6 +76,24 @@ class Context:
 with open(sys.argv[1]) as file:
     response = app.lambda_handler(json.load(file), Context())
 print("STATUS", response["statusCode"])
+"""
+
+# The floor under any API function built like this one: Powertools' HTTP resolver with validation, one
+# route with a pydantic answer, Logger, Metrics and a Tracer patching botocore; no code of ours.
+_FRAMEWORK_FLOOR = """
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from pydantic import BaseModel
+
+logger, metrics, tracer = Logger(), Metrics(), Tracer(patch_modules=["botocore"])
+app = APIGatewayHttpResolver(enable_validation=True)
+
+class RoomOut(BaseModel):
+    room_id: str
+
+@app.get("/rooms/<room_id>")
+def get_room(room_id: str) -> RoomOut:
+    return RoomOut(room_id=room_id)
 """
 
 
@@ -219,7 +238,10 @@ def _runtime_environment(stack: str, logical_id: str, code_dir: Path, site: Path
 
 def cases(functions: dict[str, Function]) -> list[Case]:
     api = functions["ApiFunction"]
-    found = [Case("bare import boto3", "baseline", api, "import boto3")]
+    found = [
+        Case("bare import boto3", "baseline", api, "import boto3"),
+        Case("floor: a one-route Powertools API", "reference", api, _FRAMEWORK_FLOOR),
+    ]
     for function in functions.values():
         found.append(Case(f"{function.logical_id} import", "import", function, f"import {function.module}"))
     # the stub holds no room: the room is read, and not found
