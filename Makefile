@@ -18,9 +18,11 @@ lint: setup
 openapi: setup
 	.venv/bin/python -m rooms.api.openapi --write docs/openapi.json
 
-# Admissions like for like (and the capacity meter's overhead), then the capacity report of a
-# 12,000-user storm into 5,000 and 60 s of heartbeats, metered by AWS's rules (bench/results/capacity.json)
+# Cold starts as ratios to a bare `import boto3` (about a minute), admissions like for like (and the
+# capacity meter's overhead), then the capacity report of a 12,000-user storm into 5,000 and 60 s of
+# heartbeats, metered by AWS's rules (bench/results/capacity.json)
 bench: setup
+	.venv/bin/python bench/coldstart.py
 	.venv/bin/python bench/joins.py
 	.venv/bin/python bench/capacity.py
 

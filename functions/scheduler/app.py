@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rooms.scheduled import ScheduledServices, dispatch
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the AWS calls; patching all X-Ray knows costs cold start
 metrics = Metrics()
 # the composition root: the use cases of this instance, built on first use
 services = ScheduledServices()

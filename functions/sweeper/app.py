@@ -11,7 +11,7 @@ from rooms.sweeper import ExpirySweeper, SweepBatch
 from rooms.wiring import Adapters
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the AWS calls; patching all X-Ray knows costs cold start
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
+from rooms.adapters import aws_session
 from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.ports import DeadLetter
@@ -27,7 +27,7 @@ class SqsDeadLetters:
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
         config = settings()
         self._queue_url = queue_url or config.overflow_dlq_url
-        self._client = client or boto3.client(
+        self._client = client or aws_session.client(
             "sqs",
             region_name=config.region,
             config=Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5),

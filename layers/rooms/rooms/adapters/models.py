@@ -17,8 +17,11 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from rooms.adapters import aws_session
 from rooms.config import settings
 from rooms.domain.expiry import expiry_shard
+
+aws_session.share_with_pynamodb()  # the models' connections make their clients from one session
 
 
 class _TableMeta:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rooms.adapters import aws_session
 from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.domain.events import ScheduleSpec
@@ -35,7 +35,7 @@ class EventBridgeShowScheduler:
         self._target_arn = target_arn or config.scheduler_target_arn
         self._role_arn = role_arn or config.scheduler_role_arn
         self._dead_letter_arn = dead_letter_arn if dead_letter_arn is not None else config.scheduler_dlq_arn
-        self._client = client or boto3.client(
+        self._client = client or aws_session.client(
             "scheduler",
             region_name=config.region,
             config=Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5),

@@ -1,7 +1,9 @@
 """`Idempotency-Key` for the API's creates: a retried POST returns the first answer instead of acting twice.
 
 Powertools' idempotency utility stores each answer in the IdempotencyTable for a day, keyed on the
-operation, the caller and the client's key; the same key with a different body is refused.
+operation, the caller and the client's key; the same key with a different body is refused. The utility
+(its persistence layer brings boto3 and s3transfer) is imported on the first request with a key, so its
+refusals surface as this module's own errors.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 _DAY = 24 * 3600
 
 
+class KeyReused(Exception):
+    """The Idempotency-Key was already used with a different body."""
+
+
+class KeyInProgress(Exception):
+    """A request with the same Idempotency-Key is still running."""
+
+
 @cache
 def _config() -> Any:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -36,9 +46,13 @@ def _once(model: type[BaseModel]) -> Callable[..., Any]:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
+    from rooms.adapters import aws_session
+
     @idempotent_function(
         data_keyword_argument="request",
-        persistence_store=DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name),
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=settings().idempotency_table_name, boto3_session=aws_session.boto3_session()
+        ),
         config=_config(),
         output_serializer=PydanticSerializer(model),
         key_prefix=f"rooms.{model.__name__}",
@@ -61,6 +75,17 @@ def run_once(
     if not key:
         return work()
     request = {"operation": operation, "caller": caller, "key": key, "payload": payload}
-    with busy_when_overloaded():  # the idempotency table throttled: Busy, like any store
-        result: M = _once(model)(request=request, work=work)
+    once = _once(model)
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    try:
+        with busy_when_overloaded():  # the idempotency table throttled: Busy, like any store
+            result: M = once(request=request, work=work)
+    except IdempotencyValidationError as error:
+        raise KeyReused() from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise KeyInProgress() from error
     return result

@@ -12,15 +12,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from rooms.api import events_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
 from rooms.api.gateway_event import JSON_MEDIA_TYPE, GatewayResolver
+from rooms.api.idempotency import KeyInProgress, KeyReused
 from rooms.api.responses import document_errors
 from rooms.api.schemas import ErrorDetail, ErrorResponse
 from rooms.domain import errors
@@ -108,12 +104,12 @@ def build_resolver() -> APIGatewayHttpResolver:
         logger.warning("overloaded", exc_info=error)
         return domain_error(error)
 
-    @app.exception_handler(IdempotencyValidationError)
+    @app.exception_handler(KeyReused)
     def key_reused(_: Exception) -> Response[str]:
         message = "This Idempotency-Key was already used with a different body; use a new key for a new request."
         return error_response(422, "IDEMPOTENCY_KEY_REUSED", message, "Idempotency-Key")
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    @app.exception_handler(KeyInProgress)
     def key_in_progress(_: Exception) -> Response[str]:
         message = "A request with this Idempotency-Key is still in progress; retry shortly."
         return error_response(409, "REQUEST_IN_PROGRESS", message, headers={"Retry-After": "1"})
@@ -135,6 +131,9 @@ def build_resolver() -> APIGatewayHttpResolver:
 
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
+    # the OpenAPI document's own models: only this route needs them
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     spec = json.loads(
         app.get_openapi_json_schema(
             title=API_TITLE,
