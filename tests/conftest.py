@@ -120,8 +120,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template
 
+    from rooms.adapters import aws_session
+
     template = load_template(ROOT / "template.yaml", naming=LocalNaming(stack="rooms-test"))
     with mock_aws():
+        aws_session.reset()  # a session made before moto was imported would reach AWS itself
         dynamodb = boto3.client("dynamodb")
         for table in template.tables.values():
             dynamodb.create_table(**table.create_kwargs)

@@ -16,11 +16,17 @@ from rooms.ports import OverflowRequest
 
 
 def test_every_model_and_connection_takes_the_threads_session() -> None:
-    # GIVEN the models of three kinds of item and a connection for transactions
-    connections = [model._get_connection().connection for model in (RoomItem, SeatItem, TicketItem)]
-    connections.append(new_connection())
-    # THEN they all make their clients from this thread's one session
-    assert {id(connection.session) for connection in connections} == {id(aws_session.botocore_session())}
+    models = (RoomItem, SeatItem, TicketItem)
+    try:
+        # GIVEN the models of three kinds of item and a connection for transactions
+        connections = [model._get_connection().connection for model in models]
+        connections.append(new_connection())
+        # THEN they all make their clients from this thread's one session
+        assert {id(connection.session) for connection in connections} == {id(aws_session.botocore_session())}
+    finally:  # the models keep their connection: later tests (moto's) must make theirs afresh
+        for model in models:
+            model._connection = None
+        aws_session.reset()
 
 
 def test_each_thread_has_a_session_of_its_own() -> None:

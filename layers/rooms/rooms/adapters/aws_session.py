@@ -52,3 +52,9 @@ def share_with_pynamodb() -> None:
     import pynamodb.connection.base
 
     pynamodb.connection.base.get_session = botocore_session
+
+
+def reset() -> None:
+    """Forget this thread's sessions: the next client is made from a new one (tests that start moto
+    need it, since moto hooks into the sessions made after it is imported)."""
+    _local.__dict__.clear()
