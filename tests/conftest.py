@@ -116,11 +116,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     import boto3
     from moto import mock_aws
 
+    from rooms.adapters import aws_session
     from rooms.config import settings
     from rooms_local.naming import LocalNaming
     from rooms_local.template import load_template
-
-    from rooms.adapters import aws_session
 
     template = load_template(ROOT / "template.yaml", naming=LocalNaming(stack="rooms-test"))
     with mock_aws():
