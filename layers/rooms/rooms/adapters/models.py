@@ -75,10 +75,12 @@ def quota_key(host_id: str) -> str:
 
 # A family's tickets are spread over this many gsi1 partitions, by ticket id. Each queued join writes its
 # ticket's partition about 2.08 WCU (the ticket's put, then its update when seated or failed; gsi1 projects
-# ALL), so one partition for the family capped it at 1,000 / 2.08 = 480 joins/s. Over 32: 10,000 joins/s
-# x 2.08 WCU / 32 = 650 WCU/s a partition, under its 1,000. Readers query every shard and merge them.
-# Never deployed, so no ticket was ever indexed under the unsharded key.
-FAMILY_TICKET_SHARDS = 32
+# ALL), so one partition for the family capped it at 1,000 / 2.08 = 480 joins/s. Over 32 the storm's
+# busiest partition still took 0.113 WCU a join over a stretch of it (crc32's spread over a few hundred
+# tickets is uneven): 8,824 joins/s. Over 64: 10,000 joins/s x 2.08 / 64 = 325 WCU/s a partition on
+# average, with room for the unevenness. Readers query every shard and merge them. Never deployed, so no
+# ticket was ever indexed under an older key.
+FAMILY_TICKET_SHARDS = 64
 
 
 def family_ticket_shard(ticket_id: str) -> int:
