@@ -131,9 +131,10 @@ def measure(stack: LocalStack, args: argparse.Namespace) -> SweepRun:
     ended = datetime.now(UTC) - timedelta(seconds=1)
     spread = timedelta(seconds=TARGET_SECONDS)
     seats = plant_expired_seats(stack.client("dynamodb"), table, rooms, ended, interval, spread=spread)
-    # the run before this one went a minute ago: this one hands out the last minute's buckets (and looks
-    # at the last minute's due tickets only, as a run on schedule does)
-    a_minute_ago = datetime.now(UTC) - timedelta(seconds=TARGET_SECONDS)
+    # the run before this one went a minute before the last lease ended: this one hands out that minute's
+    # buckets (and looks at that minute's due tickets only, as a run on schedule does). Measured from the
+    # leases, not from now: planting many seats takes a while, and the oldest would fall before it.
+    a_minute_ago = ended - spread
     store = DynamoHousekeepingStore()
     store.record_expiry_progress(expiry_bucket(a_minute_ago, interval) - 1, a_minute_ago)
     store.set_last_due_bucket(due_bucket(a_minute_ago) - 1, a_minute_ago)
