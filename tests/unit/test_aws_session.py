@@ -17,6 +17,8 @@ from rooms.ports import OverflowRequest
 
 def test_every_model_and_connection_takes_the_threads_session() -> None:
     models = (RoomItem, SeatItem, TicketItem)
+    for model in models:  # made afresh: a connection an earlier test left holds the session of its time
+        model._connection = None
     try:
         # GIVEN the models of three kinds of item and a connection for transactions
         connections = [model._get_connection().connection for model in models]
