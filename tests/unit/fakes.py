@@ -50,6 +50,7 @@ from rooms.domain.model import (
     Ticket,
     TicketStatus,
     due_bucket,
+    parallel_room,
     parallel_room_id,
     plan_batch,
     shard_capacities,
@@ -290,20 +291,7 @@ class FakeRoomStore:
             return  # someone else created it, or the family is closed: the caller re-reads the family
         if room_id in self._t.rooms:
             return
-        room = Room(
-            room_id=room_id,
-            family_id=main.family_id,
-            index=index,
-            host_id=main.host_id,
-            title=main.title,
-            capacity=main.capacity,
-            occupancy=0,
-            status=RoomStatus.OPEN,
-            created_at=now,
-            event_id=main.event_id,
-            shards=main.shards,
-        )
-        self._t.put_room(room)
+        self._t.put_room(parallel_room(main, index, now))
         stored.room = replace(stored.room, parallel_count=index)
         stored.marker = ACTIVE
 
