@@ -39,7 +39,7 @@ from rooms.domain.errors import (
     RoomFull,
     RoomNotFound,
 )
-from rooms.domain.events import EDITABLE, Event, ScheduleSpec
+from rooms.domain.events import EDITABLE, MUTABLE_EVENT_FIELDS, Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob, expiry_bucket, expiry_shard
 from rooms.domain.model import (
     MAIN_INDEX,
@@ -72,20 +72,6 @@ _EVICT_CHUNK = TRANSACTION_ITEMS - 1
 # the gsi2 slot of a main room: one of these, or nothing (the adapter's ACTIVE_FAMILIES, EVICTING_ROOMS)
 ACTIVE = "active"
 EVICTING = "evicting"
-# Event fields a save may change (DynamoEventStore's _MUTABLE)
-_MUTABLE_EVENT_FIELDS = (
-    "title",
-    "starts_at",
-    "ends_at",
-    "timezone",
-    "capacity",
-    "expected_audience",
-    "recurrence",
-    "status",
-    "room_id",
-    "occurrence",
-    "provisioned_rooms",
-)
 
 
 class Clock:
@@ -703,7 +689,7 @@ class FakeEventStore:
         if stored is None or stored.event.updated_at != prior.updated_at:
             raise Contention(f"event {event.event_id}")
         changes: dict[str, Any] = {
-            name: getattr(event, name) for name in _MUTABLE_EVENT_FIELDS if getattr(event, name) != getattr(prior, name)
+            name: getattr(event, name) for name in MUTABLE_EVENT_FIELDS if getattr(event, name) != getattr(prior, name)
         }
         stored.event = replace(stored.event, updated_at=event.updated_at, **changes)
         if stored.holds_quota and stored.event.status not in EDITABLE:

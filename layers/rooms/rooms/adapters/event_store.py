@@ -29,25 +29,11 @@ from rooms.adapters.overload import overload_is_busy
 from rooms.adapters.room_items import get_room, save_room
 from rooms.config import settings
 from rooms.domain.errors import Contention, EventNotEditable, EventNotFound, QuotaExceeded
-from rooms.domain.events import EDITABLE, Event
+from rooms.domain.events import EDITABLE, MUTABLE_EVENT_FIELDS, Event
 from rooms.domain.model import Page, Room
 
 # an events page's start key: these travel in the cursor; sk and gsi1pk come from the request
 _EVENT_PAGE_KEY = ("pk", "gsi1sk")
-# Event fields a save may change, and the attribute each is stored in.
-_MUTABLE = (
-    "title",
-    "starts_at",
-    "ends_at",
-    "timezone",
-    "capacity",
-    "expected_audience",
-    "recurrence",
-    "status",
-    "room_id",
-    "occurrence",
-    "provisioned_rooms",
-)
 
 
 @overload_is_busy
@@ -86,7 +72,7 @@ class DynamoEventStore:
         and a save never undoes them (unless it sets expected_audience itself).
         """
         actions: list[Any] = [EventItem.updated_at.set(event.updated_at)]
-        for name in _MUTABLE:
+        for name in MUTABLE_EVENT_FIELDS:
             value = getattr(event, name)
             if value != getattr(prior, name):
                 attribute = getattr(EventItem, name)

@@ -14,6 +14,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rooms.domain.errors import InvalidSchedule
 
+# The fields of an event a save may change: the rest (its id, host, creation) stay as first written.
+MUTABLE_EVENT_FIELDS = (
+    "title",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "capacity",
+    "expected_audience",
+    "recurrence",
+    "status",
+    "room_id",
+    "occurrence",
+    "provisioned_rooms",
+)
+
 # A show lasts at most a day: a daily show never overlaps its next occurrence, and "upcoming"
 # events are found by querying start times from a day ago on.
 MAX_DURATION = timedelta(hours=24)
