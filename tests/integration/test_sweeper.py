@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -170,13 +170,20 @@ def test_the_minute_run_enqueues_every_shard_and_the_sweeper_frees_the_ghosts(
 ) -> None:
     from rooms.config import settings
     from rooms.domain import expiry
+    from rooms.scheduled import ScheduledServices
     from rooms.service import utcnow
 
-    # GIVEN two ghosts and a listener within their lease
-    long_ago = utcnow() - timedelta(seconds=3 * settings().seat_lease_seconds)
+    # GIVEN two ghosts and a listener within their lease, and the functions' clock stopped in the middle of
+    # the current bucket, so both runs below fall in the same one however slow the machine is
+    interval = settings().heartbeat_interval_seconds
+    now = utcnow()
+    bucket_start = datetime.fromtimestamp(expiry.expiry_bucket(now, interval) * interval, tz=UTC)
+    stopped = bucket_start + timedelta(seconds=interval / 2)
+    long_ago = now - timedelta(seconds=3 * settings().seat_lease_seconds)
     room_id, _ = plant_ghosts(call_api, ["g1", "g2"], long_ago)
     call_api("join_room", path={"room_id": room_id}, sub="alive")
-    sweeper = sweeper_on(utcnow, monkeypatch)
+    monkeypatch.setattr(load_function("scheduler"), "services", ScheduledServices(clock=lambda: stopped))
+    sweeper = sweeper_on(lambda: stopped, monkeypatch)
     # WHEN the scheduler function runs housekeeping
     report = load_function("scheduler").lambda_handler({"action": "housekeeping"}, LambdaContext())
     # THEN it handed out every shard of each due bucket, and freed nothing itself

@@ -7,6 +7,7 @@ from a show's schedules, and {"action": "housekeeping"} from the every-minute sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -41,10 +42,12 @@ class ScheduledPayload(BaseModel):
 
 
 class ScheduledServices:
-    """The scheduler function's use cases, each built on first use over one set of adapters."""
+    """The scheduler function's use cases, each built on first use over one set of adapters and one clock
+    (None: the wall clock)."""
 
-    def __init__(self, adapters: Adapters | None = None) -> None:
+    def __init__(self, adapters: Adapters | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self._adapters = adapters or Adapters()
+        self._clock = clock
 
     @cached_property
     def show_runner(self) -> ShowRunner:
@@ -66,7 +69,7 @@ class ScheduledServices:
         from rooms.reconciler import TicketReconciler
         from rooms.service import utcnow
 
-        config, adapters = settings(), self._adapters
+        config, adapters, clock = settings(), self._adapters, self._clock or utcnow
         budget = timedelta(seconds=config.overflow_delivery_budget_seconds)
         return Housekeeping(
             store=adapters.housekeeping,
@@ -76,8 +79,9 @@ class ScheduledServices:
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
             empty_room_grace_seconds=config.empty_room_grace_seconds,
             sweep_queue=SqsSweepQueue(),
-            reconciler=TicketReconciler(adapters.rooms, adapters.tickets, adapters.publisher, budget, utcnow),
+            reconciler=TicketReconciler(adapters.rooms, adapters.tickets, adapters.publisher, budget, clock),
             dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
+            clock=clock,
         )
 
 
