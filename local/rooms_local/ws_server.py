@@ -226,7 +226,8 @@ class WebSocketServer:
                 raise _Refused(401, "Unauthorized") from None
             log.error("authorizer %s failed: %s", spec.name, error)
             raise _Refused(500, "Internal server error") from None
-        except concurrent.futures.TimeoutError:
+        except Exception:  # a timeout, an oversized event, a stopping pool
+            log.exception("authorizer %s could not run", spec.name)
             raise _Refused(500, "Internal server error") from None
         latency = int((time.perf_counter() - started) * 1000)
         try:
@@ -244,7 +245,7 @@ class WebSocketServer:
         event = connect_event(handshake, info, authorizer, request_id=new_id(), now_ms=_now_ms())
         try:
             result = self._invoke_integration(route.integration, event)
-        except (LambdaError, concurrent.futures.TimeoutError) as error:
+        except Exception as error:  # the function failed, timed out or could not run
             log.error("$connect of %s failed: %s", info.connection_id, error)
             raise _Refused(502, "Internal server error") from None
         status = result.get("statusCode") if isinstance(result, dict) else None
@@ -305,7 +306,7 @@ class WebSocketServer:
         except concurrent.futures.TimeoutError:
             self._send(live, error_frame("Endpoint request timed out", live.info.connection_id, request_id))
             return
-        except LambdaError as error:
+        except Exception as error:  # the function failed or could not run
             log.error("%s of %s failed: %s", route_key, live.info.connection_id, error)
             self._send(live, error_frame("Internal server error", live.info.connection_id, request_id))
             return
@@ -328,7 +329,7 @@ class WebSocketServer:
         event = disconnect_event(live.info, live.authorizer, code, reason, request_id=new_id(), now_ms=_now_ms())
         try:
             self._invoke_integration(route.integration, event)
-        except (LambdaError, concurrent.futures.TimeoutError, RuntimeError) as error:
+        except Exception as error:  # best effort, as on AWS; the pool may be stopping
             log.error("$disconnect of %s failed: %s", live.info.connection_id, error)
 
     # ------------------------------------------------------------------ invocations
