@@ -252,7 +252,8 @@ class LocalStack:
                 self._cleanup.callback(source.join)
 
     def stop(self) -> None:
-        """Stop the scheduler, pollers, gateway, function processes, moto and java, in that order. Idempotent."""
+        """Stop the scheduler, pollers, WebSocket API (its connections' $disconnect run), gateway, function
+        processes, moto and java, in that order. Idempotent."""
         atexit.unregister(self.stop)
         self._cleanup.close()
 

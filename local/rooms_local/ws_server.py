@@ -6,7 +6,8 @@ before it is called), then the `$connect` integration; either can refuse the upg
 binary frame is routed by `$request.body.<field>`, and the route's function is invoked; a route with a
 route response sends the function's `body` back, a MOCK route absorbs the frame. When the socket closes,
 by either side or by API Gateway's idle timeout (10 minutes) or maximum duration (2 hours), `$disconnect`
-runs. Frames of one connection are handled in order, one at a time.
+runs. Frames of one connection are handled in order, one at a time. The stage's DefaultRouteSettings
+throttle each route (429 on a connect, a "Too Many Requests" frame for a message).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from .lambda_pool import LambdaError
 from .naming import DEFAULT_ACCOUNT, DEFAULT_REGION
+from .throttle import TokenBucket
 from .websocket_template import WebSocketApiSpec, WebSocketIntegration
 from .ws_event import (
     AuthorizerDenied,
@@ -106,6 +108,11 @@ class WebSocketServer:
         self._lock = threading.Lock()
         self._opening: dict[ServerConnection, tuple[Connection, dict[str, Any] | None]] = {}
         self._live: dict[str, LiveConnection] = {}
+        # the stage's DefaultRouteSettings throttle each route on its own, as API Gateway does
+        rate, burst = api.stage.throttling_rate_limit, api.stage.throttling_burst_limit
+        self._buckets = (
+            {key: TokenBucket(rate, burst) for key in api.routes} if rate is not None and burst is not None else {}
+        )
         # Invocations run beside the connection's thread so the integration timeout can be kept.
         self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ws")
         self._server: Server = serve(
@@ -200,6 +207,8 @@ class WebSocketServer:
             source_ip=handshake.source_ip,
             user_agent=handshake.user_agent,
         )
+        if not self._admitted("$connect"):
+            return _refusal(socket, 429, "Too Many Requests")
         try:
             authorizer = self._authorize(handshake, info)
             self._connect(handshake, info, authorizer)
@@ -296,6 +305,9 @@ class WebSocketServer:
             self._send(live, error_frame("Forbidden", live.info.connection_id, request_id))
             return
         route = self.api.routes[route_key]
+        if not self._admitted(route_key):
+            self._send(live, error_frame("Too Many Requests", live.info.connection_id, request_id))
+            return
         if route.integration.kind == "MOCK":
             return  # absorbed: nothing runs, nothing is sent back
         event = message_event(
@@ -331,6 +343,10 @@ class WebSocketServer:
             self._invoke_integration(route.integration, event)
         except Exception as error:  # best effort, as on AWS; the pool may be stopping
             log.error("$disconnect of %s failed: %s", live.info.connection_id, error)
+
+    def _admitted(self, route_key: str) -> bool:
+        bucket = self._buckets.get(route_key)
+        return bucket is None or bucket.take()
 
     # ------------------------------------------------------------------ invocations
     def _invoke_integration(self, integration: WebSocketIntegration, event: Mapping[str, Any]) -> Any:

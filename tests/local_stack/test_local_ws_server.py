@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from rooms_local.connections_api import ConnectionsApi
@@ -143,3 +143,21 @@ def test_the_connections_api_refuses_what_the_management_api_refuses(server: Web
         assert httpx.post(f"{stage}/other/abc", content=b"x").status_code == 403
     finally:
         connections.stop()
+
+
+def test_a_route_over_its_throttle_is_answered_too_many_requests(
+    api: WebSocketApiSpec, connection_function: Recorder
+) -> None:
+    # GIVEN a stage that admits one request per route and (practically) never refills
+    stage = replace(api.stage, throttling_rate_limit=0.001, throttling_burst_limit=1)
+    with _server(replace(api, stage=stage), connection_function) as server:
+        with connect(f"{server.url}?token=t", open_timeout=DEADLINE_S) as socket:
+            socket.send(json.dumps({"action": "hello"}))
+            socket.send(json.dumps({"action": "hello"}))
+            replies = [socket.recv(timeout=DEADLINE_S), json.loads(socket.recv(timeout=DEADLINE_S))]
+        # THEN the first reached the function, the second did not; and a second connect is refused
+        assert replies[0] == "reply"
+        assert replies[1]["message"] == "Too Many Requests"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{server.url}?token=t", open_timeout=DEADLINE_S)
+        assert refused.value.response.status_code == 429
