@@ -191,11 +191,11 @@ class LocalStack:
                 idle_timeout_s=self.ws_idle_timeout,
                 max_duration_s=self.ws_max_duration,
             )
-            self._cleanup.callback(self._websocket.stop)  # before the functions stop: $disconnect runs
-            self._websocket.start()
             self._connections = ConnectionsApi(self._websocket, port=connections_port)
-            self._cleanup.callback(self._connections.stop)
+            self._cleanup.callback(self._connections.stop)  # after the sockets: a $disconnect may push
+            self._cleanup.callback(self._websocket.stop)  # before the functions stop: $disconnect runs
             self._connections.start()
+            self._websocket.start()
         for source in self.sources:
             self._cleanup.callback(source.request_stop)  # runs first on stop: no new batches
             source.start()

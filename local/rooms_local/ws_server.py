@@ -142,14 +142,17 @@ class WebSocketServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Close every connection (each one's $disconnect runs), then the server."""
+        """Close every connection (each one's $disconnect runs), then the server. Idempotent."""
+        if self._thread is None:  # never started, or stopped: shutdown() would wait for serve_forever()
+            self._server.socket.close()
+            self._invocations.shutdown(wait=False, cancel_futures=True)
+            return
         with self._lock:
             for live in self._live.values():
                 live.closed_by_server = live.closed_by_server or _GOING_AWAY
         self._server.shutdown(code=_GOING_AWAY[0], reason=_GOING_AWAY[1])  # waits for the handlers
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._thread.join()
+        self._thread = None
         self._invocations.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> WebSocketServer:
