@@ -162,8 +162,8 @@ def authorizer_event(handshake: Handshake, connection: Connection, *, request_id
 
 
 def authorizer_context(result: Any, method_arn: str, integration_latency_ms: int) -> dict[str, Any]:
-    """`requestContext.authorizer` of the connection's events from the authorizer's answer: its context,
-    its principalId and the latency. AuthorizerDenied when the policy does not allow `method_arn`,
+    """`requestContext.authorizer` of the connection's events from the authorizer's answer: its context
+    (values as strings), its principalId and the latency. AuthorizerDenied when the policy does not allow `method_arn`,
     AuthorizerMisconfigured when the answer is not a policy."""
     if not isinstance(result, Mapping) or not isinstance(result.get("principalId"), str):
         raise AuthorizerMisconfigured("the authorizer's answer has no principalId")
@@ -178,7 +178,15 @@ def authorizer_context(result: Any, method_arn: str, integration_latency_ms: int
     effects = {str(statement.get("Effect")) for statement in statements if _matches(statement, method_arn)}
     if "Deny" in effects or "Allow" not in effects:
         raise AuthorizerDenied(f"the policy does not allow {method_arn}")
-    return {**context, "principalId": result["principalId"], "integrationLatency": integration_latency_ms}
+    # API Gateway hands the context on as strings ("1", "true"), the latency as a number
+    values = {key: _context_text(value) for key, value in context.items()}
+    return {**values, "principalId": result["principalId"], "integrationLatency": integration_latency_ms}
+
+
+def _context_text(value: str | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _listed(value: Any) -> list[str]:
