@@ -114,7 +114,7 @@ class WebSocketServer:
             {key: TokenBucket(rate, burst) for key in api.routes} if rate is not None and burst is not None else {}
         )
         # Invocations run beside the connection's thread so the integration timeout can be kept.
-        self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ws")
+        self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="ws")
         self._server: Server = serve(
             self._handle,
             host,

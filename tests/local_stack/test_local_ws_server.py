@@ -161,3 +161,12 @@ def test_a_route_over_its_throttle_is_answered_too_many_requests(
         with pytest.raises(InvalidStatus) as refused:
             connect(f"{server.url}?token=t", open_timeout=DEADLINE_S)
         assert refused.value.response.status_code == 429
+
+
+def test_a_ping_frame_is_answered_with_a_pong_and_runs_nothing(
+    server: WebSocketServer, connection_function: Recorder
+) -> None:
+    with connect(f"{server.url}?token=t", open_timeout=DEADLINE_S) as socket:
+        assert socket.ping(b"are you there").wait(timeout=DEADLINE_S)
+    assert [event["requestContext"]["eventType"] for event in connection_function.events][:1] == ["CONNECT"]
+    assert "MESSAGE" not in {event["requestContext"]["eventType"] for event in connection_function.events}
