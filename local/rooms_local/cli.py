@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the local stack until Ctrl-C")
     up.add_argument("--port", type=int, default=8080, help="HTTP API port (0: any free port; default 8080)")
+    up.add_argument("--ws-port", type=int, default=8081, help="WebSocket API port (0: any free port; default 8081)")
     up.add_argument("--stack", default=DEFAULT_STACK, help=f"prefix of resource names (default {DEFAULT_STACK})")
     up.add_argument("--template", type=Path, default=None, help="SAM template (default: the repository's)")
     up.add_argument(
@@ -131,6 +132,7 @@ def _up(args: argparse.Namespace) -> int:
         args.template,
         stack_name=args.stack,
         port=args.port,
+        ws_port=args.ws_port,
         parameters=dict(args.param),
         visibility_timeout=args.visibility_timeout,
         max_instances=args.max_instances,
@@ -141,7 +143,10 @@ def _up(args: argparse.Namespace) -> int:
     )
     try:
         with stack:
-            print(f"\nRooms local API: {stack.api_url}  (up in {stack.startup_seconds:.1f} s)\n")
+            print(f"\nRooms local API: {stack.api_url}  (up in {stack.startup_seconds:.1f} s)")
+            if stack.ws_url:
+                print(f"Rooms local WebSocket API: {stack.ws_url}?token=<a dev token>")
+            print()
             print("Point boto3, pynamodb and the AWS CLI at it:")
             for name, value in {**stack.endpoints, "AWS_DEFAULT_REGION": stack.region}.items():
                 print(f"  export {name}={shlex.quote(value)}")
@@ -149,6 +154,10 @@ def _up(args: argparse.Namespace) -> int:
             print("Routes:")
             for route in stack.template.routes:
                 print(f"  {route.route_key:<48} {route.function_id}{'' if route.authorizer else '  (public)'}")
+            for api in stack.template.websocket_apis.values():
+                for key, ws_route in api.routes.items():
+                    target = ws_route.integration.function_id or "absorbed (MOCK)"
+                    print(f"  {'WebSocket ' + key:<48} {target}")
             schedules = stack.template.schedules.values()
             if schedules or stack.clock_speed != 1:
                 print(f"\nSchedules fire on a clock running {stack.clock_speed:g}x real time:")

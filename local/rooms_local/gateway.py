@@ -30,7 +30,7 @@ from .http_server import IDLE_TIMEOUT_S, MAX_BODY_BYTES, HttpServer
 from .lambda_pool import RequestTooLarge
 from .naming import DEFAULT_ACCOUNT
 from .template import HttpApiSpec, HttpRoute
-from .tokens import AUDIENCE, ISSUER, claims_as_strings, scopes, verify_token
+from .tokens import AUDIENCE, ISSUER, JWKS_PATH, claims_as_strings, jwks, scopes, verify_token
 
 log = logging.getLogger(__name__)
 _JwtContext = tuple[dict[str, str], list[str] | None]  # claims as strings, scopes
@@ -154,6 +154,9 @@ class Gateway:
         """One request, end to end, without sockets (the HTTP server only calls this)."""
         if len(request.body) > MAX_BODY_BYTES:  # the server refuses these before reading them
             return json_response(413, {"message": "Request Entity Too Large"})
+        if request.method == "GET" and request.raw_path == JWKS_PATH:
+            # the local token issuer's keys, for functions that verify tokens themselves (a REQUEST authorizer)
+            return json_response(200, jwks())
         try:
             decode_path(request.raw_path)
             matched = self.router.match(request.method, request.raw_path)

@@ -6,6 +6,8 @@ and two stacks can share nothing by accident.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,9 @@ class LocalNaming:
     # moto builds queue URLs from the endpoint the client used, so the URL depends on it.
     sqs_endpoint: str = "http://127.0.0.1:5000"
     api_endpoint: str = "http://127.0.0.1:8080"
+    # a WebSocket API: where clients connect (wss:// on AWS) and its @connections API (https:// on AWS)
+    websocket_endpoint: str = "ws://127.0.0.1:8081"
+    connections_endpoint: str = "http://127.0.0.1:8082"
 
     def name(self, logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
         name = f"{self.stack}-{logical_id}"
@@ -57,7 +62,9 @@ class LocalNaming:
             case "AWS::Lambda::LayerVersion":
                 return {"Ref": self.arn("lambda", f"layer:{name}:1")}
             case "AWS::ApiGatewayV2::Api":
-                return {"Ref": name, "ApiEndpoint": self.api_endpoint, "ApiId": name}
+                websocket = properties.get("ProtocolType") == "WEBSOCKET"
+                endpoint = self.websocket_endpoint if websocket else self.api_endpoint
+                return {"Ref": name, "ApiEndpoint": endpoint, "ApiId": name}
             case "AWS::SNS::Topic":
                 arn = self.arn("sns", name)
                 return {"Ref": arn, "TopicArn": arn, "TopicName": name}
@@ -65,3 +72,21 @@ class LocalNaming:
                 return {"Ref": name, "Arn": f"arn:aws:iam::{self.account}:role/{name}", "RoleId": name}
             case _:
                 return {"Ref": name, "Arn": self.arn(service, name)}
+
+    def local_api_urls(self, text: str, api_ids: Mapping[str, bool]) -> str:
+        """Point the AWS URLs of these APIs (id -> is a WebSocket API) in `text` at their local servers.
+
+        On AWS an API's host is `<id>.execute-api.<region>.<suffix>`; a WebSocket API answers its
+        clients there over wss:// and its @connections management API over https://."""
+        if not api_ids:
+            return text
+        ids = "|".join(sorted(map(re.escape, api_ids), key=len, reverse=True))
+        host = re.compile(rf"\b(https|wss)://({ids})\.execute-api\.{re.escape(self.region)}\.amazonaws\.com(?:\.cn)?")
+
+        def local(match: re.Match[str]) -> str:
+            scheme, api_id = match.groups()
+            if not api_ids[api_id]:
+                return self.api_endpoint if scheme == "https" else match.group(0)
+            return self.websocket_endpoint if scheme == "wss" else self.connections_endpoint
+
+        return host.sub(local, text)

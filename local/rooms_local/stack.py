@@ -14,7 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cfn_yaml import load_yaml
 from .clock import SchedulerClock
+from .connections_api import ConnectionsApi
 from .dynamodb_local import REPO_ROOT, DynamoDBLocal
 from .gateway import Gateway
 from .lambda_pool import LambdaPool, lambda_environment
@@ -25,6 +27,8 @@ from .provision import client, provision_queues, provision_schedule_groups, prov
 from .scheduler_runner import SchedulerRunner
 from .sqs_source import SqsEventSource
 from .template import Template, load_template
+from .tokens import AUDIENCE, ISSUER, JWKS_PATH
+from .ws_server import IDLE_TIMEOUT_S, MAX_DURATION_S, WebSocketServer
 
 if TYPE_CHECKING:
     from .capacity.faults import FaultConfig
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+# Template parameters that name the token issuer: the stack is deployed with the local one (the dev tokens'
+# issuer and audience, its key set on the gateway) unless the caller passes any of them.
+ISSUER_PARAMETERS = ("JwtIssuer", "JwtAudience", "JwksUrl")
 
 
 class LocalStack:
@@ -54,6 +61,12 @@ class LocalStack:
     `throughput_scale` (which implies the meter) it also throttles as AWS does, at 1,000 WCU/s and
     3,000 RCU/s per key times the scale. `faults` injects DynamoDB failures in the meter (which it then
     implies) and SQS send failures in the moto server.
+
+    The template's WebSocket API is served at `ws_url` (`ws_port`, 0 = a free one) with its @connections
+    API at `connections_url`, where the functions' ROOMS_WEBSOCKET_ENDPOINT (any execute-api URL of the
+    template's APIs) points. `ws_idle_timeout` and `ws_max_duration` are API Gateway's 10 minutes and
+    2 hours unless tests want them shorter. The template's JwtIssuer, JwtAudience and JwksUrl parameters
+    default to the local issuer: the dev tokens', with its key set at `<api_url>/.well-known/jwks.json`.
     """
 
     def __init__(
@@ -74,6 +87,9 @@ class LocalStack:
         capacity_model: bool = False,
         throughput_scale: float | None = None,
         faults: FaultConfig | None = None,
+        ws_port: int = 0,
+        ws_idle_timeout: float = IDLE_TIMEOUT_S,
+        ws_max_duration: float = MAX_DURATION_S,
     ):
         if clock_speed < 0:
             raise ValueError("clock_speed must be >= 0")
@@ -94,11 +110,16 @@ class LocalStack:
         self.throughput_scale = throughput_scale
         self.faults = faults
         self.capacity_model = capacity_model or throughput_scale is not None or bool(faults and faults.dynamodb)
+        self.ws_port = ws_port
+        self.ws_idle_timeout = ws_idle_timeout
+        self.ws_max_duration = ws_max_duration
         self.pools: dict[str, LambdaPool] = {}
         self.sources: list[SqsEventSource] = []
         self.startup_seconds = 0.0
         self._template: Template | None = None
         self._gateway: Gateway | None = None
+        self._websocket: WebSocketServer | None = None
+        self._connections: ConnectionsApi | None = None
         self._dynamodb: DynamoDBLocal | None = None
         self._moto: MotoServer | None = None
         self._meter: CapacityMeter | None = None
@@ -132,13 +153,17 @@ class LocalStack:
         self._moto.wait_ready()
 
         port = self.port or free_port()
+        ws_port, connections_port = self.ws_port or free_port(), free_port()
         naming = LocalNaming(
             stack=self.stack_name,
             region=self.region,
             sqs_endpoint=self.moto_endpoint,
             api_endpoint=f"http://127.0.0.1:{port}",
+            websocket_endpoint=f"ws://127.0.0.1:{ws_port}",
+            connections_endpoint=f"http://127.0.0.1:{connections_port}",
         )
-        template = self._template = load_template(self.template_path, parameters=self.parameters, naming=naming)
+        parameters = {**self._issuer_parameters(f"http://127.0.0.1:{port}{JWKS_PATH}"), **self.parameters}
+        template = self._template = load_template(self.template_path, parameters=parameters, naming=naming)
         provision_queues(template, self.moto_endpoint, self.region, self.visibility_timeout)
         provision_schedule_groups(template, self.moto_endpoint, self.region)
         provision_schedules(template, self.moto_endpoint, self.region)
@@ -156,6 +181,21 @@ class LocalStack:
         self._gateway = Gateway(template.routes, template.http_apis, self.pools, port=port, account_id=naming.account)
         self._cleanup.callback(self._gateway.stop)
         self._gateway.start()
+        for api in template.websocket_apis.values():  # the template reader allows one
+            self._websocket = WebSocketServer(
+                api,
+                self.pools,
+                port=ws_port,
+                account_id=naming.account,
+                region=self.region,
+                idle_timeout_s=self.ws_idle_timeout,
+                max_duration_s=self.ws_max_duration,
+            )
+            self._connections = ConnectionsApi(self._websocket, port=connections_port)
+            self._cleanup.callback(self._connections.stop)  # after the sockets: a $disconnect may push
+            self._cleanup.callback(self._websocket.stop)  # before the functions stop: $disconnect runs
+            self._connections.start()
+            self._websocket.start()
         for source in self.sources:
             self._cleanup.callback(source.request_stop)  # runs first on stop: no new batches
             source.start()
@@ -171,6 +211,14 @@ class LocalStack:
             )
             self._cleanup.callback(self._scheduler.stop)  # runs first on stop: nothing new fires
             self._scheduler.start()
+
+    def _issuer_parameters(self, jwks_url: str) -> dict[str, str]:
+        """The local issuer for the template's issuer parameters, unless the caller chose an issuer."""
+        if any(name in self.parameters for name in ISSUER_PARAMETERS):
+            return {}
+        declared = load_yaml(self.template_path).get("Parameters") or {}
+        local = {"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE, "JwksUrl": jwks_url}
+        return {name: value for name, value in local.items() if name in declared}
 
     def _start_functions(self, template: Template) -> None:
         """A process pool per function, and the SQS pollers that feed them (started last)."""
@@ -204,7 +252,8 @@ class LocalStack:
                 self._cleanup.callback(source.join)
 
     def stop(self) -> None:
-        """Stop the scheduler, pollers, gateway, function processes, moto and java, in that order. Idempotent."""
+        """Stop the scheduler, pollers, WebSocket API (its connections' $disconnect run), gateway, function
+        processes, moto and java, in that order. Idempotent."""
         atexit.unregister(self.stop)
         self._cleanup.close()
 
@@ -224,6 +273,16 @@ class LocalStack:
     @property
     def api_url(self) -> str:
         return self._gateway.url if self._gateway else ""
+
+    @property
+    def ws_url(self) -> str:
+        """Where clients open the template's WebSocket API (`ws://127.0.0.1:<port>/<stage>`), or ""."""
+        return self._websocket.url if self._websocket else ""
+
+    @property
+    def connections_url(self) -> str:
+        """The WebSocket API's @connections endpoint (an apigatewaymanagementapi client's endpoint_url), or ""."""
+        return self._connections.url if self._connections else ""
 
     @property
     def dynamodb_endpoint(self) -> str:

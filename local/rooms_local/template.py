@@ -20,6 +20,7 @@ from .cfn_yaml import load_yaml
 from .intrinsics import Resolver, TemplateError, check_rules, parameter_values
 from .naming import LocalNaming
 from .sam_transform import local_code_path, sam_transform
+from .websocket_template import WebSocketApiSpec, is_websocket_api, read_websocket_apis
 
 __all__ = [
     "FunctionSpec",
@@ -34,6 +35,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "TemplateSchedule",
+    "WebSocketApiSpec",
     "load_template",
 ]
 
@@ -215,6 +217,8 @@ class Template:
     http_apis: dict[str, HttpApiSpec]
     # by logical id: the functions' ScheduleV2 events and the AWS::Scheduler::Schedule resources
     schedules: dict[str, TemplateSchedule] = field(default_factory=dict)
+    websocket_apis: dict[str, WebSocketApiSpec] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # the stack's Outputs that resolve locally
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -265,6 +269,7 @@ class _Reader:
         self.resolver = resolver
         self.generated = generated
         self.declared = declared
+        self.document = document
         self.resources = {
             logical_id: resource
             for logical_id, resource in (document.get("Resources") or {}).items()
@@ -279,13 +284,21 @@ class _Reader:
         queues = {key: self.queue(key, res) for key, res in self.of_type("AWS::SQS::Queue").items()}
         _check_redrive_allowed(queues)
         http_apis = {key: self.http_api(key, res) for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()}
+        http_apis = {key: spec for key, spec in http_apis.items() if not is_websocket_api(self.resources[key])}
         functions = {key: self.function(key, res) for key, res in self.of_type("AWS::Lambda::Function").items()}
+        websocket_apis = read_websocket_apis(
+            self.resources,
+            {key: self.attr(key, "Ref") for key in self.resources},
+            self.properties,
+            lambda uri: _integrated_function(uri, functions),
+        )
         schedules = {
             key: self.schedule(key, res, functions) for key, res in self.of_type("AWS::Scheduler::Schedule").items()
         }
         routes = [
             route
             for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()
+            if key in http_apis
             for route in self.http_routes(key, res, functions, http_apis[key])
         ]
         routes.sort(key=lambda route: self.declared.get(f"{route.function_id}{route.event_name}", len(self.declared)))
@@ -317,6 +330,33 @@ class _Reader:
             functions=functions,
             http_apis=http_apis,
             schedules=schedules,
+            websocket_apis=websocket_apis,
+            outputs=self.outputs(),
+        )
+
+    def outputs(self) -> dict[str, str]:
+        """The Outputs whose condition holds, resolved, execute-api URLs of the template's APIs made local;
+        one that cannot be resolved locally is left out."""
+        found = {}
+        for name, output in (self.document.get("Outputs") or {}).items():
+            condition = output.get("Condition")
+            if condition is not None and not self.resolver.condition(condition):
+                continue
+            try:
+                found[name] = self.local_urls(_text(self.resolver.resolve(output.get("Value"))))
+            except TemplateError as error:
+                log.info("output %s has no local value: %s", name, error)
+        return found
+
+    def local_urls(self, text: str) -> str:
+        """`text` with the AWS URLs of the template's own APIs (`https://<api id>.execute-api.<region>.
+        <suffix>`, `wss://` for a WebSocket API's clients) pointed at the local servers that emulate them."""
+        return self.resolver.naming.local_api_urls(
+            text,
+            {
+                self.attr(key, "Ref"): is_websocket_api(res)
+                for key, res in self.of_type("AWS::ApiGatewayV2::Api").items()
+            },
         )
 
     def attr(self, logical_id: str, attribute: str) -> str:
@@ -395,7 +435,9 @@ class _Reader:
             runtime=props.get("Runtime"),
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
-            environment={key: self.resolver.dynamic_references(_text(value)) for key, value in variables.items()},
+            environment={
+                key: self.local_urls(self.resolver.dynamic_references(_text(value))) for key, value in variables.items()
+            },
             layer_dirs=tuple(layer_dirs),
             reserved_concurrency=None if reserved is None else int(reserved),
         )

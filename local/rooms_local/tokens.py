@@ -3,6 +3,7 @@ JWT authorizer."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -10,14 +11,21 @@ from typing import Any
 import jwt
 
 # The token format has one home, the SDK: the local gateway verifies what the SDK mints.
-from rooms_client.devtoken import ALGORITHM, AUDIENCE, DEFAULT_SECRET, ISSUER, dev_secret, mint_dev_token
+from rooms_client.devtoken import ALGORITHM, AUDIENCE, DEFAULT_SECRET, ISSUER, KEY_ID, dev_secret, mint_dev_token
 
-__all__ = ["AUDIENCE", "DEFAULT_SECRET", "ISSUER", "mint_token", "secret", "verify_token"]
+__all__ = ["AUDIENCE", "DEFAULT_SECRET", "ISSUER", "JWKS_PATH", "jwks", "mint_token", "secret", "verify_token"]
+JWKS_PATH = "/.well-known/jwks.json"  # where the local gateway serves jwks(), as an OIDC issuer does
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 def secret() -> str:
     return dev_secret()
+
+
+def jwks() -> dict[str, Any]:
+    """The dev tokens' key as a JSON Web Key Set: what a JWKS client (PyJWT's PyJWKClient) verifies them with."""
+    key = base64.urlsafe_b64encode(secret().encode()).decode().rstrip("=")
+    return {"keys": [{"kty": "oct", "k": key, "alg": ALGORITHM, "use": "sig", "kid": KEY_ID}]}
 
 
 def mint_token(user_id: str, *, ttl_seconds: int = 3600, extra_claims: Mapping[str, Any] | None = None) -> str:

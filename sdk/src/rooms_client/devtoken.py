@@ -16,6 +16,7 @@ import jwt
 ISSUER = "rooms-local"
 AUDIENCE = "rooms-local"
 ALGORITHM = "HS256"
+KEY_ID = "rooms-local"  # the `kid` of the local stack's JWKS key, which JWKS clients look the key up by
 SECRET_ENV = "ROOMS_LOCAL_JWT_SECRET"
 DEFAULT_SECRET = "rooms-local-development-secret-not-for-production"  # public, local only
 DEFAULT_TTL_SECONDS = 3600
@@ -49,4 +50,4 @@ def mint_dev_token(
     if not user_id:
         raise ValueError("a dev token needs a user id (its subject)")
     claims = {**dev_claims(user_id, ttl_seconds, now), **(extra_claims or {})}
-    return jwt.encode(claims, secret or dev_secret(), algorithm=ALGORITHM)
+    return jwt.encode(claims, secret or dev_secret(), algorithm=ALGORITHM, headers={"kid": KEY_ID})
