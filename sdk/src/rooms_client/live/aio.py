@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from rooms_client.auth import TokenSource, as_token_provider, token_async
+from rooms_client.auth import TokenProvider, TokenSource, as_token_provider, token_async
 from rooms_client.live.errors import LiveConnectionError, LiveTimeoutError, reply_error
 from rooms_client.live.events import LiveEvent, SeatHeld, TicketStatus
 from rooms_client.live.state import PING, LiveOptions, LiveState, LiveStats, connect_url
@@ -28,7 +28,7 @@ class AsyncLiveConnection:
     def __init__(
         self,
         ws_url: str,
-        token: TokenSource = None,
+        token: TokenSource | TokenProvider = None,
         options: LiveOptions | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -133,10 +133,13 @@ class AsyncLiveConnection:
                 await asyncio.wait_for(changed.wait(), remaining)
         return self._state.finals.get(ticket_id)
 
-    async def events(self) -> AsyncIterator[LiveEvent]:
-        """Every event from now on, replies and pushes, unknown types too; ends when the connection closes."""
+    def events(self) -> AsyncIterator[LiveEvent]:
+        """Every event from this call on, replies and pushes, unknown types too; ends when the connection closes."""
         inbox: asyncio.Queue[object] = asyncio.Queue()
-        self._listeners.append(inbox)
+        self._listeners.append(inbox)  # now, not at the first anext(): nothing is missed in between
+        return self._drain(inbox)
+
+    async def _drain(self, inbox: asyncio.Queue[object]) -> AsyncIterator[LiveEvent]:
         try:
             while not self._stop.is_set() or not inbox.empty():
                 item = await inbox.get()

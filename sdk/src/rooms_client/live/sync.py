@@ -17,7 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from rooms_client.auth import TokenSource, as_token_provider, token_now
+from rooms_client.auth import TokenProvider, TokenSource, as_token_provider, token_now
 from rooms_client.live.errors import LiveConnectionError, LiveTimeoutError, reply_error
 from rooms_client.live.events import LiveEvent, SeatHeld, TicketStatus
 from rooms_client.live.state import PING, LiveOptions, LiveState, LiveStats, connect_url
@@ -31,7 +31,7 @@ class LiveConnection:
     def __init__(
         self,
         ws_url: str,
-        token: TokenSource = None,
+        token: TokenSource | TokenProvider = None,
         options: LiveOptions | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -140,10 +140,13 @@ class LiveConnection:
             return self._state.finals.get(ticket_id)
 
     def events(self) -> Iterator[LiveEvent]:
-        """Every event from now on, replies and pushes, unknown types too; ends when the connection closes."""
+        """Every event from this call on, replies and pushes, unknown types too; ends when the connection closes."""
         inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         with self._lock:
-            self._listeners.append(inbox)
+            self._listeners.append(inbox)  # now, not at the first next(): nothing is missed in between
+        return self._drain(inbox)
+
+    def _drain(self, inbox: queue.SimpleQueue[object]) -> Iterator[LiveEvent]:
         try:
             while not self._stop.is_set() or not inbox.empty():
                 item = inbox.get()
@@ -177,8 +180,9 @@ class LiveConnection:
     def _open(self) -> ClientConnection:
         url = connect_url(self.ws_url, token_now(self._token))
         try:
-            # compression off: frames are a few hundred bytes, and deflate costs memory per socket
-            return connect(url, open_timeout=self.options.open_timeout, compression=None)
+            # compression off: frames are a few hundred bytes, and deflate costs memory per socket;
+            # legacy=True: one socket, directly; reconnecting is ours (a fresh token, resubscription)
+            return connect(url, open_timeout=self.options.open_timeout, compression=None, legacy=True)
         except (OSError, WebSocketException, TimeoutError) as error:
             raise LiveConnectionError(f"cannot open the live connection: {error}") from error
 
