@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from rooms_client._base import API_URL_ENV, default_api_url
+from rooms_client._base import API_URL_ENV, WS_URL_ENV, default_api_url, default_ws_url
 from rooms_client.auth import DevToken, TokenSource
 from rooms_client.client import RoomsClient
 from rooms_client.devtoken import DEFAULT_TTL_SECONDS, mint_dev_token
@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_api_url(),
         help=f"API base URL (default: ${API_URL_ENV} or the local stack, %(default)s)",
     )
+    parser.add_argument(
+        "--ws-url",
+        default=default_ws_url(),
+        help=f"the live connection's WebSocket URL (default: ${WS_URL_ENV}; none: poll and heartbeat over HTTP)",
+    )
     identity = parser.add_mutually_exclusive_group()
     identity.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV})")
     identity.add_argument("--user", help="act as USER with a local dev token (local stack only)")
@@ -198,7 +203,11 @@ def main(
         if args.command == "simulate":
             return simulate_command.run(args, async_transport)
         with RoomsClient(
-            args.api_url, _token_source(args), request_timeout=args.request_timeout, transport=transport
+            args.api_url,
+            _token_source(args),
+            request_timeout=args.request_timeout,
+            transport=transport,
+            ws_url=args.ws_url or "",
         ) as client:
             handler: Handler = args.handler
             return handler(args, client)
