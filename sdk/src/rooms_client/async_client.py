@@ -162,12 +162,16 @@ class AsyncRoomsClient(ClientBase):
     async def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
         return await self.run(self._ops.request_join(room_id, promote))
 
-    async def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
+    async def join(
+        self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0, hold: bool = True
+    ) -> Seat:
+        """A seat, following the overflow ticket when the room is full (pushed over the live connection
+        when there is one). ``hold``: the live connection then keeps the seat, instead of heartbeats."""
         # the socket opens before the POST: no push about this join can be missed
         live = await self._live_for_join()
         poll = live.options.ticket_poll_interval if live is not None else None
         seat = await self.run(self._ops.join(room_id, promote, timeout, poll))
-        if live is not None:
+        if live is not None and hold:
             await live.request_hold(seat.room_id)  # from its seat.held on, no heartbeats are needed
         return seat
 

@@ -165,12 +165,14 @@ class RoomsClient(ClientBase):
     def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
         return self.run(self._ops.request_join(room_id, promote))
 
-    def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
+    def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0, hold: bool = True) -> Seat:
+        """A seat, following the overflow ticket when the room is full (pushed over the live connection
+        when there is one). ``hold``: the live connection then keeps the seat, instead of heartbeats."""
         # the socket opens before the POST: no push about this join can be missed
         live = self._live_for_join()
         poll = live.options.ticket_poll_interval if live is not None else None
         seat = self.run(self._ops.join(room_id, promote, timeout, poll))
-        if live is not None:
+        if live is not None and hold:
             live.request_hold(seat.room_id)  # from its seat.held on, no heartbeats are needed
         return seat
 

@@ -54,8 +54,10 @@ class AsyncLiveConnection:
             if self._stop.is_set():
                 raise LiveConnectionError("this live connection was closed")
             self._socket = await self._open()
-            self._state.on_connect()
+            messages = self._state.on_connect()
             self._reader = asyncio.create_task(self._read(), name="rooms-live")
+        for message in messages:  # what was asked before the first socket opened
+            await self._send(message)
         return self
 
     async def close(self) -> None:
@@ -105,11 +107,15 @@ class AsyncLiveConnection:
 
     async def request_hold(self, room_id: str) -> None:
         """``hold`` without waiting for the reply: ``holds(room_id)`` turns true once it arrives."""
-        await self._send(self._state.want_hold(room_id))
+        message = self._state.want_hold(room_id)
+        self._state.expect("hold", room_id)
+        await self._send(message)
 
     async def request_watch(self, ticket_id: str) -> None:
         """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``."""
-        await self._send(self._state.want_watch(ticket_id))
+        message = self._state.want_watch(ticket_id)
+        self._state.expect("watch", ticket_id)
+        await self._send(message)
 
     def release(self, room_id: str) -> None:
         self._state.release(room_id)
@@ -124,7 +130,7 @@ class AsyncLiveConnection:
         """The event that made the ticket final, waiting at most ``timeout`` seconds; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while ticket_id not in self._state.finals and not self._stop.is_set():
+        while ticket_id not in self._state.finals:
             changed = self._changed
             remaining = deadline - loop.time()
             if remaining <= 0:

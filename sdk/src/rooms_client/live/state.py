@@ -93,11 +93,16 @@ class LiveStats:
     reconnects: int = 0
 
 
+def _ignore(_: LiveEvent) -> None:
+    """The reply of a request nobody waits for (``request_hold``, a resubscription) still takes its turn."""
+
+
 @dataclass
 class _Pending:
     kind: str  # "hold" or "watch"
     key: str  # the room or ticket id
     resolve: Resolve
+    waited: bool  # a caller blocks on it: it survives a reconnect (its message is sent again)
 
 
 class LiveState:
@@ -128,8 +133,10 @@ class LiveState:
         self.holding.pop(room_id, None)
         self.standing.pop(room_id, None)
 
-    def expect(self, kind: str, key: str, resolve: Resolve) -> _Pending:
-        entry = _Pending(kind, key, resolve)
+    def expect(self, kind: str, key: str, resolve: Resolve | None = None) -> _Pending:
+        """A request sent (or about to be) whose reply is due; every one is counted, so that an ``error``
+        frame, which names no request, is matched to the right one."""
+        entry = _Pending(kind, key, resolve or _ignore, resolve is not None)
         self.pending.append(entry)
         return entry
 
@@ -166,7 +173,12 @@ class LiveState:
             self.stats.reconnects += 1
         self.connected = True
         self.last_sent = self.clock()
-        return [hold_message(room) for room in self.holding] + [watch_message(t) for t in sorted(self.watching)]
+        again = [("hold", room) for room in self.holding] + [("watch", ticket) for ticket in sorted(self.watching)]
+        awaited = {(entry.kind, entry.key) for entry in self.pending}
+        for kind, key in again:
+            if (kind, key) not in awaited:
+                self.expect(kind, key)
+        return [hold_message(key) if kind == "hold" else watch_message(key) for kind, key in again]
 
     def on_disconnect(self) -> None:
         """The socket closed: no hold stands any more, and each starts its heartbeat-fallback clock now."""
@@ -175,6 +187,8 @@ class LiveState:
         for room_id in self.standing:
             self.holding[room_id] = now
         self.standing.clear()
+        # the old socket's replies will never come; a waited request's message is sent again
+        self.pending = deque(entry for entry in self.pending if entry.waited)
 
     def on_frame(self, text: str | bytes) -> tuple[LiveEvent, list[str]]:
         """The event in one server frame, after updating the state; and what to send in answer."""
@@ -200,7 +214,12 @@ class LiveState:
             self.release(event.room_id)
         elif isinstance(event, LiveError) and self.pending:
             # an error names no request: replies come in order on one socket, so it answers the oldest
-            self.pending.popleft().resolve(event)
+            entry = self.pending.popleft()
+            if entry.kind == "hold":
+                self.release(entry.key)  # refused (not seated there): a reconnect must not send it again
+            else:
+                self.watching.discard(entry.key)
+            entry.resolve(event)
         return event, answers
 
     def _final(self, ticket_id: str, event: LiveEvent) -> None:

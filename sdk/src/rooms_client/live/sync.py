@@ -43,6 +43,7 @@ class LiveConnection:
         self._state = LiveState(clock)
         self._socket: ClientConnection | None = None
         self._stop = threading.Event()
+        self._opening = threading.Lock()
         self._reader: threading.Thread | None = None
         self._listeners: list[queue.SimpleQueue[object]] = []
 
@@ -50,17 +51,19 @@ class LiveConnection:
 
     def connect(self) -> LiveConnection:
         """Open the socket (once); ``LiveConnectionError`` when the first attempt fails."""
-        with self._lock:
+        with self._opening:
             if self._reader is not None:
                 return self
             if self._stop.is_set():
                 raise LiveConnectionError("this live connection was closed")
-        socket = self._open()
-        with self._lock:
-            self._socket = socket
-            self._state.on_connect()
-            self._reader = threading.Thread(target=self._read, name="rooms-live", daemon=True)
-        self._reader.start()
+            socket = self._open()
+            with self._lock:
+                self._socket = socket
+                messages = self._state.on_connect()
+                self._reader = threading.Thread(target=self._read, name="rooms-live", daemon=True)
+            self._reader.start()
+        for message in messages:  # what was asked before the first socket opened
+            self._send(message)
         return self
 
     def close(self) -> None:
@@ -113,12 +116,14 @@ class LiveConnection:
         """``hold`` without waiting for the reply: ``holds(room_id)`` turns true once it arrives."""
         with self._lock:
             message = self._state.want_hold(room_id)
+            self._state.expect("hold", room_id)
         self._send(message)
 
     def request_watch(self, ticket_id: str) -> None:
         """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``."""
         with self._lock:
             message = self._state.want_watch(ticket_id)
+            self._state.expect("watch", ticket_id)
         self._send(message)
 
     def release(self, room_id: str) -> None:
@@ -136,7 +141,7 @@ class LiveConnection:
     def wait_ticket(self, ticket_id: str, timeout: float) -> LiveEvent | None:
         """The event that made the ticket final, waiting at most ``timeout`` seconds; None if none came."""
         with self._lock:
-            self._lock.wait_for(lambda: ticket_id in self._state.finals or self._stop.is_set(), timeout)
+            self._lock.wait_for(lambda: ticket_id in self._state.finals, timeout)
             return self._state.finals.get(ticket_id)
 
     def events(self) -> Iterator[LiveEvent]:
