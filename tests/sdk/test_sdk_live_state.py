@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections import deque
 from pathlib import Path
 
-from rooms_client import NotSeatedError
+from rooms_client import NotSeatedError, ThrottledError
 from rooms_client.live import LiveError, ReconnectPolicy, SeatHeld, UnknownEvent, parse_frame
 from rooms_client.live.events import EVENT_TYPES
 from rooms_client.live.state import PING, LiveState, connect_url
@@ -69,6 +70,19 @@ def test_an_error_answers_the_oldest_request_and_a_refused_hold_is_not_sent_agai
     assert isinstance(event.exception(), NotSeatedError)
     state.on_disconnect()
     assert state.on_connect() == [json.dumps({"action": "watch", "ticket_id": "t_1"})]
+
+
+def test_api_gateways_own_refusal_is_an_error_and_a_throttled_hold_is_kept(clock: FakeClock) -> None:
+    state = LiveState(clock)
+    state.on_connect()
+    state.want_hold("r_1")
+    state.expect("hold", "r_1")
+    throttled = json.dumps({"message": "Too Many Requests", "connectionId": "c=", "requestId": "q="})
+    event, _ = state.on_frame(throttled)
+    assert isinstance(event, LiveError) and isinstance(event.exception(), ThrottledError)
+    assert state.pending == deque() and "r_1" in state.holding  # not now, rather than no
+    state.on_disconnect()
+    assert state.on_connect() == [json.dumps({"action": "hold", "room_id": "r_1"})]
 
 
 def test_a_final_ticket_is_not_watched_again(clock: FakeClock) -> None:

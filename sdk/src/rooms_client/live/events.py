@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rooms_client.errors import RoomsApiError, error_class
+from rooms_client.errors import ForbiddenError, InternalError, RoomsApiError, ThrottledError, error_class
 from rooms_client.models import Ticket, parse_datetime
 
 PROTOCOL_VERSION = 1
+# API Gateway answers a message it cannot take with a frame of its own, {"message", "connectionId",
+# "requestId"}, not in the protocol's shape: its message, as the code of the HTTP API's error.
+GATEWAY_CODES = {
+    "Too Many Requests": ThrottledError.code,
+    "Forbidden": ForbiddenError.code,
+    "Internal server error": InternalError.code,
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ class SeatFreed(LiveEvent):
 
 @dataclass(frozen=True)
 class LiveError(LiveEvent):
-    """A message could not be taken; the code and message are the HTTP API's."""
+    """A message could not be taken; the code and message are the HTTP API's. API Gateway's own refusals
+    (``{"message": "Too Many Requests"}``...) are one too, with an empty ``type``."""
 
     code: str = ""
     message: str = ""
@@ -162,6 +170,9 @@ def parse_frame(text: str | bytes) -> LiveEvent:
     if not isinstance(frame, dict):
         return UnknownEvent("", None, None, {}, raw=raw)
     kind = frame.get("type")
+    if kind is None and isinstance(frame.get("message"), str):
+        message = frame["message"]
+        return LiveError("", None, None, frame, code=GATEWAY_CODES.get(message, "GATEWAY_ERROR"), message=message)
     kind = kind if isinstance(kind, str) else ""
     version = frame.get("version") if isinstance(frame.get("version"), int) else None
     payload = frame.get("data")

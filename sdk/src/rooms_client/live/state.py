@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from rooms_client.errors import InternalError, ServiceUnavailableError, ThrottledError
 from rooms_client.live.events import (
     LiveError,
     LiveEvent,
@@ -28,6 +29,8 @@ from rooms_client.live.events import (
 from rooms_client.retry import Jitter, full_jitter
 
 PING = json.dumps({"action": "ping"})
+# errors that say "not now" rather than "no": the request stays, and a reconnect sends it again
+RETRYABLE = (ThrottledError, InternalError, ServiceUnavailableError)
 Resolve = Callable[[LiveEvent], None]
 
 
@@ -215,10 +218,12 @@ class LiveState:
         elif isinstance(event, LiveError) and self.pending:
             # an error names no request: replies come in order on one socket, so it answers the oldest
             entry = self.pending.popleft()
-            if entry.kind == "hold":
-                self.release(entry.key)  # refused (not seated there): a reconnect must not send it again
-            else:
-                self.watching.discard(entry.key)
+            if not isinstance(event.exception(), RETRYABLE):
+                # refused (not seated there, no such ticket): a reconnect must not send it again
+                if entry.kind == "hold":
+                    self.release(entry.key)
+                else:
+                    self.watching.discard(entry.key)
             entry.resolve(event)
         return event, answers
 
