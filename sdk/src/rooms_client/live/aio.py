@@ -182,7 +182,13 @@ class AsyncLiveConnection:
         url = connect_url(self.ws_url, await token_async(self._token))
         try:
             # compression off: frames are a few hundred bytes, and deflate costs memory per socket
-            return await connect(url, open_timeout=self.options.open_timeout, compression=None)
+            return await connect(
+                url,
+                open_timeout=self.options.open_timeout,
+                compression=None,
+                ping_interval=self.options.keepalive,
+                ping_timeout=self.options.keepalive,
+            )
         except (OSError, WebSocketException, TimeoutError) as error:
             raise LiveConnectionError(f"cannot open the live connection: {error}") from error
 

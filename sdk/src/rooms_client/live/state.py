@@ -75,6 +75,9 @@ class LiveOptions:
     the slow ``GET /tickets/{id}`` a join still makes while it waits for a push, in case one is lost.
     ``heartbeat_fallback_after``: how long a held seat may go unheld (socket down, reconnecting) before
     ``needs_heartbeat`` says to heartbeat over HTTP again: under the server's 20 s presence grace.
+    ``keepalive``: the WebSocket ping control frame's interval (and pong timeout), which finds a dead
+    TCP connection long before a send would; None turns it off. It does not count as activity for API
+    Gateway's idle timeout: the ``ping`` message does.
     """
 
     ping_interval: float = 300.0
@@ -82,6 +85,7 @@ class LiveOptions:
     open_timeout: float = 10.0
     ticket_poll_interval: float = 5.0
     heartbeat_fallback_after: float = 10.0
+    keepalive: float | None = 20.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
 
 

@@ -187,7 +187,14 @@ class LiveConnection:
         try:
             # compression off: frames are a few hundred bytes, and deflate costs memory per socket;
             # legacy=True: one socket, directly; reconnecting is ours (a fresh token, resubscription)
-            return connect(url, open_timeout=self.options.open_timeout, compression=None, legacy=True)
+            return connect(
+                url,
+                open_timeout=self.options.open_timeout,
+                compression=None,
+                ping_interval=self.options.keepalive,
+                ping_timeout=self.options.keepalive,
+                legacy=True,
+            )
         except (OSError, WebSocketException, TimeoutError) as error:
             raise LiveConnectionError(f"cannot open the live connection: {error}") from error
 
