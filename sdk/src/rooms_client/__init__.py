@@ -54,6 +54,15 @@ from rooms_client.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from rooms_client.live import (
+    AsyncLiveConnection,
+    LiveConnection,
+    LiveConnectionError,
+    LiveEvent,
+    LiveOptions,
+    LiveTimeoutError,
+    ReconnectPolicy,
+)
 from rooms_client.models import (
     Event,
     EventChanges,
@@ -73,6 +82,7 @@ from rooms_client.retry import NO_RETRY, RetryPolicy
 __all__ = [
     "DEFAULT_API_URL",
     "NO_RETRY",
+    "AsyncLiveConnection",
     "AsyncRoomsClient",
     "BadRequestError",
     "BusyError",
@@ -95,12 +105,18 @@ __all__ = [
     "JoinTimeoutError",
     "KickResult",
     "LeaveResult",
+    "LiveConnection",
+    "LiveConnectionError",
+    "LiveEvent",
+    "LiveOptions",
+    "LiveTimeoutError",
     "NotFoundError",
     "NotHostError",
     "NotSeatedError",
     "OverflowUnavailableError",
     "ParticipantsPage",
     "QuotaExceededError",
+    "ReconnectPolicy",
     "RequestInProgressError",
     "RetryPolicy",
     "Room",

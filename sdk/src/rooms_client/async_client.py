@@ -12,6 +12,10 @@ import httpx
 
 from rooms_client._base import ClientBase
 from rooms_client.auth import TokenSource, token_async
+from rooms_client.live.aio import AsyncLiveConnection
+from rooms_client.live.errors import LiveConnectionError
+from rooms_client.live.events import LiveEvent
+from rooms_client.live.state import LiveOptions
 from rooms_client.models import (
     Event,
     EventChanges,
@@ -26,7 +30,7 @@ from rooms_client.models import (
     Seat,
     Ticket,
 )
-from rooms_client.operations import Call, Op, Reply, Sleep, TicketCallback
+from rooms_client.operations import AwaitTicket, Call, Op, Reply, Sleep, TicketCallback, Watch
 from rooms_client.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -36,7 +40,8 @@ class AsyncRoomsClient(ClientBase):
     """The async twin of ``RoomsClient``: same methods, same retries, awaitable.
 
     ``token`` may also be an async callable. Share one connection pool between many identities
-    with ``with_token`` (the storm simulation does, one client per simulated user).
+    with ``with_token`` (the storm simulation does, one client per simulated user); each clone opens
+    a live connection of its own when it joins, if ``ws_url`` is set.
     """
 
     def __init__(
@@ -51,15 +56,52 @@ class AsyncRoomsClient(ClientBase):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         min_poll_interval: float = 0.1,
+        ws_url: str | None = None,
+        live: LiveOptions | None = None,
     ) -> None:
-        super().__init__(base_url, token, retry, clock, min_poll_interval)
+        super().__init__(base_url, token, retry, clock, min_poll_interval, ws_url=ws_url, live=live)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=request_timeout, transport=transport)
         self._sleep = sleep
+        self._live: AsyncLiveConnection | None = None
 
     async def aclose(self) -> None:
+        if self._live is not None:
+            await self._live.close()
         if self._owns_http:
             await self._http.aclose()
+
+    def _forget_live(self) -> None:
+        self._live = None
+
+    # -- the live connection
+    @property
+    def live(self) -> AsyncLiveConnection | None:
+        """The live connection, once ``join`` or ``connect_live`` opened it (None without a ``ws_url``)."""
+        return self._live
+
+    async def connect_live(self) -> AsyncLiveConnection:
+        """Open the live connection now (``join`` does it by itself); ``LiveConnectionError`` if it can't."""
+        if self.ws_url is None:
+            raise LiveConnectionError("no WebSocket URL: pass ws_url= or set $ROOMS_WS_URL")
+        if self._live is None or self._live.closed:
+            self._live = AsyncLiveConnection(self.ws_url, self._token, self.live_options, clock=self._clock)
+        return await self._live.connect()
+
+    def heartbeat_needed(self, room_id: str) -> bool:
+        """Whether the seat needs HTTP heartbeats: False while the live connection holds it."""
+        return self._live is None or self._live.needs_heartbeat(room_id)
+
+    async def _live_for_join(self) -> AsyncLiveConnection | None:
+        if self.ws_url is None:
+            return None
+        try:
+            return await self.connect_live()
+        except LiveConnectionError:
+            return None  # no socket: the join polls, as a client without one does
+
+    def _open_live(self) -> AsyncLiveConnection | None:
+        return self._live if self._live is not None and self._live.connected else None
 
     async def __aenter__(self) -> AsyncRoomsClient:
         return self
@@ -69,15 +111,23 @@ class AsyncRoomsClient(ClientBase):
 
     async def run(self, op: Op[T]) -> T:
         """Drive an operation to its result: send its calls, sleep its sleeps."""
-        reply: Reply | None = None
+        reply: Reply | LiveEvent | None = None
         while True:
             try:
                 step = op.send(reply)
             except StopIteration as done:
                 return done.value
+            reply = None
             if isinstance(step, Sleep):
                 await self._sleep(step.seconds)
-                reply = None
+            elif isinstance(step, Watch):
+                if self._live is not None:
+                    await self._live.request_watch(step.ticket_id)
+            elif isinstance(step, AwaitTicket):
+                if self._live is not None:
+                    reply = await self._live.wait_ticket(step.ticket_id, step.seconds)
+                else:
+                    await self._sleep(step.seconds)
             else:
                 reply = await self._exchange(step)
 
@@ -112,8 +162,18 @@ class AsyncRoomsClient(ClientBase):
     async def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
         return await self.run(self._ops.request_join(room_id, promote))
 
-    async def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
-        return await self.run(self._ops.join(room_id, promote, timeout))
+    async def join(
+        self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0, hold: bool = True
+    ) -> Seat:
+        """A seat, following the overflow ticket when the room is full (pushed over the live connection
+        when there is one). ``hold``: the live connection then keeps the seat, instead of heartbeats."""
+        # the socket opens before the POST: no push about this join can be missed
+        live = await self._live_for_join()
+        poll = live.options.ticket_poll_interval if live is not None else None
+        seat = await self.run(self._ops.join(room_id, promote, timeout, poll))
+        if live is not None and hold:
+            await live.request_hold(seat.room_id)  # from its seat.held on, no heartbeats are needed
+        return seat
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         return await self.run(self._ops.get_ticket(ticket_id))
@@ -121,13 +181,19 @@ class AsyncRoomsClient(ClientBase):
     async def follow_ticket(
         self, ticket: Ticket | str, *, timeout: float | None = 120.0, on_update: TicketCallback | None = None
     ) -> Ticket:
-        return await self.run(self._ops.follow_ticket(ticket, timeout, on_update))
+        live = self._open_live()
+        poll = live.options.ticket_poll_interval if live is not None else None
+        return await self.run(self._ops.follow_ticket(ticket, timeout, on_update, poll))
 
     async def seat_of(self, ticket: Ticket) -> Seat:
         return await self.run(self._ops.seat_of(ticket))
 
     async def leave(self, room_id: str) -> LeaveResult:
-        return await self.run(self._ops.leave(room_id))
+        result = await self.run(self._ops.leave(room_id))
+        if self._live is not None:
+            for room in {room_id, result.room_id} - {None}:
+                self._live.release(str(room))
+        return result
 
     async def heartbeat(self, room_id: str) -> Seat:
         return await self.run(self._ops.heartbeat(room_id))

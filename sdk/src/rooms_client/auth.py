@@ -73,7 +73,7 @@ def _anonymous() -> str:
     return ""
 
 
-def as_token_provider(source: TokenSource) -> TokenProvider:
+def as_token_provider(source: TokenSource | TokenProvider) -> TokenProvider:
     """Any token source as a zero-argument callable; None means no Authorization header."""
     if source is None:
         return _anonymous

@@ -9,6 +9,7 @@ rooms simulate --users 2000 --capacity 500 --arrival poisson --duration 20
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -17,11 +18,12 @@ from typing import Any
 
 import httpx
 
-from rooms_client._base import API_URL_ENV, default_api_url
+from rooms_client._base import API_URL_ENV, WS_URL_ENV, default_api_url, default_ws_url
 from rooms_client.auth import DevToken, TokenSource
 from rooms_client.client import RoomsClient
 from rooms_client.devtoken import DEFAULT_TTL_SECONDS, mint_dev_token
 from rooms_client.errors import JoinTimeoutError, RoomsError
+from rooms_client.live.errors import LiveConnectionError
 from rooms_client.models import RECURRENCES, Family, Ticket, to_json
 from rooms_client.simulate import command as simulate_command
 
@@ -63,7 +65,8 @@ def cmd_join(args: argparse.Namespace, client: RoomsClient) -> int:
     if args.no_follow:
         _print_json(client.request_join(args.room_id, promote=args.promote))
     else:
-        _print_json(client.join(args.room_id, promote=args.promote, timeout=args.timeout))
+        # no hold: this process ends at once, and its socket's close would cut the seat to the grace
+        _print_json(client.join(args.room_id, promote=args.promote, timeout=args.timeout, hold=False))
     return 0
 
 
@@ -91,6 +94,9 @@ def cmd_family(args: argparse.Namespace, client: RoomsClient) -> int:
 
 
 def cmd_ticket(args: argparse.Namespace, client: RoomsClient) -> int:
+    if args.follow and client.ws_url is not None:
+        with contextlib.suppress(LiveConnectionError):
+            client.connect_live()  # told by a push; without the socket, polled
     ticket = client.get_ticket(args.ticket_id)
     _print_json(ticket, compact=args.follow)
     if args.follow and not ticket.is_final:
@@ -121,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-url",
         default=default_api_url(),
         help=f"API base URL (default: ${API_URL_ENV} or the local stack, %(default)s)",
+    )
+    parser.add_argument(
+        "--ws-url",
+        default=default_ws_url(),
+        help=f"the live connection's WebSocket URL (default: ${WS_URL_ENV}; none: poll and heartbeat over HTTP)",
     )
     identity = parser.add_mutually_exclusive_group()
     identity.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV})")
@@ -198,7 +209,11 @@ def main(
         if args.command == "simulate":
             return simulate_command.run(args, async_transport)
         with RoomsClient(
-            args.api_url, _token_source(args), request_timeout=args.request_timeout, transport=transport
+            args.api_url,
+            _token_source(args),
+            request_timeout=args.request_timeout,
+            transport=transport,
+            ws_url=args.ws_url or "",
         ) as client:
             handler: Handler = args.handler
             return handler(args, client)

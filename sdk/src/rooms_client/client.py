@@ -11,6 +11,10 @@ import httpx
 
 from rooms_client._base import ClientBase
 from rooms_client.auth import TokenSource, token_now
+from rooms_client.live.errors import LiveConnectionError
+from rooms_client.live.events import LiveEvent
+from rooms_client.live.state import LiveOptions
+from rooms_client.live.sync import LiveConnection
 from rooms_client.models import (
     Event,
     EventChanges,
@@ -25,7 +29,7 @@ from rooms_client.models import (
     Seat,
     Ticket,
 )
-from rooms_client.operations import Call, Op, Reply, Sleep, TicketCallback
+from rooms_client.operations import AwaitTicket, Call, Op, Reply, Sleep, TicketCallback, Watch
 from rooms_client.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -37,6 +41,10 @@ class RoomsClient(ClientBase):
     Requests that fail with 429, 5xx or a connection error are retried with backoff (the API is
     idempotent); ``join`` follows an overflow ticket to the seat. Use it as a context manager, or
     call ``close()``.
+
+    With ``ws_url`` (or ``$ROOMS_WS_URL``), ``join`` opens the live connection first, waits for the
+    ticket's push instead of polling, and holds the seat over the socket: ``heartbeat_needed`` then
+    says False while the hold stands. Without one, or when the socket cannot be opened, it polls.
     """
 
     def __init__(
@@ -51,15 +59,52 @@ class RoomsClient(ClientBase):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         min_poll_interval: float = 0.1,
+        ws_url: str | None = None,
+        live: LiveOptions | None = None,
     ) -> None:
-        super().__init__(base_url, token, retry, clock, min_poll_interval)
+        super().__init__(base_url, token, retry, clock, min_poll_interval, ws_url=ws_url, live=live)
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=request_timeout, transport=transport)
         self._sleep = sleep
+        self._live: LiveConnection | None = None
 
     def close(self) -> None:
+        if self._live is not None:
+            self._live.close()
         if self._owns_http:
             self._http.close()
+
+    def _forget_live(self) -> None:
+        self._live = None
+
+    # -- the live connection
+    @property
+    def live(self) -> LiveConnection | None:
+        """The live connection, once ``join`` or ``connect_live`` opened it (None without a ``ws_url``)."""
+        return self._live
+
+    def connect_live(self) -> LiveConnection:
+        """Open the live connection now (``join`` does it by itself); ``LiveConnectionError`` if it can't."""
+        if self.ws_url is None:
+            raise LiveConnectionError("no WebSocket URL: pass ws_url= or set $ROOMS_WS_URL")
+        if self._live is None or self._live.closed:
+            self._live = LiveConnection(self.ws_url, self._token, self.live_options, clock=self._clock)
+        return self._live.connect()
+
+    def heartbeat_needed(self, room_id: str) -> bool:
+        """Whether the seat needs HTTP heartbeats: False while the live connection holds it."""
+        return self._live is None or self._live.needs_heartbeat(room_id)
+
+    def _live_for_join(self) -> LiveConnection | None:
+        if self.ws_url is None:
+            return None
+        try:
+            return self.connect_live()
+        except LiveConnectionError:
+            return None  # no socket: the join polls, as a client without one does
+
+    def _open_live(self) -> LiveConnection | None:
+        return self._live if self._live is not None and self._live.connected else None
 
     def __enter__(self) -> RoomsClient:
         return self
@@ -69,15 +114,23 @@ class RoomsClient(ClientBase):
 
     def run(self, op: Op[T]) -> T:
         """Drive an operation to its result: send its calls, sleep its sleeps."""
-        reply: Reply | None = None
+        reply: Reply | LiveEvent | None = None
         while True:
             try:
                 step = op.send(reply)
             except StopIteration as done:
                 return done.value
+            reply = None
             if isinstance(step, Sleep):
                 self._sleep(step.seconds)
-                reply = None
+            elif isinstance(step, Watch):
+                if self._live is not None:
+                    self._live.request_watch(step.ticket_id)
+            elif isinstance(step, AwaitTicket):
+                if self._live is not None:
+                    reply = self._live.wait_ticket(step.ticket_id, step.seconds)
+                else:
+                    self._sleep(step.seconds)
             else:
                 reply = self._exchange(step)
 
@@ -112,8 +165,16 @@ class RoomsClient(ClientBase):
     def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
         return self.run(self._ops.request_join(room_id, promote))
 
-    def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0) -> Seat:
-        return self.run(self._ops.join(room_id, promote, timeout))
+    def join(self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0, hold: bool = True) -> Seat:
+        """A seat, following the overflow ticket when the room is full (pushed over the live connection
+        when there is one). ``hold``: the live connection then keeps the seat, instead of heartbeats."""
+        # the socket opens before the POST: no push about this join can be missed
+        live = self._live_for_join()
+        poll = live.options.ticket_poll_interval if live is not None else None
+        seat = self.run(self._ops.join(room_id, promote, timeout, poll))
+        if live is not None and hold:
+            live.request_hold(seat.room_id)  # from its seat.held on, no heartbeats are needed
+        return seat
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         return self.run(self._ops.get_ticket(ticket_id))
@@ -121,13 +182,19 @@ class RoomsClient(ClientBase):
     def follow_ticket(
         self, ticket: Ticket | str, *, timeout: float | None = 120.0, on_update: TicketCallback | None = None
     ) -> Ticket:
-        return self.run(self._ops.follow_ticket(ticket, timeout, on_update))
+        live = self._open_live()
+        poll = live.options.ticket_poll_interval if live is not None else None
+        return self.run(self._ops.follow_ticket(ticket, timeout, on_update, poll))
 
     def seat_of(self, ticket: Ticket) -> Seat:
         return self.run(self._ops.seat_of(ticket))
 
     def leave(self, room_id: str) -> LeaveResult:
-        return self.run(self._ops.leave(room_id))
+        result = self.run(self._ops.leave(room_id))
+        if self._live is not None:
+            for room in {room_id, result.room_id} - {None}:
+                self._live.release(str(room))
+        return result
 
     def heartbeat(self, room_id: str) -> Seat:
         return self.run(self._ops.heartbeat(room_id))

@@ -2,10 +2,12 @@
 
 An operation yields a ``Call`` (the driver sends the request and sends back the
 ``httpx.Response``, or the ``httpx.TransportError`` it raised) or a ``Sleep`` (the driver waits
-and sends back None), and returns its parsed result. ``RoomsClient`` drives operations with
-``httpx.Client`` and ``time.sleep``, ``AsyncRoomsClient`` with ``httpx.AsyncClient`` and
-``asyncio.sleep``: retries, backoff and ticket following exist in one place, and tests can
-drive them with a fake clock.
+and sends back None), and returns its parsed result. A join that follows its ticket over the live
+connection also yields ``Watch`` (the driver sends the socket's ``watch``) and ``AwaitTicket`` (the
+driver waits for the ticket's final event, and sends it back, or None when none came in time).
+``RoomsClient`` drives operations with ``httpx.Client`` and ``time.sleep``, ``AsyncRoomsClient``
+with ``httpx.AsyncClient`` and ``asyncio.sleep``: retries, backoff and ticket following exist in
+one place, and tests can drive them with a fake clock.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rooms_client.errors import (
     TicketFailedError,
     error_from_response,
 )
+from rooms_client.live.events import LiveEvent, apply_to
 from rooms_client.models import (
     Event,
     EventChanges,
@@ -69,9 +72,20 @@ class Sleep:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Watch:
+    ticket_id: str
+
+
+@dataclass(frozen=True)
+class AwaitTicket:
+    ticket_id: str
+    seconds: float
+
+
 Reply = httpx.Response | httpx.TransportError
-Step = Call | Sleep
-Op = Generator[Step, Reply | None, T]
+Step = Call | Sleep | Watch | AwaitTicket
+Op = Generator[Step, Reply | LiveEvent | None, T]
 TicketCallback = Callable[[Ticket], None]
 
 
@@ -100,8 +114,8 @@ class Operations:
         while True:
             attempt += 1
             reply = yield call
-            if reply is None:
-                raise RuntimeError("the driver sent nothing back for a Call")
+            if not isinstance(reply, httpx.Response | httpx.TransportError):
+                raise RuntimeError("the driver sent no response back for a Call")
             if self.retry.should_retry(reply, attempt):
                 yield Sleep(self.retry.delay(attempt, retry_after_of(reply)))
                 continue
@@ -148,26 +162,77 @@ class Operations:
         response = yield from self.send(Call("POST", f"/rooms/{segment(room_id)}/join", body))
         return JoinOutcome.from_json(decode(response), retry_after_of(response))
 
-    def join(self, room_id: str, promote: bool = False, timeout: float | None = 120.0) -> Op[Seat]:
-        """A seat in the room or, when it is full, in the parallel room the overflow ticket lands in."""
+    def join(
+        self, room_id: str, promote: bool = False, timeout: float | None = 120.0, pushed: float | None = None
+    ) -> Op[Seat]:
+        """A seat in the room or, when it is full, in the parallel room the overflow ticket lands in.
+
+        ``pushed``: the ticket's end comes over the live connection, with a poll every ``pushed`` seconds
+        in case the push is lost; None polls as the server asks.
+        """
         deadline = None if timeout is None else self.clock() + timeout
         outcome = yield from self.request_join(room_id, promote)
         if outcome.seat is not None:
             return outcome.seat
         if outcome.ticket is None:
             raise RoomsApiError("a 202 join answer without a ticket", status=202, code="BAD_RESPONSE")
-        ticket = yield from self._follow(outcome.ticket, deadline, timeout, outcome.retry_after, None)
+        if pushed is not None:
+            ticket = yield from self._await_pushed(outcome.ticket, deadline, timeout, pushed, None)
+        else:
+            ticket = yield from self._follow(outcome.ticket, deadline, timeout, outcome.retry_after, None)
         return (yield from self.seat_of(ticket))
 
     def get_ticket(self, ticket_id: str) -> Op[Ticket]:
         return Ticket.from_json((yield from self.send_json(Call("GET", f"/tickets/{segment(ticket_id)}"))))
 
     def follow_ticket(
-        self, ticket: Ticket | str, timeout: float | None = 120.0, on_update: TicketCallback | None = None
+        self,
+        ticket: Ticket | str,
+        timeout: float | None = 120.0,
+        on_update: TicketCallback | None = None,
+        pushed: float | None = None,
     ) -> Op[Ticket]:
-        """Poll a ticket, as often as the server allows, until it is seated or failed."""
+        """Follow a ticket until it is seated or failed: polled as often as the server allows or, with
+        ``pushed``, told by the live connection (and polled every ``pushed`` seconds meanwhile)."""
         deadline = None if timeout is None else self.clock() + timeout
+        if pushed is not None:
+            if not isinstance(ticket, Ticket):
+                ticket = yield from self.get_ticket(ticket)
+                if on_update is not None:
+                    on_update(ticket)
+            return (yield from self._await_pushed(ticket, deadline, timeout, pushed, on_update))
         return (yield from self._follow(ticket, deadline, timeout, None, on_update))
+
+    def _await_pushed(
+        self,
+        ticket: Ticket,
+        deadline: float | None,
+        timeout: float | None,
+        poll_every: float,
+        on_update: TicketCallback | None,
+    ) -> Op[Ticket]:
+        current = ticket
+        if current.is_final:
+            return current
+        # the watch's reply closes the race with a push sent before the socket was listening
+        yield Watch(current.ticket_id)
+        while True:
+            wait = poll_every
+            if deadline is not None:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    raise JoinTimeoutError(current, timeout or 0.0)
+                wait = min(wait, remaining)
+            event = yield AwaitTicket(current.ticket_id, wait)
+            if isinstance(event, LiveEvent):
+                current = apply_to(current, event)
+            else:
+                # no push in time: a push is best effort, the ticket is always readable over HTTP
+                current = yield from self.get_ticket(current.ticket_id)
+            if on_update is not None:
+                on_update(current)
+            if current.is_final:
+                return current
 
     def _follow(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import subprocess
 import sys
@@ -14,10 +15,10 @@ import httpx
 
 from rooms_client.auth import DevToken, TokenSource
 from rooms_client.simulate.chart import write_outputs
-from rooms_client.simulate.config import ARRIVALS, StormConfig
+from rooms_client.simulate.config import ARRIVALS, TRANSPORTS, StormConfig, Transport
 from rooms_client.simulate.invariants import check_invariants
 from rooms_client.simulate.progress import Progress
-from rooms_client.simulate.report import format_report, summarize
+from rooms_client.simulate.report import compare, format_comparison, format_report, summarize
 from rooms_client.simulate.runner import TokenFor, run_storm
 
 DEFAULT_HOST = "storm-host"
@@ -51,14 +52,23 @@ def add_parser(commands: Any) -> None:
     sim.add_argument("--close", action="store_true", help="close the room family at the end")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sim.add_argument(
+        "--transport",
+        choices=(*TRANSPORTS, "both"),
+        default=None,
+        help="how users learn of their seat and keep it: polling and heartbeats, or the live connection; "
+        "both: the storm once each way, reported side by side (default: socket when --ws-url or "
+        "$ROOMS_WS_URL names the live connection, else polling)",
+    )
+    sim.add_argument(
         "--token-cmd",
         metavar="CMD",
         help="command that prints a token for the user id in {user}, for a deployed API (default: local dev tokens)",
     )
 
 
-def config_of(args: argparse.Namespace) -> StormConfig:
+def config_of(args: argparse.Namespace, transport: Transport = "polling") -> StormConfig:
     return StormConfig(
+        transport=transport,
         users=args.users,
         capacity=args.capacity,
         concurrency=args.concurrency,
@@ -107,6 +117,14 @@ def has_simulate_extra() -> bool:
     return True
 
 
+def transports_of(choice: str | None, ws_url: str | None) -> list[Transport]:
+    if choice == "both":
+        return ["polling", "socket"]
+    if choice is None:
+        return ["socket" if ws_url else "polling"]
+    return ["socket" if choice == "socket" else "polling"]
+
+
 def run(args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None = None) -> int:
     if not has_simulate_extra():  # before the storm, not after it
         print(SIMULATE_EXTRA_MISSING, file=sys.stderr)
@@ -117,18 +135,36 @@ def run(args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None = N
             file=sys.stderr,
         )
         return 2
+    ws_url = getattr(args, "ws_url", None) or None
+    transports = transports_of(args.transport, ws_url)
+    if "socket" in transports and not ws_url:
+        print("rooms simulate: a socket storm needs --ws-url (or $ROOMS_WS_URL)", file=sys.stderr)
+        return 2
     try:
-        config = config_of(args)
+        configs = [config_of(args, kind) for kind in transports]
     except ValueError as error:
         print(f"rooms simulate: {error}", file=sys.stderr)
         return 2
-    progress = Progress(config.users, enabled=not args.no_progress)
-    users_token = token_for_users(args.token_cmd)
-    storm = run_storm(config, args.api_url, host_token(args), users_token, progress=progress, transport=transport)
-    result = asyncio.run(storm)
-    invariants = check_invariants(result.rooms, result.users, result.any_left)
-    summary = summarize(result, invariants)
-    print(format_report(summary))
-    for path in write_outputs(result, summary, args.out):
+    summaries = []
+    for config in configs:
+        progress = Progress(config.users, enabled=not args.no_progress)
+        users_token = token_for_users(args.token_cmd)
+        storm = run_storm(
+            config, args.api_url, host_token(args), users_token, progress=progress, transport=transport, ws_url=ws_url
+        )
+        result = asyncio.run(storm)
+        invariants = check_invariants(result.rooms, result.users, result.any_left)
+        summary = summarize(result, invariants)
+        summaries.append(summary)
+        print(format_report(summary))
+        # one transport: the report directory itself; both: a directory for each, and the comparison
+        out = args.out if len(configs) == 1 else args.out / config.transport
+        for path in write_outputs(result, summary, out):
+            print(f"wrote {path}")
+        print()
+    if len(summaries) > 1:
+        print(format_comparison(summaries))
+        path = args.out / "comparison.json"
+        path.write_text(json.dumps(compare(summaries), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
-    return 0 if summary["ok"] else 1
+    return 0 if all(summary["ok"] for summary in summaries) else 1

@@ -7,6 +7,10 @@ from typing import Literal
 
 Arrival = Literal["burst", "linear", "poisson"]
 ARRIVALS: tuple[Arrival, ...] = ("burst", "linear", "poisson")
+# How the users learn they are seated and keep their seats: polling tickets and heartbeating over HTTP,
+# or the live connection (pushes, and holds instead of heartbeats).
+Transport = Literal["polling", "socket"]
+TRANSPORTS: tuple[Transport, ...] = ("polling", "socket")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class StormConfig:
     seed: int | None = None
     title: str = "Celebrity storm"
     close_at_end: bool = False
+    transport: Transport = "polling"
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.capacity < 1 or self.concurrency < 1:
@@ -31,5 +36,7 @@ class StormConfig:
             raise ValueError("leave_rate is a fraction between 0 and 1")
         if self.arrival not in ARRIVALS:
             raise ValueError(f"arrival must be one of {', '.join(ARRIVALS)}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
         if self.duration < 0 or self.sample_interval <= 0 or self.join_timeout <= 0:
             raise ValueError("duration must be >= 0, sample_interval and join_timeout > 0")

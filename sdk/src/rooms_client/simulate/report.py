@@ -8,10 +8,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from rooms_client.simulate.invariants import InvariantResult
-from rooms_client.simulate.results import StormResult
+from rooms_client.simulate.results import USER_KINDS, StormResult
 from rooms_client.simulate.stats import latency_summary
 
 OUTCOMES = ("seated", "failed", "error", "timeout", "pending")
+
+
+def _per_seated(result: StormResult, seated: int) -> dict[str, Any]:
+    """What one seated user cost during the storm: the users' HTTP requests, and socket messages both ways."""
+    by_kind = {kind: result.storm_kinds.get(kind, 0) for kind in USER_KINDS}
+    messages = result.socket.sent + result.socket.received
+    per = max(seated, 1)
+    return {
+        "seated": seated,
+        "http_requests": round(sum(by_kind.values()) / per, 2),
+        "by_kind": by_kind,
+        "socket_messages": round(messages / per, 2),
+    }
 
 
 def summarize(result: StormResult, invariants: Sequence[InvariantResult]) -> dict[str, Any]:
@@ -20,6 +33,7 @@ def summarize(result: StormResult, invariants: Sequence[InvariantResult]) -> dic
     outcomes = Counter(user.outcome for user in users)
     elapsed = max(result.elapsed, 1e-9)
     return {
+        "transport": result.config.transport,
         "api_url": result.api_url,
         "family_id": result.family_id,
         "started_at": result.started_at.isoformat(),
@@ -50,6 +64,8 @@ def summarize(result: StormResult, invariants: Sequence[InvariantResult]) -> dic
             "seat_via_ticket": latency_summary(
                 [u.seat_latency for u in users if u.seat_latency is not None and u.via_ticket]
             ),
+            # as the client sees it: from the 202 to knowing it is seated (a poll's answer, or a push)
+            "queued": latency_summary([u.queue_latency for u in users if u.queue_latency is not None]),
         },
         "requests": {
             "total": result.requests,
@@ -58,6 +74,9 @@ def summarize(result: StormResult, invariants: Sequence[InvariantResult]) -> dic
             "by_status": {str(status): count for status, count in sorted(result.statuses.items())},
             "transport_errors": result.transport_errors,
         },
+        "per_seated_user": _per_seated(result, outcomes.get("seated", 0)),
+        "socket": dataclasses.asdict(result.socket),
+        "polled_without_socket": sum(1 for u in users if u.polled),
         "samples": len(result.samples),
         "invariants": [dataclasses.asdict(check) for check in invariants],
         "ok": not any(check.failed for check in invariants),
@@ -76,7 +95,8 @@ def format_report(summary: dict[str, Any]) -> str:
         f"Storm: {summary['users']} users, capacity {config['capacity']}, "
         f"concurrency {config['concurrency']}, arrival {config['arrival']}{spread}, "
         f"leave rate {config['leave_rate']:g}",
-        f"API {summary['api_url']}  family {summary['family_id']}  ran {summary['elapsed_seconds']:.1f} s",
+        f"API {summary['api_url']}  family {summary['family_id']}  ran {summary['elapsed_seconds']:.1f} s  "
+        f"transport {summary.get('transport', 'polling')}",
         "",
         f"Outcomes: {outcomes or 'none'} (directly {summary['seated_directly']}, "
         f"via ticket {summary['seated_via_ticket']}, left {summary['left']})",
@@ -96,8 +116,11 @@ def format_report(summary: dict[str, Any]) -> str:
         "join": "join (to 200/202)",
         "seat": "seat (to seated)",
         "seat_via_ticket": "seat, queued first",
+        "queued": "202 to seated",
     }
     for key, label in labels.items():
+        if key not in summary["latency"]:
+            continue
         stats = summary["latency"][key]
         lines.append(
             f"  {label:<22} {stats['count']:>6} {_ms(stats['p50_ms']):>7} {_ms(stats['p95_ms']):>7} "
@@ -110,11 +133,67 @@ def format_report(summary: dict[str, Any]) -> str:
         f"Requests: {requests['during_storm']} in {summary['elapsed_seconds']:.1f} s "
         f"= {requests['per_second']} req/s; {requests['total']} in all ({by_status}; "
         f"connection errors {requests['transport_errors']})",
-        "",
-        "Invariants:",
     ]
+    lines += _cost_lines(summary)
+    lines += ["", "Invariants:"]
     for check in summary["invariants"]:
         lines.append(f"  {check['name']} {check['status'].upper():<4} {check['title']}: {check['detail']}")
     lines.append("")
     lines.append("All invariants hold." if summary["ok"] else "INVARIANT VIOLATED.")
+    return "\n".join(lines)
+
+
+def _cost_lines(summary: dict[str, Any]) -> list[str]:
+    per = summary.get("per_seated_user")
+    if per is None:
+        return []
+    kinds = ", ".join(f"{kind} {count}" for kind, count in per["by_kind"].items())
+    lines = [f"Per seated user: {per['http_requests']} HTTP requests ({kinds} in all)"]
+    sockets = summary["socket"]
+    if summary.get("transport") == "socket":
+        lines[0] += f", {per['socket_messages']} socket messages"
+        lines.append(
+            f"Sockets: {sockets['connections']} opened, {sockets['sent']} messages sent, "
+            f"{sockets['received']} received ({sockets['pings']} pings), {sockets['reconnects']} reconnects, "
+            f"{sockets['failed_opens']} could not open (those users polled)"
+        )
+    return lines
+
+
+# The rows of the side-by-side report: label, and how to read the value from a summary.
+COMPARISON_ROWS: tuple[tuple[str, Any], ...] = (
+    ("seated", lambda s: s["outcomes"]["seated"]),
+    ("seated via ticket", lambda s: s["seated_via_ticket"]),
+    ("202 to seated p50 (ms)", lambda s: _ms(s["latency"]["queued"]["p50_ms"])),
+    ("202 to seated p95 (ms)", lambda s: _ms(s["latency"]["queued"]["p95_ms"])),
+    ("202 to seated p99 (ms)", lambda s: _ms(s["latency"]["queued"]["p99_ms"])),
+    ("HTTP requests / seated user", lambda s: s["per_seated_user"]["http_requests"]),
+    ("  ticket polls / seated user", lambda s: _ratio(s, "ticket")),
+    ("  heartbeats / seated user", lambda s: _ratio(s, "heartbeat")),
+    ("socket messages / seated user", lambda s: s["per_seated_user"]["socket_messages"]),
+    ("requests / s", lambda s: s["requests"]["per_second"]),
+    ("invariants", lambda s: "hold" if s["ok"] else "VIOLATED"),
+)
+
+
+def _ratio(summary: dict[str, Any], kind: str) -> float:
+    per = summary["per_seated_user"]
+    return round(per["by_kind"][kind] / max(per["seated"], 1), 2)
+
+
+def compare(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The storms side by side, as JSON: one column per transport."""
+    return {
+        "transports": [summary["transport"] for summary in summaries],
+        "rows": {label: [read(summary) for summary in summaries] for label, read in COMPARISON_ROWS},
+        "ok": all(summary["ok"] for summary in summaries),
+    }
+
+
+def format_comparison(summaries: Sequence[dict[str, Any]]) -> str:
+    table = compare(summaries)
+    head = "".join(f"{name:>12}" for name in table["transports"])
+    lines = ["Transports side by side (the same storm, one run after the other):", f"  {'':<32}{head}"]
+    for label, values in table["rows"].items():
+        lines.append(f"  {label:<32}" + "".join(f"{value!s:>12}" for value in values))
     return "\n".join(lines)

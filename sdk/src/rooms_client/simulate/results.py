@@ -25,7 +25,9 @@ class UserResult:
     detail: str | None = None  # the failure reason or error code
     join_latency: float | None = None  # request to 200/202, seconds
     seat_latency: float | None = None  # request to seated, seconds
+    queue_latency: float | None = None  # the 202 to the client knowing it is seated, seconds
     left: bool = False
+    polled: bool = False  # socket storm: the socket could not be opened, so this user polled
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,44 @@ class RoomFinal:
     participants: list[str]  # user ids, from the paginated participants list
 
 
+# The users' own requests, by kind (the rest is the host's: the room, the samples, the final reads).
+USER_KINDS = ("join", "ticket", "heartbeat", "leave")
+
+
+def request_kind(request: httpx.Request) -> str:
+    path = request.url.path
+    if "/tickets/" in path:  # an API Gateway stage may prefix the routes
+        return "ticket"
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last if last in USER_KINDS else "host"
+
+
 @dataclass
 class Traffic:
     """Every HTTP exchange of the run, retries, ticket polls, heartbeats and samples included."""
 
     sent: int = 0
     statuses: Counter[int] = field(default_factory=Counter)  # HTTP status -> responses
+    kinds: Counter[str] = field(default_factory=Counter)  # request_kind -> requests sent
 
-    async def on_request(self, _: httpx.Request) -> None:
+    async def on_request(self, request: httpx.Request) -> None:
         self.sent += 1
+        self.kinds[request_kind(request)] += 1
 
     async def on_response(self, response: httpx.Response) -> None:
         self.statuses[response.status_code] += 1
+
+
+@dataclass
+class SocketTraffic:
+    """The users' live connections, added up: messages each way, pings, reconnections, failed opens."""
+
+    connections: int = 0
+    sent: int = 0
+    received: int = 0
+    pings: int = 0
+    reconnects: int = 0
+    failed_opens: int = 0
 
 
 @dataclass
@@ -66,6 +94,8 @@ class StormResult:
     started_at: datetime
     elapsed: float = 0.0  # from the first arrival to the last outcome
     storm_requests: int = 0  # sent within ``elapsed``: not the room's creation nor the final reads
+    storm_kinds: Counter[str] = field(default_factory=Counter)  # the same, by request_kind
+    socket: SocketTraffic = field(default_factory=SocketTraffic)
     users: list[UserResult] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     rooms: list[RoomFinal] = field(default_factory=list)

@@ -4,6 +4,10 @@ A host creates the room; N distinct users arrive on the chosen curve and join (a
 ``concurrency`` joins in flight), following overflow tickets to their seats; some leave again;
 the others keep their seats alive with heartbeats until the final state has been read. A sampler
 reads the family's occupancy meanwhile, for the chart.
+
+With ``transport="socket"`` each user opens its live connection before it joins, is told of its seat
+by a push (a slow poll catches a lost one), and holds the seat over the socket instead of heartbeating.
+Requests in flight never exceed the HTTP pool (``CappedTransport``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ from rooms_client.errors import (
     RoomsError,
     TicketFailedError,
 )
+from rooms_client.live.errors import LiveConnectionError
+from rooms_client.live.state import LiveOptions
 from rooms_client.models import Room, Seat
 from rooms_client.simulate.arrivals import arrival_offsets
+from rooms_client.simulate.capped import CappedTransport
 from rooms_client.simulate.config import StormConfig
 from rooms_client.simulate.progress import Progress
 from rooms_client.simulate.results import RoomFinal, Sample, StormResult, Traffic, UserResult
@@ -52,9 +59,12 @@ class Storm:
         *,
         progress: Progress,
         rng: random.Random,
+        users: AsyncRoomsClient | None = None,
     ) -> None:
         self.config = config
         self.host = host
+        self.users = users or host  # what each user's client is cloned from (with the WebSocket URL, or not)
+        self.clients: list[AsyncRoomsClient] = []
         self.tokens = tokens
         self.result = result
         self.progress = progress
@@ -80,6 +90,7 @@ class Storm:
             await asyncio.gather(*(self._user(user) for user in self.result.users))
             self.result.elapsed = self.now()
             self.result.storm_requests = self.result.traffic.sent - sent_before
+            self.result.storm_kinds = self.result.traffic.kinds.copy()
         finally:
             self.finished.set()
             await sampler
@@ -91,10 +102,25 @@ class Storm:
             for task in self.heartbeats:
                 task.cancel()
             await asyncio.gather(*self.heartbeats, return_exceptions=True)
+            await self._close_sockets()
+
+    async def _close_sockets(self) -> None:
+        """Add up the users' socket traffic, then close their live connections."""
+        traffic = self.result.socket
+        for client in self.clients:
+            if client.live is not None:
+                stats = client.live.stats
+                traffic.connections += 1
+                traffic.sent += stats.sent
+                traffic.received += stats.received
+                traffic.pings += stats.pings
+                traffic.reconnects += stats.reconnects
+        await asyncio.gather(*(client.aclose() for client in self.clients), return_exceptions=True)
 
     async def _user(self, user: UserResult) -> None:
         await asyncio.sleep(max(0.0, user.arrival - self.now()))
-        client = self.host.with_token(self.tokens[user.user_id])
+        client = self.users.with_token(self.tokens[user.user_id])
+        self.clients.append(client)
         seat = await self._join(client, user)
         if seat is None:
             return
@@ -110,9 +136,11 @@ class Storm:
     async def _join(self, client: AsyncRoomsClient, user: UserResult) -> Seat | None:
         try:
             async with self.joins:
+                await self._open_socket(client, user)  # before the POST: no push can be missed
                 started = time.monotonic()  # after the slot: measure the API, not our own queue
                 outcome = await client.request_join(self.room_id)
                 user.join_latency = time.monotonic() - started
+            queued_at = time.monotonic()
             if outcome.seat is not None:
                 seat = outcome.seat
             elif outcome.ticket is None:
@@ -121,9 +149,12 @@ class Storm:
                 user.via_ticket = True
                 self.progress.queued += 1
                 try:
+                    # over the socket when it is open (a push, a slow poll meanwhile), else polled
                     ticket = await client.follow_ticket(outcome.ticket, timeout=self.config.join_timeout)
                 finally:
                     self.progress.queued -= 1
+                if ticket.status == "seated":
+                    user.queue_latency = time.monotonic() - queued_at
                 seat = await client.seat_of(ticket)
         except TicketFailedError as error:
             user.outcome, user.detail = "failed", error.reason or "unknown"
@@ -137,15 +168,29 @@ class Storm:
             user.outcome, user.room_id = "seated", seat.room_id
             user.seat_latency = time.monotonic() - started
             self.progress.seated += 1
+            if client.live is not None and client.live.connected:
+                await client.live.request_hold(seat.room_id)  # from seat.held on, no heartbeats
             return seat
         self.progress.failed += 1
         return None
 
+    async def _open_socket(self, client: AsyncRoomsClient, user: UserResult) -> None:
+        if client.ws_url is None:
+            return
+        try:
+            await client.connect_live()
+        except LiveConnectionError:
+            user.polled = True  # the join goes on over HTTP, as a client without a socket does
+            self.result.socket.failed_opens += 1
+
     async def _keep_alive(self, client: AsyncRoomsClient, seat: Seat) -> None:
         # a long storm outlives the seat lease (two heartbeat intervals): keep paying it, until the seat
-        # is gone (freed as a ghost when an overloaded client beat too late): no heartbeat brings it back
+        # is gone (freed as a ghost when an overloaded client beat too late): no heartbeat brings it back.
+        # While the socket holds the seat it costs nothing; after a drop it is paid over HTTP again.
         while True:
             await asyncio.sleep(max(1.0, seat.heartbeat_interval_seconds * 0.8))
+            if not client.heartbeat_needed(seat.room_id):
+                continue
             try:
                 await client.heartbeat(seat.room_id)
             except NotSeatedError:
@@ -190,11 +235,21 @@ async def run_storm(
     progress: Progress | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     user_prefix: str | None = None,
+    ws_url: str | None = None,
+    live: LiveOptions | None = None,
 ) -> StormResult:
-    """Create a room as the host, replay the storm into it, and return the final state and timings."""
+    """Create a room as the host, replay the storm into it, and return the final state and timings.
+
+    A ``socket`` storm needs ``ws_url``; ``live`` tunes the users' live connections.
+    """
+    if config.transport == "socket" and not ws_url:
+        raise ValueError("a socket storm needs the WebSocket URL")
     rng = random.Random(config.seed)
     prefix = user_prefix or f"storm-{secrets.token_hex(3)}"
-    limits = httpx.Limits(max_connections=config.concurrency * 2 + 16, max_keepalive_connections=config.concurrency)
+    # every pooled connection is kept alive, and no request waits in httpcore's pool: the cap queues them
+    pool = config.concurrency * 2 + 16
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    capped = CappedTransport(transport or httpx.AsyncHTTPTransport(limits=limits), pool)
     # pool=None: a poll waiting for a free connection is client-side queueing, not a failure
     timeout = httpx.Timeout(30.0, pool=None)
     # every token source up front: a slow token command must not stall the storm or skew its clock
@@ -204,12 +259,14 @@ async def run_storm(
         "request": [traffic.on_request],
         "response": [traffic.on_response],
     }
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, transport=transport, event_hooks=hooks) as http:
-        host = AsyncRoomsClient(api_url, host_token, http=http)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, transport=capped, event_hooks=hooks) as http:
+        host = AsyncRoomsClient(api_url, host_token, http=http, ws_url="")
+        users_ws = ws_url if config.transport == "socket" else ""
+        users = AsyncRoomsClient(api_url, None, http=http, ws_url=users_ws, live=live)
         room = await host.create_room(config.title, config.capacity, {"simulation": prefix})
         result = StormResult(config, host.base_url, room.room_id, datetime.now(UTC), traffic=traffic)
         progress = progress or Progress(config.users, enabled=False)
-        storm = Storm(config, host, tokens, result, progress=progress, rng=rng)
+        storm = Storm(config, host, tokens, result, progress=progress, rng=rng, users=users)
         await storm.run()
         if config.close_at_end:
             with contextlib.suppress(RoomsError):
