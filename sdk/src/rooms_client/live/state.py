@@ -76,8 +76,9 @@ class LiveOptions:
     ``heartbeat_fallback_after``: how long a held seat may go unheld (socket down, reconnecting) before
     ``needs_heartbeat`` says to heartbeat over HTTP again: under the server's 20 s presence grace.
     ``keepalive``: the WebSocket ping control frame's interval (and pong timeout), which finds a dead
-    TCP connection long before a send would; None turns it off. It does not count as activity for API
-    Gateway's idle timeout: the ``ping`` message does.
+    TCP connection long before a send would. Off by default: API Gateway is not known to answer ping
+    frames, and an unanswered ping would close every socket after two intervals. It never counts as
+    activity for API Gateway's idle timeout: the ``ping`` message does.
     """
 
     ping_interval: float = 300.0
@@ -85,7 +86,7 @@ class LiveOptions:
     open_timeout: float = 10.0
     ticket_poll_interval: float = 5.0
     heartbeat_fallback_after: float = 10.0
-    keepalive: float | None = 20.0
+    keepalive: float | None = None
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
 
 
