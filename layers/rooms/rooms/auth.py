@@ -26,12 +26,12 @@ class TokenRejected(Exception):
 
 def bearer(value: str | None) -> str:
     """The token of a query value, with or without the "Bearer " prefix a header would carry."""
-    token = (value or "").strip()
-    if token[:7].lower() == "bearer ":
-        token = token[7:].strip()
-    if not token:
-        raise TokenRejected("no token")
-    return token
+    parts = (value or "").split()
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1]
+    if len(parts) == 1 and parts[0].lower() != "bearer":
+        return parts[0]
+    raise TokenRejected("no token")
 
 
 def jwks_client(url: str) -> PyJWKClient:
