@@ -91,7 +91,7 @@ def test_the_key_decides_the_algorithm_not_the_token(issuer: Issuer) -> None:
     payload = base64.urlsafe_b64encode(json.dumps(Issuer.claims()).encode()).rstrip(b"=")
     signature = base64.urlsafe_b64encode(hmac.new(public_pem, header + b"." + payload, hashlib.sha256).digest())
     confused = (header + b"." + payload + b"." + signature.rstrip(b"=")).decode()
-    unsigned = jwt.encode(Issuer.claims(), None, algorithm="none", headers={"kid": RSA_KID})
+    unsigned = jwt.encode(Issuer.claims(), "", algorithm="none", headers={"kid": RSA_KID})
     rs_on_oct = issuer.rs256(kid=OCT_KID)  # an RSA signature offered under the HS256 key's id
     for token in (confused, unsigned, rs_on_oct):
         with pytest.raises(TokenRejected):
