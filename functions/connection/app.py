@@ -50,4 +50,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         presence.disconnect(user_id, connection_id)
         return {"statusCode": 200}
     reply = presence.message(user_id, connection_id, event.get("body"), _opened_at(request))
-    return {"statusCode": 200, "body": json.dumps(reply)}
+    return {"statusCode": 200} if reply is None else {"statusCode": 200, "body": json.dumps(reply)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -33,12 +34,14 @@ def presence(fakes: Fakes) -> Presence:
     return fakes.presence()
 
 
-def send(presence: Presence, body: object, connection: str = "c1", user: str = "alice") -> dict:
+def send(presence: Presence, body: object, connection: str = "c1", user: str = "alice") -> dict[str, Any]:
     text = body if isinstance(body, str) else json.dumps(body)
-    return presence.message(user, connection, text, None)
+    reply = presence.message(user, connection, text, None)
+    assert reply is not None
+    return reply
 
 
-def hold(presence: Presence, connection: str = "c1", room: str = FAMILY) -> dict:
+def hold(presence: Presence, connection: str = "c1", room: str = FAMILY) -> dict[str, Any]:
     return send(presence, {"action": "hold", "room_id": room}, connection)
 
 
@@ -117,6 +120,11 @@ def test_a_message_that_cannot_be_taken_is_answered_with_a_validation_error(
     assert reply["type"] == "error"
     assert reply["data"]["error"]["code"] == "VALIDATION_ERROR"
     assert reply["data"]["error"]["field"] == field
+
+
+def test_a_ping_that_reaches_the_function_gets_no_reply(fakes: Fakes, presence: Presence) -> None:
+    assert presence.message("alice", "c1", json.dumps({"action": "ping"}), None) is None
+    assert fakes.table.calls == []
 
 
 # ------------------------------------------------------------------ disconnect and release

@@ -40,7 +40,13 @@ class Watch(_Message):
     ticket_id: str = Field(min_length=1, max_length=64)
 
 
-_MESSAGE: TypeAdapter[Hold | Watch] = TypeAdapter(Annotated[Hold | Watch, Field(discriminator="action")])
+class Ping(_Message):
+    """API Gateway absorbs it (its own route); a gateway that passes it on gets no reply."""
+
+    action: Literal["ping"]
+
+
+_MESSAGE: TypeAdapter[Hold | Watch | Ping] = TypeAdapter(Annotated[Hold | Watch | Ping, Field(discriminator="action")])
 
 
 class Presence:
@@ -84,8 +90,11 @@ class Presence:
             logger.exception("disconnect left its seat to the minute sweep", extra={"connection_id": connection_id})
             return False
 
-    def message(self, user_id: str, connection_id: str, body: str | None, connected_at: datetime | None) -> Frame:
-        """The reply frame to one client message; an `error` frame for anything that cannot be taken."""
+    def message(
+        self, user_id: str, connection_id: str, body: str | None, connected_at: datetime | None
+    ) -> Frame | None:
+        """The reply frame to one client message (none to a ping); an `error` frame for anything that
+        cannot be taken."""
         now = self._clock()
         try:
             request = _MESSAGE.validate_json(body or "")
@@ -96,7 +105,9 @@ class Presence:
         try:
             if isinstance(request, Hold):
                 return self._hold(user_id, connection_id, request.room_id, connected_at)
-            return self._watch(user_id, connection_id, request.ticket_id)
+            if isinstance(request, Watch):
+                return self._watch(user_id, connection_id, request.ticket_id)
+            return None
         except RoomsError as error:
             return error_frame(error.code, error.message, self._clock())
 
