@@ -60,7 +60,7 @@ def _dynamodb(region: str, operation: str, params: dict[str, Any]) -> Iterator[t
 def _connections(region: str, endpoint: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """https://<api id>.execute-api.<region>.amazonaws.com/<stage>: the resource is the connection's route."""
     url = urlparse(endpoint)
-    api_id, stage = url.hostname.split(".")[0] if url.hostname else "", url.path.strip("/")
+    api_id, stage = url.netloc.split(".")[0], url.path.strip("/")  # netloc keeps the id's case
     method = _CONNECTION_METHODS.get(operation, operation)
     resource = f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method}/@connections/{params['ConnectionId']}"
     yield "execute-api:ManageConnections", resource
