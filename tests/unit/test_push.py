@@ -96,3 +96,17 @@ def test_a_bulk_push_tells_each_user(table: Table) -> None:
     pushes = [("alice", FRAME), ("bob", FRAME), ("nobody", FRAME)]
     ApiGatewayNotifier(FakeConnectionStore(table), client=Client()).notify_many(pushes)
     assert sorted(posted) == [("b1", DATA), ("c1", DATA), ("c2", DATA)]
+
+
+def test_a_bulk_push_stops_at_its_time_budget(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rooms.adapters import push
+
+    posted: list[str] = []
+
+    class Client:
+        def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:  # boto3 names the parameters
+            posted.append(ConnectionId)
+
+    monkeypatch.setattr(push, "BULK_PUSH_SECONDS", 0.0)  # the budget is spent before the first push
+    ApiGatewayNotifier(FakeConnectionStore(table), client=Client()).notify_many([("alice", FRAME), ("bob", FRAME)])
+    assert posted == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 # users pushed to at once by notify_many (a room's close tells each of its users): bounded, so a close
 # of thousands neither opens thousands of threads nor outruns the HTTP pool
 MAX_PUSH_THREADS = 8
+# how long one bulk push may take: a host's close answers within the API's time limit whatever the
+# family's size, and the users not told by then read their seat's end over HTTP (as after a lost push)
+BULK_PUSH_SECONDS = 2.0
 _GONE = "GoneException"
 
 
@@ -59,13 +63,22 @@ class ApiGatewayNotifier:
             self._post(connection, data, frame)
 
     def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
+        """Each push, a few at a time, for at most BULK_PUSH_SECONDS; the ones left then are dropped."""
+        deadline = time.monotonic() + BULK_PUSH_SECONDS
+
+        def push(user_id: str, frame: Frame) -> bool:
+            if time.monotonic() >= deadline:
+                return False
+            self.notify(user_id, frame)
+            return True
+
         if len(pushes) <= 1:
-            for user_id, frame in pushes:
-                self.notify(user_id, frame)
-            return
-        with ThreadPoolExecutor(max_workers=min(MAX_PUSH_THREADS, len(pushes))) as pool:
-            for _ in pool.map(lambda push: self.notify(*push), pushes):
-                pass
+            done = [push(user_id, frame) for user_id, frame in pushes]
+        else:
+            with ThreadPoolExecutor(max_workers=min(MAX_PUSH_THREADS, len(pushes))) as pool:
+                done = list(pool.map(lambda entry: push(*entry), pushes))
+        if not all(done):
+            logger.warning("bulk push out of time", extra={"dropped": done.count(False), "pushes": len(pushes)})
 
     def _post(self, connection: Connection, data: bytes, frame: Frame) -> None:
         try:
