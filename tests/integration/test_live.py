@@ -331,3 +331,15 @@ def test_a_kick_tells_the_user_on_their_connection(live: Live) -> None:
     assert [(f["type"], f["data"]) for f in pushed_to("c1")] == [
         ("seat.freed", {"room_id": room_id, "reason": "kicked"})
     ]
+
+
+def test_a_close_tells_every_user_whose_seat_it_freed(live: Live) -> None:
+    room_id = seated_room(live, "alice", "bob")
+    live.send("connect", "alice", "c1")
+    live.send("connect", "bob", "b1")
+    status, _ = live.call_api("close_room", path={"room_id": room_id}, sub="host")
+    assert status == 200
+    for connection_id in ("c1", "b1"):
+        assert [(f["type"], f["data"]) for f in pushed_to(connection_id)] == [
+            ("seat.freed", {"room_id": room_id, "reason": "room_closed"})
+        ]
