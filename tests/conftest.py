@@ -35,6 +35,8 @@ os.environ.update(
     ROOMS_SWEEP_QUEUE_URL="",
     ROOMS_OVERFLOW_MAX_RECEIVE_COUNT="3",
     ROOMS_CURSOR_SECRET="the tests' cursor secret",
+    # pushes go to moto's @connections API, named as the template's resources resolve in the tests
+    ROOMS_WEBSOCKET_ENDPOINT="https://rooms-test-WebSocketApi.execute-api.us-east-1.amazonaws.com/dev",
 )
 for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[variable]  # moto intercepts only AWS endpoints

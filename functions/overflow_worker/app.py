@@ -18,7 +18,7 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # the composition root: this instance's use case over its adapters
 adapters = Adapters()
-service = OverflowService(adapters.rooms, adapters.tickets, settings().max_parallel_rooms)
+service = OverflowService(adapters.rooms, adapters.tickets, settings().max_parallel_rooms, notifier=adapters.notifier)
 
 
 @logger.inject_lambda_context

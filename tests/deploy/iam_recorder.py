@@ -18,7 +18,9 @@ import botocore.client
 import pytest
 
 ACCOUNT = "123456789012"  # moto's
-FUNCTIONS = ("api", "overflow_worker", "scheduler", "sweeper")  # functions/<name>/app.py
+FUNCTIONS = ("api", "authorizer", "connection", "overflow_worker", "scheduler", "sweeper")  # functions/<name>/app.py
+# the @connections API's operations, each authorised as execute-api:ManageConnections on its method
+_CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -55,8 +57,21 @@ def _dynamodb(region: str, operation: str, params: dict[str, Any]) -> Iterator[t
         yield f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName"))
 
 
-def _resources(service: str, region: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if service == "dynamodb":
+def _connections(region: str, endpoint: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """https://<api id>.execute-api.<region>.amazonaws.com/<stage>: the resource is the connection's route."""
+    url = urlparse(endpoint)
+    api_id, stage = url.netloc.split(".")[0], url.path.strip("/")  # netloc keeps the id's case
+    method = _CONNECTION_METHODS.get(operation, operation)
+    resource = f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method}/@connections/{params['ConnectionId']}"
+    yield "execute-api:ManageConnections", resource
+
+
+def _resources(
+    service: str, region: str, endpoint: str, operation: str, params: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    if service == "execute-api" and "ConnectionId" in params:
+        yield from _connections(region, endpoint, operation, params)
+    elif service == "dynamodb":
         yield from _dynamodb(region, operation, params)
     elif service == "sqs" and "QueueUrl" in params:
         account, name = urlparse(params["QueueUrl"]).path.strip("/").split("/")[-2:]
@@ -77,7 +92,8 @@ def _recording_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
     function = _current.get()
     if function is not None:
         service = self.meta.service_model.signing_name or self.meta.service_model.service_name
-        _calls.setdefault(function, set()).update(_resources(service, self.meta.region_name, operation, params))
+        calls = _resources(service, self.meta.region_name, self.meta.endpoint_url, operation, params)
+        _calls.setdefault(function, set()).update(calls)
     return _make_api_call(self, operation, params)
 
 
@@ -93,6 +109,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
         def recorded(event: Any, context: Any, _handler: Any = handler, _name: str = name) -> Any:
             token = _current.set(_name)
+            _calls.setdefault(_name, set())  # it ran, even if it calls nothing (the authorizer)
             try:
                 return _handler(event, context)
             finally:

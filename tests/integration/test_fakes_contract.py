@@ -12,8 +12,19 @@ import pytest
 
 from rooms.domain.errors import Contention, EventNotEditable, RoomClosed, RoomFull, RoomNotFound
 from rooms.domain.events import Event, EventStatus
+from rooms.domain.live import Connection
 from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, parallel_room_id, ticket_id_for
-from rooms.ports import EventStore, HousekeepingStore, OverflowRequest, Promotion, RoomStore, TicketStore
+from rooms.ports import (
+    ConnectionStore,
+    EventStore,
+    ExpiryStore,
+    HousekeepingStore,
+    OverflowRequest,
+    Promotion,
+    RoomStore,
+    SeatHolds,
+    TicketStore,
+)
 from tests.unit.fakes import Fakes, main_room
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
@@ -25,6 +36,9 @@ class Stores:
     tickets: TicketStore
     records: HousekeepingStore
     events: EventStore
+    connections: ConnectionStore
+    holds: SeatHolds
+    expiry: ExpiryStore
 
 
 @pytest.fixture(params=["fakes", "dynamo"])
@@ -34,16 +48,20 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     if request.param == "fakes":
         budget = timedelta(seconds=settings().overflow_delivery_budget_seconds)
         fakes = Fakes(budget=budget, interval_seconds=settings().heartbeat_interval_seconds)
-        yield Stores(fakes.rooms, fakes.tickets, fakes.records, fakes.events)
+        yield Stores(
+            fakes.rooms, fakes.tickets, fakes.records, fakes.events, fakes.connections, fakes.rooms, fakes.records
+        )
         fakes.table.check()
         return
     request.getfixturevalue("aws")
+    from rooms.adapters.connection_store import DynamoConnectionStore
     from rooms.adapters.event_store import DynamoEventStore
     from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.ticket_store import DynamoTicketStore
 
-    yield Stores(DynamoRoomStore(), DynamoTicketStore(), DynamoHousekeepingStore(), DynamoEventStore())
+    rooms, records = DynamoRoomStore(), DynamoHousekeepingStore()
+    yield Stores(rooms, DynamoTicketStore(), records, DynamoEventStore(), DynamoConnectionStore(), rooms, records)
 
 
 def room(stores: Stores, room_id: str = "r_c", capacity: int = 2, shards: int = 1) -> Room:
@@ -268,6 +286,42 @@ def test_the_runs_records_never_move_back(stores: Stores) -> None:
     stores.records.set_last_due_bucket(5, NOW)
     stores.records.set_last_due_bucket(4, NOW)
     assert stores.records.last_due_bucket() == 5
+
+
+# ------------------------------------------------------------------ live connections and held seats
+def test_a_users_connections_are_recorded_found_updated_and_forgotten_once(stores: Stores) -> None:
+    first, second = Connection("alice", "c1", NOW), Connection("alice", "c2", NOW + timedelta(seconds=1))
+    for connection in (first, second, Connection("bob", "b1", NOW)):
+        stores.connections.record(connection)
+    stores.connections.set_hold("alice", "c1", "r_c")
+    stores.connections.set_watch("alice", "c2", "t_1")
+    stores.connections.set_hold("alice", "gone", "r_c")  # a late message revives nothing
+    held, watching = replace(first, holds_room="r_c"), replace(second, watches_ticket="t_1")
+    assert stores.connections.connections_of("alice") == [held, watching]
+    assert stores.connections.forget("alice", "c1") == held
+    assert stores.connections.forget("alice", "c1") is None
+    assert stores.connections.connections_of("alice") == [watching]
+    assert stores.connections.connections_of("nobody") == []
+
+
+def test_a_hold_leases_the_seat_to_its_connection_and_only_that_connection_lets_it_go(stores: Stores) -> None:
+    room(stores)
+    stores.rooms.admit("r_c", "r_c", "a", NOW)
+    until = NOW + timedelta(hours=2)
+    assert stores.holds.hold("r_nope", "a", "c1", until) is None
+    assert stores.holds.hold("r_c", "b", "c1", until) is None  # no seat
+    held = stores.holds.hold("r_c", "a", "c1", until)
+    assert held is not None and (held.expires_at, held.holder) == (until, "c1")
+    assert stores.rooms.touch("r_c", "a", NOW + timedelta(minutes=1)) == held  # a heartbeat keeps it
+    assert stores.holds.hold("r_c", "a", "c2", until)  # a newer connection takes it over
+    assert stores.holds.let_go("r_c", "a", "c1", NOW + timedelta(seconds=20)) is False
+    assert stores.holds.let_go("r_c", "a", "c2", NOW + timedelta(seconds=20)) is True
+    let_go = stores.expiry.seat("r_c", "a")
+    assert let_go is not None and (let_go.expires_at, let_go.holder) == (NOW + timedelta(seconds=20), None)
+    assert stores.holds.let_go("r_c", "a", "c2", NOW) is False  # once
+    touched = stores.rooms.touch("r_c", "a", NOW + timedelta(seconds=5))
+    assert touched is not None and touched.expires_at > let_go.expires_at  # heartbeats apply again
+    assert stores.expiry.seat("r_c", "nobody") is None
 
 
 # ------------------------------------------------------------------ events

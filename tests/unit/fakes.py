@@ -41,6 +41,7 @@ from rooms.domain.errors import (
 )
 from rooms.domain.events import EDITABLE, MUTABLE_EVENT_FIELDS, Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob, expiry_bucket, expiry_shard
+from rooms.domain.live import Connection, Frame
 from rooms.domain.model import (
     MAIN_INDEX,
     Page,
@@ -50,6 +51,7 @@ from rooms.domain.model import (
     Ticket,
     TicketStatus,
     due_bucket,
+    family_of,
     parallel_room,
     parallel_room_id,
     plan_batch,
@@ -60,6 +62,7 @@ from rooms.events_service import EventService, ShowRunner
 from rooms.housekeeping import Housekeeping
 from rooms.overflow_service import OverflowService
 from rooms.ports import BatchOutcome, DeadLetter, OverflowRequest, Promotion
+from rooms.presence import Presence
 from rooms.reconciler import TicketReconciler
 from rooms.service import RoomService
 from rooms.sweeper import ExpirySweeper
@@ -129,6 +132,7 @@ class Table:
     rsvps: set[tuple[str, str]] = field(default_factory=set)
     quotas: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     records: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    connections: dict[tuple[str, str], Connection] = field(default_factory=dict)  # (user, connection id)
     calls: list[str] = field(default_factory=list)  # every operation, in order
     _hooks: dict[str, list[tuple[Callable[[], object], bool]]] = field(default_factory=lambda: defaultdict(list))
     _in_hook: bool = False
@@ -310,10 +314,29 @@ class FakeRoomStore:
     def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None:
         self._t.enter("touch")
         held = self._t.seats.get((family_id, user_id))
-        if held is None:
-            return None
+        if held is None or held.holder is not None:  # a held seat keeps its connection's lease
+            return held
         self._t.seats[(family_id, user_id)] = replace(held, expires_at=now + self.lease)
         return self._t.seats[(family_id, user_id)]
+
+    # SeatHolds
+    def hold(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> Seat | None:
+        self._t.enter("hold")
+        family_id = family_of(room_id)[0]
+        held = self._t.seats.get((family_id, user_id))
+        if held is None or held.room_id != room_id:
+            return None
+        self._t.seats[(family_id, user_id)] = replace(held, expires_at=until, holder=connection_id)
+        return self._t.seats[(family_id, user_id)]
+
+    def let_go(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> bool:
+        self._t.enter("let_go")
+        family_id = family_of(room_id)[0]
+        held = self._t.seats.get((family_id, user_id))
+        if held is None or held.holder != connection_id:
+            return False
+        self._t.seats[(family_id, user_id)] = replace(held, expires_at=until, holder=None)
+        return True
 
     def list_seats(self, room: Room, limit: int, cursor: str | None) -> Page[Seat]:
         """Shard after shard, each in joining order; the cursor names this room's listing and where it stopped."""
@@ -346,15 +369,16 @@ class FakeRoomStore:
             raise InvalidCursor()
         return int(parts[1]), parts[2] or None
 
-    def evict_all(self, room_id: str, deadline: float) -> bool:
+    def evict_all(self, room_id: str, deadline: float, on_freed: Callable[[list[Seat]], None] | None = None) -> bool:
         """Free every seat of the room, 99 at a time, until `deadline` (time.monotonic()); True once empty."""
         self._t.enter("evict_all")
         self._t.stored_room(room_id)
         while time.monotonic() < deadline:
             held = [key for key, seat in self._t.seats.items() if seat.room_id == room_id]
             if held:
-                for key in held[:_EVICT_CHUNK]:
-                    del self._t.seats[key]
+                freed = [self._t.seats.pop(key) for key in held[:_EVICT_CHUNK]]
+                if on_freed is not None:
+                    on_freed(freed)
                 continue
             stored = self._t.rooms[room_id]
             if stored.marker == EVICTING:
@@ -658,6 +682,42 @@ class FakeHousekeepingStore:
         self._t.enter("release_expired")
         return [seat for seat in seats if self._t.release(seat, expired_by=now)]
 
+    def seat(self, family_id: str, user_id: str) -> Seat | None:
+        self._t.enter("seat")
+        return self._t.seats.get((family_id, user_id))
+
+
+# ------------------------------------------------------------------------ ConnectionStore
+class FakeConnectionStore:
+    """ConnectionStore: the table's connections by (user, connection id)."""
+
+    def __init__(self, table: Table) -> None:
+        self._t = table
+
+    def record(self, connection: Connection) -> None:
+        self._t.enter("record")
+        self._t.connections[(connection.user_id, connection.connection_id)] = connection
+
+    def forget(self, user_id: str, connection_id: str) -> Connection | None:
+        self._t.enter("forget")
+        return self._t.connections.pop((user_id, connection_id), None)
+
+    def connections_of(self, user_id: str) -> list[Connection]:
+        self._t.enter("connections_of")
+        return [c for (user, _), c in sorted(self._t.connections.items()) if user == user_id]
+
+    def set_hold(self, user_id: str, connection_id: str, room_id: str) -> None:
+        self._set(user_id, connection_id, holds_room=room_id)
+
+    def set_watch(self, user_id: str, connection_id: str, ticket_id: str) -> None:
+        self._set(user_id, connection_id, watches_ticket=ticket_id)
+
+    def _set(self, user_id: str, connection_id: str, **changes: Any) -> None:
+        self._t.enter("set_connection")
+        found = self._t.connections.get((user_id, connection_id))
+        if found is not None:  # a late message after `$disconnect` revives nothing
+            self._t.connections[(user_id, connection_id)] = replace(found, **changes)
+
 
 # ------------------------------------------------------------------------ EventStore
 class FakeEventStore:
@@ -766,6 +826,35 @@ class FakePublisher:
 
 
 @dataclass
+class FakeNotifier:
+    """The pushes, in order, as (user, frame); it may be broken, and a Notifier swallows that itself."""
+
+    pushed: list[tuple[str, Frame]] = field(default_factory=list)
+
+    def notify(self, user_id: str, frame: Frame) -> None:
+        self.pushed.append((user_id, frame))
+
+    def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
+        self.pushed.extend(pushes)
+
+    def of_type(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(user, frame["data"]) for user, frame in self.pushed if frame["type"] == kind]
+
+
+@dataclass
+class FakeReleaseQueue:
+    """The sweep queue's delayed releases: (room, user, delay) in order."""
+
+    releases: list[tuple[str, str, int]] = field(default_factory=list)
+    broken: bool = False
+
+    def release_later(self, room_id: str, user_id: str, delay_seconds: int) -> None:
+        if self.broken:
+            raise Unreachable("the queue is unreachable")
+        self.releases.append((room_id, user_id, delay_seconds))
+
+
+@dataclass
 class FakeSweepQueue:
     """The sweep queue: the jobs of each enqueue call, in order; it may break after some calls."""
 
@@ -862,12 +951,16 @@ class Fakes:
     sweep_queue: FakeSweepQueue = field(default_factory=FakeSweepQueue)
     dead_letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
     scheduler: FakeScheduler = field(default_factory=FakeScheduler)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    releases: FakeReleaseQueue = field(default_factory=FakeReleaseQueue)
+    grace_seconds: int = 20
 
     def __post_init__(self) -> None:
         self.rooms = FakeRoomStore(self.table, self.interval_seconds)
         self.tickets = FakeTicketStore(self.table, self.budget)
         self.records = FakeHousekeepingStore(self.table, self.interval_seconds)
         self.events = FakeEventStore(self.table)
+        self.connections = FakeConnectionStore(self.table)
 
     # state, as a test sets it up
     def add_room(self, room: Room, *, seated: Sequence[str] = ()) -> Room:
@@ -920,13 +1013,27 @@ class Fakes:
 
     # the use cases, wired as the composition roots wire the adapters
     def room_service(self) -> RoomService:
-        return RoomService(self.rooms, self.tickets, self.publisher, self.clock, delivery_budget=self.budget)
+        return RoomService(
+            self.rooms, self.tickets, self.publisher, self.clock, delivery_budget=self.budget, notifier=self.notifier
+        )
 
     def overflow_service(self, max_parallel_rooms: int = 100) -> OverflowService:
-        return OverflowService(self.rooms, self.tickets, max_parallel_rooms, self.clock)
+        return OverflowService(self.rooms, self.tickets, max_parallel_rooms, self.clock, notifier=self.notifier)
 
     def reconciler(self) -> TicketReconciler:
-        return TicketReconciler(self.rooms, self.tickets, self.publisher, self.budget, self.clock)
+        return TicketReconciler(
+            self.rooms, self.tickets, self.publisher, self.budget, self.clock, notifier=self.notifier
+        )
+
+    def presence(self) -> Presence:
+        return Presence(
+            connections=self.connections,
+            holds=self.rooms,
+            rooms=self.room_service(),
+            releases=self.releases,
+            grace_seconds=self.grace_seconds,
+            clock=self.clock,
+        )
 
     def housekeeping(
         self, *, grace_seconds: int = 300, reconciler: TicketReconciler | None = None, settle_tickets: bool = True
@@ -943,6 +1050,7 @@ class Fakes:
             clock=self.clock,
             reconciler=(reconciler or self.reconciler()) if settle_tickets else None,
             dead_letters=self.dead_letters if settle_tickets else None,
+            notifier=self.notifier,
         )
 
     def sweeper(self) -> ExpirySweeper:

@@ -215,10 +215,19 @@ ITEMS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynam
                 },
             },
         ),
-        ("OverflowWorkerFunction", {"RoomsTable": ITEMS}),
+        # its pushes read a user's connections (Query) and forget a gone one (DeleteItem)
+        ("OverflowWorkerFunction", {"RoomsTable": ITEMS | {"dynamodb:DeleteItem", "dynamodb:Query"}}),
         (
             "SweeperFunction",
-            {"RoomsTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}},
+            {
+                "RoomsTable": {
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                }
+            },
         ),
         ("SchedulerFunction", {"RoomsTable": ITEMS | {"dynamodb:DeleteItem", "dynamodb:Query"}}),
     ],
@@ -227,14 +236,33 @@ def test_each_function_gets_exactly_the_dynamodb_actions_it_calls(function: str,
     assert dynamodb_grants(function) == expected
 
 
-def test_queries_are_granted_on_the_indexes_only() -> None:
+# the functions that read a user's live connections (pk CONN#<user>): the one Query on the table itself
+READS_CONNECTIONS = {"ApiFunction", "ConnectionFunction", "OverflowWorkerFunction", "SchedulerFunction"}
+
+
+def test_queries_are_granted_on_the_indexes_only_but_a_users_connections() -> None:
     # the sweeper reads the expiry index only; the others query several
     scoped = {"SweeperFunction": "${RoomsTable.Arn}/index/gsi2"}
+    table = {"Fn::GetAtt": ["RoomsTable", "Arn"]}
     for function in of_type("AWS::Serverless::Function"):
         for statement in function_statements(function):
-            if "dynamodb:Query" in actions(statement):
-                assert actions(statement) == {"dynamodb:Query"}
-                assert statement["Resource"] == {"Fn::Sub": scoped.get(function, "${RoomsTable.Arn}/index/*")}
+            if "dynamodb:Query" not in actions(statement):
+                continue
+            if statement["Resource"] == table:
+                assert function in READS_CONNECTIONS, function
+                continue
+            assert actions(statement) == {"dynamodb:Query"}
+            assert statement["Resource"] == {"Fn::Sub": scoped.get(function, "${RoomsTable.Arn}/index/*")}
+
+
+def test_pushes_may_manage_the_stages_connections_only() -> None:
+    stage = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${Stage}"
+    route = f"{stage}/POST/@connections/*"
+    for function in of_type("AWS::Serverless::Function"):
+        for statement in function_statements(function):
+            if any(action.startswith("execute-api:") for action in actions(statement)):
+                assert actions(statement) == {"execute-api:ManageConnections"}
+                assert statement["Resource"] == {"Fn::Sub": route}
 
 
 @pytest.mark.parametrize(
@@ -265,7 +293,10 @@ def test_each_consumer_takes_its_one_queue_with_its_own_role(
     assert sqs["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
     (logs,) = [statement for statement in function_statements(function) if "logs:" in str(statement)]
     assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
-    assert all("*" not in str(statement["Resource"]) for statement in function_statements(function))
+    # no wildcard but the one in the pushes' route: any connection of the stage's WebSocket API
+    pushes = [statement for statement in function_statements(function) if "execute-api:" in str(statement)]
+    others = [statement for statement in function_statements(function) if statement not in pushes]
+    assert all("*" not in str(statement["Resource"]) for statement in others)
 
 
 def test_every_queue_refuses_requests_without_tls() -> None:

@@ -49,6 +49,14 @@ class Settings(BaseModel):
     # room it saw full for full, sending joins straight to the overflow queue
     seats_per_write_shard: int = Field(125, gt=0, alias="ROOMS_SEATS_PER_WRITE_SHARD")
     full_room_memory_seconds: float = Field(1.0, ge=0, alias="ROOMS_FULL_ROOM_MEMORY_SECONDS")
+    # the live connection (docs/live.md): how long a closed socket's held seat outlives it (SQS delays
+    # its release, 15 minutes at most), and the @connections endpoint pushes go to (empty: no pushes)
+    presence_grace_seconds: int = Field(20, ge=1, le=890, alias="ROOMS_PRESENCE_GRACE_SECONDS")
+    websocket_endpoint: str = Field("", alias="ROOMS_WEBSOCKET_ENDPOINT")
+    # what the WebSocket authorizer checks a token against: the HTTP API's issuer and audience
+    jwks_url: str = Field("", alias="ROOMS_JWKS_URL")
+    jwt_issuer: str = Field("", alias="ROOMS_JWT_ISSUER")
+    jwt_audience: str = Field("", alias="ROOMS_JWT_AUDIENCE")
 
     @property
     def seat_lease_seconds(self) -> int:

@@ -23,14 +23,17 @@ from pydantic import ValidationError
 from rooms.domain.errors import EventNotFound, RoomNotFound
 from rooms.domain.events import EventStatus
 from rooms.domain.expiry import buckets_to_fan_out, buckets_to_sweep, expiry_bucket, sweep_jobs
-from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, due_bucket, parallel_room_id
+from rooms.domain.live import seat_freed, seat_moved
+from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, Ticket, TicketStatus, due_bucket, parallel_room_id
 from rooms.ports import (
     DeadLetter,
     DeadLetters,
     EventStore,
     HousekeepingStore,
+    Notifier,
     Promotion,
     RoomStore,
+    Silent,
     SweepQueue,
     TicketStore,
 )
@@ -81,10 +84,12 @@ class Housekeeping:
         clock: Callable[[], datetime] = utcnow,
         reconciler: TicketReconciler | None = None,
         dead_letters: DeadLetters | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         """`store` holds the runs' own records and the family views; `sweep_queue` takes the expiry shards
         for the sweepers; `reconciler` settles stale tickets (production always passes it: rooms.scheduled),
-        with `dead_letters`, the overflow dead-letter queue, looked at first."""
+        with `dead_letters`, the overflow dead-letter queue, looked at first; `notifier` tells users
+        promoted, or whose closed room's seat it frees, on their live connections."""
         self._store = store
         self._rooms = rooms
         self._tickets = tickets
@@ -95,6 +100,7 @@ class Housekeeping:
         self._sweep_queue = sweep_queue
         self._reconciler = reconciler
         self._dead_letters = dead_letters
+        self._notifier = notifier or Silent()
 
     def run(self) -> SweepReport:
         report = SweepReport()
@@ -140,9 +146,13 @@ class Housekeeping:
         """Free the seats still held in closed rooms (a close answers before a huge family is empty)."""
         deadline = time.monotonic() + _EVICTION_BUDGET_SECONDS
         for room_id in self._rooms.rooms_being_evicted():
-            if not self._rooms.evict_all(room_id, deadline):
+            if not self._rooms.evict_all(room_id, deadline, self._tell_room_closed):
                 return  # the next sweep goes on
             report.rooms_emptied += 1
+
+    def _tell_room_closed(self, seats: list[Seat]) -> None:
+        now = self._clock()
+        self._notifier.notify_many([(seat.user_id, seat_freed(seat.room_id, ROOM_CLOSED, now)) for seat in seats])
 
     # ---------------------------------------------------------- stale tickets
     def settle_stale_tickets(self, reconciler: TicketReconciler, report: SweepReport) -> None:
@@ -222,6 +232,9 @@ class Housekeeping:
             outcome = self._rooms.promote(ticket, main.room_id, now)
             if outcome is Promotion.PROMOTED:
                 report.promoted += 1
+                if ticket.room_id is not None:
+                    moved = seat_moved(main.family_id, ticket.room_id, main.room_id, self._clock())
+                    self._notifier.notify(ticket.user_id, moved)
             elif outcome is Promotion.MAIN_FULL:
                 return
             else:

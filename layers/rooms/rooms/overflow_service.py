@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from rooms.domain.errors import Contention, RoomNotFound
+from rooms.domain.live import Frame, ticket_failed, ticket_seated
 from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
 from rooms.domain.overflow import room_to_fill, take_for_room
-from rooms.ports import OverflowRequest, RoomStore, TicketStore
+from rooms.ports import Notifier, OverflowRequest, RoomStore, Silent, TicketStore
 from rooms.service import utcnow
 
 logger = logging.getLogger(__name__)
@@ -32,20 +33,40 @@ class FamilyResult:
 
 class OverflowService:
     def __init__(
-        self, rooms: RoomStore, tickets: TicketStore, max_parallel_rooms: int, clock: Callable[[], datetime] = utcnow
+        self,
+        rooms: RoomStore,
+        tickets: TicketStore,
+        max_parallel_rooms: int,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        notifier: Notifier | None = None,
     ) -> None:
         self._rooms = rooms
         self._tickets = tickets
         self._max_parallel = max_parallel_rooms
         self._clock = clock
+        self._notifier = notifier or Silent()
         self._main_rooms: dict[str, tuple[Room, datetime]] = {}  # family -> its main room, and when read
 
     def seat_family(self, family_id: str, requests: Sequence[OverflowRequest]) -> FamilyResult:
         """Seat every request of one family, in arrival order, filling the lowest open parallel room first.
 
         Duplicates of a user (at-least-once delivery) collapse into one request; a user who already holds
-        a seat is answered with it; a ticket no longer queued (left, kicked, ended) is skipped.
+        a seat is answered with it; a ticket no longer queued (left, kicked, ended) is skipped. Once the
+        writes are done, each user seated or failed is told on their live connections.
         """
+        pushes: list[tuple[str, Frame]] = []
+        result = self._seat_family(family_id, requests, pushes)
+        tickets = {r.user_id: r.ticket_id for r in requests}
+        now = self._clock()
+        for user_id, seat in result.seated.items():
+            pushes.append((user_id, ticket_seated(tickets[user_id], family_id, seat.room_id, user_id, now)))
+        self._notifier.notify_many(pushes)
+        return result
+
+    def _seat_family(
+        self, family_id: str, requests: Sequence[OverflowRequest], pushes: list[tuple[str, Frame]]
+    ) -> FamilyResult:
         pending = list({r.user_id: r for r in reversed(requests)}.values())[::-1]
         result = FamilyResult(seated={}, failed={}, unfinished=[])
         parallel: list[Room] | None = None
@@ -56,7 +77,7 @@ class OverflowService:
             if main is None or parallel is None:
                 main = self._main_room(family_id, remembered=round_ == 0)
                 if main is None or main.status is RoomStatus.CLOSED:
-                    self._fail(pending, _closed_reason(main), result)
+                    self._fail(family_id, pending, _closed_reason(main), result, pushes)
                     return result
                 ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
                 parallel = self._rooms.get_rooms(ids)
@@ -64,7 +85,7 @@ class OverflowService:
             if target is None:
                 index = main.parallel_count + 1
                 if index > self._max_parallel:
-                    self._fail(pending, "family_full", result)
+                    self._fail(family_id, pending, "family_full", result, pushes)
                     return result
                 self._rooms.create_parallel_room(main, index, self._clock())
                 parallel = None
@@ -106,15 +127,27 @@ class OverflowService:
         self._main_rooms[family_id] = (main, now)
         return main
 
-    def _fail(self, requests: Sequence[OverflowRequest], reason: str, result: FamilyResult) -> None:
+    def _fail(
+        self,
+        family_id: str,
+        requests: Sequence[OverflowRequest],
+        reason: str,
+        result: FamilyResult,
+        pushes: list[tuple[str, Frame]],
+    ) -> None:
         now = self._clock()
         for request in requests:
-            self._tickets.fail_ticket(request.ticket_id, reason, now)
+            if self._tickets.fail_ticket(request.ticket_id, reason, now):  # not one cancelled meanwhile
+                pushes.append((request.user_id, ticket_failed(request.ticket_id, family_id, reason, now)))
             result.failed[request.ticket_id] = reason
 
     def fail_ticket(self, request: OverflowRequest, reason: str) -> bool:
         """Fail the ticket of a request that will not be delivered again, unless it was queued afresh since."""
-        return self._tickets.fail_ticket(request.ticket_id, reason, self._clock(), queued_at=request.queueing)
+        now = self._clock()
+        failed = self._tickets.fail_ticket(request.ticket_id, reason, now, queued_at=request.queueing)
+        if failed:
+            self._notifier.notify(request.user_id, ticket_failed(request.ticket_id, request.family_id, reason, now))
+        return failed
 
 
 def _closed_reason(main: Room | None) -> str:

@@ -6,7 +6,7 @@ transactions that kept conflicting) it raises rooms.domain.errors.Busy, and noth
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rooms.domain.events import Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob
+from rooms.domain.live import Connection, Frame
 from rooms.domain.model import Page, Room, Seat, Ticket, TicketStatus
 
 
@@ -82,7 +83,9 @@ class RoomStore(Protocol):
     def release(self, seat: Seat, *, expired_by: datetime | None = None) -> bool: ...
     def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None: ...
     def list_seats(self, room: Room, limit: int, cursor: str | None) -> Page[Seat]: ...
-    def evict_all(self, room_id: str, deadline: float) -> bool: ...
+    def evict_all(
+        self, room_id: str, deadline: float, on_freed: Callable[[list[Seat]], None] | None = None
+    ) -> bool: ...
 
     def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome: ...
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion: ...
@@ -168,6 +171,9 @@ class ExpiryStore(Protocol):
 
     def seats_expiring(self, bucket: int, shard: int, by: datetime) -> Iterator[Seat]: ...
     def release_expired(self, seats: Sequence[Seat], now: datetime) -> list[Seat]: ...
+    def seat(self, family_id: str, user_id: str) -> Seat | None:
+        """The user's seat in the family, read consistently (a release message names one seat)."""
+        ...
 
 
 class ShowScheduler(Protocol):
@@ -175,3 +181,52 @@ class ShowScheduler(Protocol):
 
     def put(self, spec: ScheduleSpec) -> None: ...
     def delete(self, name: str) -> None: ...
+
+
+class ConnectionStore(Protocol):
+    """The open WebSocket connections, a user's under one partition key (one Query finds them all)."""
+
+    def record(self, connection: Connection) -> None: ...
+    def forget(self, user_id: str, connection_id: str) -> Connection | None:
+        """Delete the connection's record; the record as it was (None: there was none)."""
+        ...
+
+    def connections_of(self, user_id: str) -> list[Connection]: ...
+    def set_hold(self, user_id: str, connection_id: str, room_id: str) -> None: ...
+    def set_watch(self, user_id: str, connection_id: str, ticket_id: str) -> None: ...
+
+
+class SeatHolds(Protocol):
+    """A seat tied to a connection: `hold` records the holder and its long lease, `let_go` (the socket
+    closed) cuts the lease to the grace, only while that connection is still the holder."""
+
+    def hold(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> Seat | None:
+        """The seat, held; None when the user holds no seat in `room_id`."""
+        ...
+
+    def let_go(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> bool:
+        """Lease cut to `until` and holder removed; False when another connection holds it, or no seat."""
+        ...
+
+
+class ReleaseQueue(Protocol):
+    """Where a closed socket's seat release waits out the grace (the sweep queue, delayed)."""
+
+    def release_later(self, room_id: str, user_id: str, delay_seconds: int) -> None: ...
+
+
+class Notifier(Protocol):
+    """Pushes frames to users' open connections: best effort, never raises."""
+
+    def notify(self, user_id: str, frame: Frame) -> None: ...
+    def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None: ...
+
+
+class Silent:
+    """A Notifier for a stack without a live connection (and for use cases given none): pushes nothing."""
+
+    def notify(self, user_id: str, frame: Frame) -> None:
+        return None
+
+    def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
+        return None

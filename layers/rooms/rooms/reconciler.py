@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rooms.domain.errors import OverflowUnavailable, RoomNotFound
+from rooms.domain.live import ticket_failed, ticket_seated
 from rooms.domain.model import (
     MAX_REPUBLISH,
     OVERFLOW_FAILED,
@@ -42,7 +43,7 @@ from rooms.domain.model import (
     Ticket,
     family_closed_reason,
 )
-from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
+from rooms.ports import Notifier, OverflowPublisher, OverflowRequest, RoomStore, Silent, TicketStore
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +63,15 @@ class TicketReconciler:
         publisher: OverflowPublisher,
         delivery_budget: timedelta,
         clock: Callable[[], datetime],
+        *,
+        notifier: Notifier | None = None,
     ) -> None:
         self._rooms = rooms
         self._tickets = tickets
         self._publisher = publisher
         self.delivery_budget = delivery_budget
         self._clock = clock
+        self._notifier = notifier or Silent()
 
     def is_stale(self, ticket: Ticket) -> bool:
         return ticket.is_stale(self._clock(), self.delivery_budget)
@@ -94,12 +98,15 @@ class TicketReconciler:
         """Settle a queued ticket whose message is dead (`dead_lettered`) or ran out of budget.
 
         Seated if the user has a seat; failed if the family closed meanwhile, if its message is known
-        dead, or if it was published again already; otherwise published again once.
+        dead, or if it was published again already; otherwise published again once. The user is told
+        on their live connections when the ticket is seated or failed here.
         """
         now = self._clock()
         seat = self._rooms.get_seat(ticket.family_id, ticket.user_id)
         if seat is not None:
             self._tickets.mark_ticket_seated(ticket.ticket_id, seat, now)
+            frame = ticket_seated(ticket.ticket_id, ticket.family_id, seat.room_id, ticket.user_id, now)
+            self._notifier.notify(ticket.user_id, frame)
             return Settled.SEATED
         reason = family_closed_reason(self._main_room(ticket.family_id))
         if reason is None and (dead_lettered or ticket.republished >= MAX_REPUBLISH):
@@ -108,11 +115,16 @@ class TicketReconciler:
             failed = self._tickets.fail_ticket(ticket.ticket_id, reason, now, queued_at=ticket.queued_since)
             if failed:
                 logger.warning("stale overflow ticket failed", extra={"ticket_id": ticket.ticket_id, "reason": reason})
+                self._tell_failed(ticket, reason)
             return Settled.FAILED if failed else Settled.UNCHANGED
         try:
             return Settled.REPUBLISHED if self.republish(ticket) else Settled.UNCHANGED
         except OverflowUnavailable:
+            self._tell_failed(ticket, OVERFLOW_UNAVAILABLE)
             return Settled.FAILED
+
+    def _tell_failed(self, ticket: Ticket, reason: str) -> None:
+        self._notifier.notify(ticket.user_id, ticket_failed(ticket.ticket_id, ticket.family_id, reason, self._clock()))
 
     def _main_room(self, family_id: str) -> Room | None:
         try:

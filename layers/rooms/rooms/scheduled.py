@@ -58,7 +58,7 @@ class ScheduledServices:
             events=adapters.events,
             rooms=adapters.rooms,
             tickets=adapters.tickets,
-            room_service=RoomService(adapters.rooms, adapters.tickets, adapters.publisher),
+            room_service=RoomService(adapters.rooms, adapters.tickets, adapters.publisher, notifier=adapters.notifier),
             max_parallel_rooms=settings().max_parallel_rooms,
         )
 
@@ -79,9 +79,12 @@ class ScheduledServices:
             heartbeat_interval_seconds=config.heartbeat_interval_seconds,
             empty_room_grace_seconds=config.empty_room_grace_seconds,
             sweep_queue=SqsSweepQueue(),
-            reconciler=TicketReconciler(adapters.rooms, adapters.tickets, adapters.publisher, budget, clock),
+            reconciler=TicketReconciler(
+                adapters.rooms, adapters.tickets, adapters.publisher, budget, clock, notifier=adapters.notifier
+            ),
             dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
             clock=clock,
+            notifier=adapters.notifier,
         )
 
 

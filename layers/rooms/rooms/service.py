@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from rooms.config import settings
 from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, RoomNotFound, TicketNotFound
+from rooms.domain.live import seat_freed
 from rooms.domain.model import (
     KICKED,
     OVERFLOW_UNAVAILABLE,
+    ROOM_CLOSED,
     Family,
     Page,
     Room,
@@ -26,7 +28,7 @@ from rooms.domain.model import (
     parallel_room_id,
     ticket_id_for,
 )
-from rooms.ports import OverflowPublisher, OverflowRequest, RoomStore, TicketStore
+from rooms.ports import Notifier, OverflowPublisher, OverflowRequest, RoomStore, Silent, TicketStore
 from rooms.reconciler import TicketReconciler
 
 logger = logging.getLogger(__name__)
@@ -55,13 +57,16 @@ class RoomService:
         clock: Callable[[], datetime] = utcnow,
         *,
         delivery_budget: timedelta | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        """`notifier` tells users on their live connections that their seat was freed (kick, close)."""
         self._rooms = rooms
         self._tickets = tickets
         self._publisher = publisher
         self._clock = clock
+        self._notifier = notifier or Silent()
         budget = delivery_budget or timedelta(seconds=settings().overflow_delivery_budget_seconds)
-        self._reconciler = TicketReconciler(rooms, tickets, publisher, budget, clock)
+        self._reconciler = TicketReconciler(rooms, tickets, publisher, budget, clock, notifier=self._notifier)
 
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
@@ -181,6 +186,7 @@ class RoomService:
         room = self._hosted_room(room_id, host_id)
         seat = self._rooms.get_seat(room.family_id, user_id)
         if seat is not None and self._leave_seat(seat, KICKED).left:
+            self._notifier.notify(user_id, seat_freed(seat.room_id, KICKED, self._clock()))
             return True
         self._tickets.fail_ticket(ticket_id_for(room.family_id, user_id), KICKED, self._clock())
         return False
@@ -193,18 +199,23 @@ class RoomService:
         """Close without the host check: for the host above, and for the show scheduler at a show's end.
 
         Every room is closed first, so nobody else gets in; seats are then freed within the time budget
-        and housekeeping frees whatever a very large family still holds after it.
+        and housekeeping frees whatever a very large family still holds after it. The users whose seats
+        were freed are told on their live connections, once every step within the budget is done.
         """
+        freed: list[Seat] = []
         room_id = room.room_id
         targets = self.family(room_id).rooms if room.is_main else [room]
         for target in targets:
             self._rooms.close_room(target.room_id)
         deadline = time.monotonic() + (CLOSE_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
         for target in targets:
-            if not self._rooms.evict_all(target.room_id, deadline):
+            if not self._rooms.evict_all(target.room_id, deadline, freed.extend):
                 logger.info("seats left for housekeeping to free", extra={"room_id": target.room_id})
                 break
-        return self._rooms.get_room(room_id, consistent=True)
+        closed = self._rooms.get_room(room_id, consistent=True)
+        now = self._clock()
+        self._notifier.notify_many([(seat.user_id, seat_freed(seat.room_id, ROOM_CLOSED, now)) for seat in freed])
+        return closed
 
     def ticket(self, ticket_id: str, user_id: str) -> Ticket:
         """The caller's ticket, as it stands against their seat in the family (Ticket.seen_with).

@@ -1,5 +1,6 @@
 """A sweeper frees the expired seats of one sweep job (a few shards of one expiry bucket), handed out by
-the minute run (rooms.housekeeping).
+the minute run (rooms.housekeeping), and the seat of a closed live connection once its grace is over
+(a release message, delayed by the grace: docs/live.md).
 
 SQS delivers a job at least once, and the minute run may hand a job out twice: sweeping is idempotent.
 Only seats whose lease ended by the sweeper's now are released, each conditionally (its room, its
@@ -13,10 +14,10 @@ from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from rooms.domain.expiry import EXPIRY_SHARDS, SHARDS_PER_JOB, SweepJob
-from rooms.domain.model import TicketStatus
+from rooms.domain.model import Seat, TicketStatus, family_of
 from rooms.ports import ExpiryStore, TicketStore
 from rooms.service import utcnow
 
@@ -36,6 +37,26 @@ class SweepJobMessage(BaseModel):
         return SweepJob(self.bucket, tuple(self.shards))
 
 
+class ReleaseTarget(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    room_id: str = Field(min_length=1, max_length=64)
+    user_id: str = Field(min_length=1, max_length=128)
+
+
+class ReleaseMessage(BaseModel):
+    """A closed socket's seat, to free if its lease has ended by the time the message is delivered."""
+
+    model_config = ConfigDict(extra="ignore")
+    release: ReleaseTarget
+
+    @classmethod
+    def of(cls, room_id: str, user_id: str) -> ReleaseMessage:
+        return cls(release=ReleaseTarget(room_id=room_id, user_id=user_id))
+
+
+_SWEEP_MESSAGE: TypeAdapter[SweepJobMessage | ReleaseMessage] = TypeAdapter(SweepJobMessage | ReleaseMessage)
+
+
 class ExpirySweeper:
     def __init__(self, seats: ExpiryStore, tickets: TicketStore, clock: Callable[[], datetime] = utcnow) -> None:
         self._seats = seats
@@ -49,11 +70,24 @@ class ExpirySweeper:
     def sweep_shard(self, bucket: int, shard: int) -> int:
         now = self._clock()
         expired = [seat for seat in self._seats.seats_expiring(bucket, shard, now) if seat.expires_at <= now]
-        freed = self._seats.release_expired(expired, now) if expired else []
+        return len(self._tell(self._seats.release_expired(expired, now) if expired else [], now))
+
+    def release(self, room_id: str, user_id: str) -> int:
+        """Free a closed socket's seat if its lease has ended (1), else nothing (0): a reconnect that held
+        it again, a heartbeat, a leave, or a seat already freed keep it as it is. The same conditional
+        release as the sweep's, so a lease extended between the read and the write still keeps it."""
+        now = self._clock()
+        family_id, _ = family_of(room_id)
+        seat = self._seats.seat(family_id, user_id)
+        if seat is None or seat.expires_at > now:
+            return 0
+        return len(self._tell(self._seats.release_expired([seat], now), now))
+
+    def _tell(self, freed: list[Seat], now: datetime) -> list[Seat]:
         for seat in freed:
             if seat.ticketed:  # a seat taken in the main room has no ticket to tell, as a rule
                 self._tickets.end_ticket(seat, TicketStatus.EXPIRED, None, now)
-        return len(freed)
+        return freed
 
 
 class SweepBatch:
@@ -66,4 +100,8 @@ class SweepBatch:
     def settle(self, record: SQSRecord) -> None:
         """Record handler: a bad body or a failed sweep raises, so SQS delivers the message again and,
         after its last receive, moves it to the dead-letter queue (an alarm rings)."""
-        self.freed += self._sweeper.sweep(SweepJobMessage.model_validate_json(record.body).job())
+        message = _SWEEP_MESSAGE.validate_json(record.body)
+        if isinstance(message, ReleaseMessage):
+            self.freed += self._sweeper.release(message.release.room_id, message.release.user_id)
+        else:
+            self.freed += self._sweeper.sweep(message.job())

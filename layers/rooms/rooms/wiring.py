@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
+    from rooms.adapters.connection_store import DynamoConnectionStore
     from rooms.adapters.event_store import DynamoEventStore
     from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
+    from rooms.adapters.sweep_queue import SqsSweepQueue
     from rooms.adapters.ticket_store import DynamoTicketStore
+    from rooms.ports import Notifier
 
 
 class Adapters:
@@ -58,3 +61,27 @@ class Adapters:
         from rooms.adapters.sqs_publisher import SqsOverflowPublisher
 
         return SqsOverflowPublisher()
+
+    @cached_property
+    def sweep_queue(self) -> SqsSweepQueue:
+        from rooms.adapters.sweep_queue import SqsSweepQueue
+
+        return SqsSweepQueue()
+
+    @cached_property
+    def connections(self) -> DynamoConnectionStore:
+        from rooms.adapters.connection_store import DynamoConnectionStore
+
+        return DynamoConnectionStore()
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Pushes to the live connections; nothing on a stack without a WebSocket endpoint."""
+        from rooms.config import settings
+        from rooms.ports import Silent
+
+        if not settings().websocket_endpoint:
+            return Silent()
+        from rooms.adapters.push import ApiGatewayNotifier
+
+        return ApiGatewayNotifier(self.connections)

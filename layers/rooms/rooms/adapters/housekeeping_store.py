@@ -158,6 +158,12 @@ class DynamoHousekeepingStore:
         for item in SeatItem.batch_get(keys, consistent_read=True):
             yield seat_from_item(item)
 
+    def seat(self, family_id: str, user_id: str) -> Seat | None:
+        try:
+            return seat_from_item(SeatItem.get(seat_key(family_id, user_id), "SEAT", consistent_read=True))
+        except DoesNotExist:
+            return None
+
     def release_expired(self, seats: Sequence[Seat], now: datetime) -> list[Seat]:
         """Free the seats whose lease ended by `now`, a write shard at a time and up to 99 a transaction
         (one shard update, so I1 holds after each); the seats freed.

@@ -95,6 +95,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         expires_at=item.expires_at,
         ticketed=bool(item.ticketed),
         shard=int(item.shard or 0),
+        holder=item.holder,
     )
 
 
@@ -112,6 +113,7 @@ def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
         expires_at=seat.expires_at,
         ticketed=True if seat.ticketed else None,
         shard=seat.shard or None,
+        holder=seat.holder,
         gsi1pk=seats_key(seat.room_id, seat.shard),
         gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
         gsi2pk=expiry_pk,

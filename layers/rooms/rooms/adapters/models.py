@@ -307,6 +307,8 @@ class SeatItem(Model):
     # seated by the overflow worker: the seat's ticket is told when the seat expires
     ticketed = BooleanAttribute(null=True)
     shard = NumberAttribute(null=True)  # the room's write shard that counts it (null: 0)
+    # the live connection that holds it (docs/live.md); a heartbeat leaves a held seat's lease as it is
+    holder = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     # gsi2pk = seat_expiry_key(bucket of expires_at, pk), gsi2sk = expiry_sort_key(expires_at, pk)
@@ -314,6 +316,26 @@ class SeatItem(Model):
     gsi2sk = UnicodeAttribute()
     by_room = SeatsByRoom()
     by_expiry = SeatsByExpiry()
+
+
+def connection_key(user_id: str) -> str:
+    return f"CONN#{user_id}"
+
+
+class ConnectionItem(Model):
+    """An open WebSocket connection: pk = CONN#<user>, sk = <connection id>; `ttl` removes it once it
+    cannot be open any more (a lost `$disconnect`)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+    holds_room = UnicodeAttribute(null=True)
+    watches_ticket = UnicodeAttribute(null=True)
+    ttl = TTLAttribute()
 
 
 class TicketItem(Model):

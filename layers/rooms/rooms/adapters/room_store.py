@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from rooms.adapters import room_items
@@ -79,7 +80,17 @@ from rooms.adapters.room_items import (
 )
 from rooms.config import settings
 from rooms.domain.errors import Contention, InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
-from rooms.domain.model import Page, Room, RoomStatus, Seat, Ticket, TicketStatus, parallel_room, plan_batch
+from rooms.domain.model import (
+    Page,
+    Room,
+    RoomStatus,
+    Seat,
+    Ticket,
+    TicketStatus,
+    family_of,
+    parallel_room,
+    plan_batch,
+)
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
 _EVICT_CHUNK = TRANSACTION_ITEMS - 1  # one shard update + 99 seat deletes per transaction
@@ -313,15 +324,39 @@ class DynamoRoomStore:
     def touch(self, family_id: str, user_id: str, now: datetime) -> Seat | None:
         """Extend a user's seat lease from `now`, wherever in the family it sits; None if they hold none.
 
-        One conditional UpdateItem and no read first: the update answers with the seat."""
+        One conditional UpdateItem and no read first: the update answers with the seat. A seat held by
+        a live connection keeps the longer lease `hold` gave it: the update does not apply, and the seat
+        is read back instead (clients that hold a seat do not heartbeat, so this read is rare)."""
         key = seat_key(family_id, user_id)
-        expires = now + self._lease
         item = SeatItem(pk=key, sk="SEAT")
-        expiry_pk, expiry_sk = expiry_index(key, expires, self._bucket_seconds)
-        actions = [SeatItem.expires_at.set(expires), SeatItem.gsi2pk.set(expiry_pk), SeatItem.gsi2sk.set(expiry_sk)]
-        if not update_if(item, actions, SeatItem.pk.exists()):
+        unheld = SeatItem.pk.exists() & SeatItem.holder.does_not_exist()
+        if update_if(item, self._lease_to(key, now + self._lease), unheld):
+            return seat_from_item(item)
+        return self.get_seat(family_id, user_id)
+
+    def hold(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> Seat | None:
+        """Tie the user's seat in `room_id` to a live connection, its lease moved to `until` as a heartbeat
+        moves it; None when they hold no seat in that room (SeatHolds)."""
+        family_id, _ = family_of(room_id)
+        key = seat_key(family_id, user_id)
+        item = SeatItem(pk=key, sk="SEAT")
+        actions = [*self._lease_to(key, until), SeatItem.holder.set(connection_id)]
+        if not update_if(item, actions, SeatItem.room_id == room_id):
             return None
         return seat_from_item(item)
+
+    def let_go(self, room_id: str, user_id: str, connection_id: str, until: datetime) -> bool:
+        """The holding connection closed: its seat's lease cut to `until`, the holder removed, only while
+        that connection is still the holder (not after a leave, a kick, or a newer connection's hold)."""
+        family_id, _ = family_of(room_id)
+        key = seat_key(family_id, user_id)
+        actions = [*self._lease_to(key, until), SeatItem.holder.remove()]
+        return update_if(SeatItem(pk=key, sk="SEAT"), actions, SeatItem.holder == connection_id)
+
+    def _lease_to(self, key: str, expires: datetime) -> list[Action]:
+        """A seat's lease end and its place in the expiry index (gsi2), moved together."""
+        expiry_pk, expiry_sk = expiry_index(key, expires, self._bucket_seconds)
+        return [SeatItem.expires_at.set(expires), SeatItem.gsi2pk.set(expiry_pk), SeatItem.gsi2sk.set(expiry_sk)]
 
     def list_seats(self, room: Room, limit: int, cursor: str | None) -> Page[Seat]:
         """A page of a room's seats: write shard after write shard, each in the order its seats joined.
@@ -360,8 +395,9 @@ class DynamoRoomStore:
         gsi1pk = seats_key(room.room_id, shard)
         return shard, {"pk": {"S": pk}, "sk": {"S": "SEAT"}, "gsi1pk": {"S": gsi1pk}, "gsi1sk": {"S": position}}
 
-    def evict_all(self, room_id: str, deadline: float) -> bool:
-        """Free every seat of a closed room, 99 per transaction so I1 holds after each step.
+    def evict_all(self, room_id: str, deadline: float, on_freed: Callable[[list[Seat]], None] | None = None) -> bool:
+        """Free every seat of a closed room, 99 per transaction so I1 holds after each step; `on_freed`
+        is told each step's seats once they are freed (their users are told the room closed).
 
         Stops at `deadline` (time.monotonic()) and returns False: housekeeping finishes the job later,
         so closing a family of any size answers within the API's time limit. True once the room is empty.
@@ -375,7 +411,7 @@ class DynamoRoomStore:
             shard, batch = next(((shard, batch) for shard, batch in batches if batch), (0, []))
             if batch:
                 with contextlib.suppress(Contention):  # leaves racing the eviction: query again
-                    free_seats(
+                    freed = free_seats(
                         self._connection,
                         room_id,
                         shard,
@@ -383,6 +419,8 @@ class DynamoRoomStore:
                         key_of=_pk,
                         condition_of=lambda _: SeatItem.room_id == room_id,
                     )
+                    if on_freed is not None and freed:
+                        on_freed([seat_from_item(item) for item in freed])
                 continue
             if self.get_room(room_id, consistent=True).occupancy > 0:
                 time.sleep(0.05)  # the index is eventually consistent: late seats are still coming

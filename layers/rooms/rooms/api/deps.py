@@ -30,7 +30,7 @@ class ApiServices:
     @cached_property
     def rooms(self) -> RoomService:
         adapters = self._adapters
-        return RoomService(adapters.rooms, adapters.tickets, adapters.publisher)
+        return RoomService(adapters.rooms, adapters.tickets, adapters.publisher, notifier=adapters.notifier)
 
     @cached_property
     def events(self) -> EventService:

@@ -219,6 +219,7 @@ class Seat:
     expires_at: datetime
     ticketed: bool = False  # seated through an overflow ticket: its ticket follows the seat's end
     shard: int = 0  # the room's write shard that counts this seat
+    holder: str | None = None  # the live connection holding it (docs/live.md): no heartbeats needed
 
     @property
     def index(self) -> int:
