@@ -131,11 +131,11 @@ def test_a_held_seat_outlives_its_http_lease(live: LocalStack, http: httpx.Clien
 def test_a_killed_clients_seat_is_freed_after_the_grace_and_not_before(live: LocalStack, http: httpx.Client) -> None:
     room_id = room(http, 5)
     join(http, room_id, "live-killed")
-    socket = open_socket(live, "live-killed")
-    assert hold(socket, room_id)["type"] == "seat.held"
-    # WHEN the app dies
-    killed_at = time.monotonic()
-    kill(socket)
+    with open_socket(live, "live-killed") as socket:
+        assert hold(socket, room_id)["type"] == "seat.held"
+        # WHEN the app dies
+        killed_at = time.monotonic()
+        kill(socket)
     # THEN the seat stays until the grace has passed, and then goes
     deadline = killed_at + DEADLINE_S
     while "live-killed" in seated_users(http, room_id):
@@ -148,10 +148,10 @@ def test_a_killed_clients_seat_is_freed_after_the_grace_and_not_before(live: Loc
 def test_a_reconnect_within_the_grace_keeps_the_seat(live: LocalStack, http: httpx.Client) -> None:
     room_id = room(http, 5)
     join(http, room_id, "live-back")
-    first = open_socket(live, "live-back")
-    assert hold(first, room_id)["type"] == "seat.held"
-    # WHEN the network drops and the app reconnects at once, holding its seat again
-    kill(first)
+    with open_socket(live, "live-back") as first:
+        assert hold(first, room_id)["type"] == "seat.held"
+        # WHEN the network drops and the app reconnects at once, holding its seat again
+        kill(first)
     with open_socket(live, "live-back") as second:
         assert hold(second, room_id)["type"] == "seat.held"
         # THEN once the first connection's release has come and gone, the seat is still there
@@ -169,7 +169,8 @@ def test_a_push_to_a_gone_connection_forgets_it_and_fails_nothing(live: LocalSta
         Item={
             "pk": {"S": "CONN#live-gone"},
             "sk": {"S": "gone-connection-id="},
-            "connected_at": {"S": now.isoformat()},
+            "user_id": {"S": "live-gone"},
+            "connected_at": {"S": now.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},  # the store's format
             "ttl": {"N": str(int((now + timedelta(hours=3)).timestamp()))},
         },
     )
