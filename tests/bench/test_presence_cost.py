@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bench.presence_cost import PRICES, Usage, cost_document, listener_hour
 
+ROOT = Path(__file__).resolve().parents[2]
 PER_CALL = {
     "heartbeat": Usage(http_requests=1, lambda_invocations=1, lambda_gb_seconds=0.01, write_units=4),
     "connect": Usage(lambda_invocations=2, write_units=1),
@@ -39,3 +45,27 @@ def test_prices_apply_per_unit_and_the_ratio_compares_totals() -> None:
     assert http["total"] == pytest.approx(expected_http)
     socket = document["usd_per_1000_listener_hours"]["socket"]["total"]
     assert document["http_over_socket"] == pytest.approx(expected_http / socket)
+
+
+@pytest.mark.stack
+@pytest.mark.xdist_group("stack")
+def test_a_tiny_run_on_the_metered_stack_measures_every_operation(tmp_path: Path) -> None:
+    out = tmp_path / "presence.json"
+    # in a process of its own: the bench starts and stops a stack, and points nothing here at it
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench/presence_cost.py"), "--listeners", "3", "--pings", "2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    document = json.loads(out.read_text())
+    per_call = document["per_call"]
+    # a heartbeat is one request, one invocation, its conditional write; a ping reaches no function
+    assert (per_call["heartbeat"]["http_requests"], per_call["heartbeat"]["lambda_invocations"]) == (1, 1)
+    assert per_call["heartbeat"]["write_units"] > 0
+    assert per_call["ping"]["lambda_invocations"] == 0 and per_call["ping"]["write_units"] == 0
+    # a connect runs the authorizer and $connect; a close runs $disconnect and the sweeper's release
+    assert per_call["connect"]["invocations_by_function"] == {"AuthorizerFunction": 1, "ConnectionFunction": 1}
+    assert per_call["close"]["invocations_by_function"] == {"ConnectionFunction": 1, "SweeperFunction": 1}
+    assert document["http_over_socket"] > 1
