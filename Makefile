@@ -20,11 +20,13 @@ openapi: setup
 
 # Cold starts as ratios to a bare `import boto3` (about a minute), admissions like for like (and the
 # capacity meter's overhead), then the capacity report of a 12,000-user storm into 5,000 and 60 s of
-# heartbeats, metered by AWS's rules (bench/results/capacity.json)
+# heartbeats, metered by AWS's rules (bench/results/capacity.json), and what 1,000 listener-hours of
+# presence cost over HTTP heartbeats and over the live connection (bench/results/presence_cost.json)
 bench: setup
 	.venv/bin/python bench/coldstart.py
 	.venv/bin/python bench/joins.py
 	.venv/bin/python bench/capacity.py
+	.venv/bin/python bench/presence_cost.py
 
 # Schemathesis against the local stack's /openapi.json: every operation and phase, 100 cases each
 fuzz: setup
