@@ -290,7 +290,19 @@ def test_the_overflow_workers_seated_push_reaches_the_users_connection(live: Liv
     assert run_worker(sqs_event(live.queues["OverflowQueue"])) == []
     (frame,) = [frame for frame in pushed_to("b1") if frame["type"] == "ticket.seated"]
     assert frame["version"] == 1
+    seat = frame["data"].pop("seat")
     assert frame["data"] == {"ticket_id": ticket_id, "family_id": room_id, "room_id": f"{room_id}-p1", "user_id": "bob"}
+    # AND it carries the seat as the HTTP API answers it, so the client needs no request to read it
+    assert (seat["room_id"], seat["index"], seat["user_id"]) == (f"{room_id}-p1", 1, "bob")
+    assert set(seat) == {
+        "room_id",
+        "family_id",
+        "index",
+        "user_id",
+        "joined_at",
+        "expires_at",
+        "heartbeat_interval_seconds",
+    }
 
 
 def test_a_push_to_a_gone_connection_forgets_it_and_the_worker_still_succeeds(

@@ -54,7 +54,7 @@ CONTRACT: dict[type, tuple[str, dict[str, tuple[str, ...]]]] = {
 }
 MODEL_OF = {schema: model for model, (schema, _) in CONTRACT.items()}
 # What the SDK adds beside the document: the 202's Retry-After header; an event's raw JSON.
-SDK_ONLY = {JoinOutcome: {"retry_after"}, Event: {"raw"}}
+SDK_ONLY = {JoinOutcome: {"retry_after"}, Event: {"raw"}, Ticket: {"seat"}}
 REF_PREFIX = "#/components/schemas/"
 # Status classes the SDK also gives API Gateway's own bodies ({"message": ...}), which carry no code.
 GATEWAY_ONLY_STATUSES = {400, 403, 404, 409, 429, 503}

@@ -90,6 +90,23 @@ def test_join_waits_for_the_pushed_seat_then_holds_it(live: FakeLiveServer) -> N
         assert live.messages[-1].body == {"action": "hold", "room_id": "r_1-p1"}
 
 
+def test_a_push_that_carries_the_seat_needs_no_request_to_read_it(live: FakeLiveServer) -> None:
+    # GIVEN a server whose seated push carries the seat, as the HTTP API answers it
+    seat = seat_json("u1", "r_1-p1", 1)
+    pushed = frame(
+        "ticket.seated", {"ticket_id": "t_1", "family_id": "r_1", "room_id": "r_1-p1", "user_id": "u1", "seat": seat}
+    )
+    live.tickets = lambda user, ticket_id: QUEUED
+    live.on_watch = lambda server, user, ticket_id: server.push_soon(user, pushed)
+    api = Api()
+    with client(api, live.url) as rooms:
+        joined = rooms.join("r_1", timeout=DEADLINE * 3)
+        # THEN the join's POST was the only request: no poll, no heartbeat to read the seat
+        assert (joined.room_id, joined.index, joined.user_id) == ("r_1-p1", 1, "u1")
+        assert api.seen == ["POST /rooms/r_1/join"]
+        eventually(lambda: rooms.live is not None and rooms.live.holds("r_1-p1"))
+
+
 def test_a_watch_reply_already_seated_needs_no_push(live: FakeLiveServer) -> None:
     # GIVEN a ticket seated between the 202 and the watch: the push went before the socket listened
     live.tickets = lambda user, ticket_id: SEATED
@@ -176,9 +193,9 @@ def test_an_error_reply_raises_the_api_error(live: FakeLiveServer) -> None:
 
 def test_a_quiet_socket_is_pinged(live: FakeLiveServer) -> None:
     with LiveConnection(live.url, DevToken("u1"), LiveOptions(ping_interval=0.05)) as connection:
-        live.wait_for(lambda: live.actions().count("ping") >= 2)
+        # the client counts a ping once it is sent: wait for both sides, in either order
+        live.wait_for(lambda: live.actions().count("ping") >= 2 and connection.stats.pings >= 2)
         assert live.messages[0].body == {"action": "ping"}
-        assert connection.stats.pings >= 2
 
 
 def test_async_join_waits_for_the_push_and_holds(live: FakeLiveServer) -> None:

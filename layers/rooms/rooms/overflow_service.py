@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from rooms.config import settings
 from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.live import Frame, ticket_failed, ticket_seated
 from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
@@ -40,12 +41,15 @@ class OverflowService:
         clock: Callable[[], datetime] = utcnow,
         *,
         notifier: Notifier | None = None,
+        heartbeat_interval_seconds: int | None = None,
     ) -> None:
         self._rooms = rooms
         self._tickets = tickets
         self._max_parallel = max_parallel_rooms
         self._clock = clock
         self._notifier = notifier or Silent()
+        # what a pushed seat says of its heartbeats (as the HTTP API's seat does)
+        self._heartbeat_interval = heartbeat_interval_seconds or settings().heartbeat_interval_seconds
         self._main_rooms: dict[str, tuple[Room, datetime]] = {}  # family -> its main room, and when read
 
     def seat_family(self, family_id: str, requests: Sequence[OverflowRequest]) -> FamilyResult:
@@ -60,7 +64,7 @@ class OverflowService:
         tickets = {r.user_id: r.ticket_id for r in requests}
         now = self._clock()
         for user_id, seat in result.seated.items():
-            pushes.append((user_id, ticket_seated(tickets[user_id], family_id, seat.room_id, user_id, now)))
+            pushes.append((user_id, ticket_seated(tickets[user_id], seat, self._heartbeat_interval, now)))
         self._notifier.notify_many(pushes)
         return result
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rooms.config import settings
 from rooms.domain.errors import OverflowUnavailable, RoomNotFound
 from rooms.domain.live import ticket_failed, ticket_seated
 from rooms.domain.model import (
@@ -65,6 +66,7 @@ class TicketReconciler:
         clock: Callable[[], datetime],
         *,
         notifier: Notifier | None = None,
+        heartbeat_interval_seconds: int | None = None,
     ) -> None:
         self._rooms = rooms
         self._tickets = tickets
@@ -72,6 +74,8 @@ class TicketReconciler:
         self.delivery_budget = delivery_budget
         self._clock = clock
         self._notifier = notifier or Silent()
+        # what a pushed seat says of its heartbeats (as the HTTP API's seat does)
+        self._heartbeat_interval = heartbeat_interval_seconds or settings().heartbeat_interval_seconds
 
     def is_stale(self, ticket: Ticket) -> bool:
         return ticket.is_stale(self._clock(), self.delivery_budget)
@@ -105,7 +109,7 @@ class TicketReconciler:
         seat = self._rooms.get_seat(ticket.family_id, ticket.user_id)
         if seat is not None:
             self._tickets.mark_ticket_seated(ticket.ticket_id, seat, now)
-            frame = ticket_seated(ticket.ticket_id, ticket.family_id, seat.room_id, ticket.user_id, now)
+            frame = ticket_seated(ticket.ticket_id, seat, self._heartbeat_interval, now)
             self._notifier.notify(ticket.user_id, frame)
             return Settled.SEATED
         reason = family_closed_reason(self._main_room(ticket.family_id))

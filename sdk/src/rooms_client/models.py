@@ -135,6 +135,8 @@ class Ticket:
     room_id: str | None = None
     room_index: int | None = None
     reason: str | None = None
+    # the seat itself, when the live connection's push told it (the HTTP answer names the room only)
+    seat: Seat | None = None
 
     @property
     def is_final(self) -> bool:

@@ -265,6 +265,8 @@ class Operations:
         """The seat a final ticket gave; a failed ticket raises ``TicketFailedError``."""
         if ticket.status != "seated" or ticket.room_id is None:
             raise TicketFailedError(ticket)
+        if ticket.seat is not None:  # pushed with the ticket's end: nothing to ask
+            return ticket.seat
         # the heartbeat answers with the seat, and a newly seated client owes one anyway
         return (yield from self.heartbeat(ticket.room_id))
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rooms.domain.model import Seat
+
 # API Gateway closes a WebSocket connection after 2 hours, whatever it does
 CONNECTION_LIFETIME = timedelta(hours=2)
 # a connection's record outlives its latest end by this much before DynamoDB's TTL removes it
@@ -69,8 +71,27 @@ def error_frame(code: str, message: str, at: datetime, field: str | None = None)
     return frame(ERROR, {"error": {"code": code, "message": message, "field": field}}, at)
 
 
-def ticket_seated(ticket_id: str, family_id: str, room_id: str, user_id: str, at: datetime) -> Frame:
-    data = {"ticket_id": ticket_id, "family_id": family_id, "room_id": room_id, "user_id": user_id}
+def seat_view(seat: Seat, heartbeat_interval_seconds: int) -> dict[str, Any]:
+    """A seat as the HTTP API answers it (SeatOut), so a pushed seat needs no request to read."""
+    return {
+        "room_id": seat.room_id,
+        "family_id": seat.family_id,
+        "index": seat.index,
+        "user_id": seat.user_id,
+        "joined_at": stamp(seat.joined_at),
+        "expires_at": stamp(seat.expires_at),
+        "heartbeat_interval_seconds": heartbeat_interval_seconds,
+    }
+
+
+def ticket_seated(ticket_id: str, seat: Seat, heartbeat_interval_seconds: int, at: datetime) -> Frame:
+    data = {
+        "ticket_id": ticket_id,
+        "family_id": seat.family_id,
+        "room_id": seat.room_id,
+        "user_id": seat.user_id,
+        "seat": seat_view(seat, heartbeat_interval_seconds),
+    }
     return frame(TICKET_SEATED, data, at)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from rooms_client.errors import ForbiddenError, InternalError, RoomsApiError, ThrottledError, error_class
-from rooms_client.models import Ticket, parse_datetime
+from rooms_client.models import Seat, Ticket, parse_datetime
 
 PROTOCOL_VERSION = 1
 # API Gateway answers a message it cannot take with a frame of its own, {"message", "connectionId",
@@ -66,6 +66,7 @@ class TicketSeated(LiveEvent):
     family_id: str = ""
     room_id: str = ""
     user_id: str = ""
+    seat: Seat | None = None  # the seat as the HTTP API answers it (None from a server that sends none)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def _ticket_status(data: dict[str, Any]) -> dict[str, Any]:
 
 def _ticket_seated(data: dict[str, Any]) -> dict[str, Any]:
     keys = ("ticket_id", "family_id", "room_id", "user_id")
-    return {key: str(data[key]) for key in keys}
+    seat = data.get("seat")
+    return {**{key: str(data[key]) for key in keys}, "seat": Seat.from_json(seat) if seat else None}
 
 
 def _ticket_failed(data: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +200,10 @@ def apply_to(ticket: Ticket, event: LiveEvent) -> Ticket:
     if isinstance(event, TicketStatus) and event.ticket is not None:
         return event.ticket
     if isinstance(event, TicketSeated):
-        return dataclasses.replace(ticket, status="seated", room_id=event.room_id, updated_at=updated)
+        index = event.seat.index if event.seat is not None else ticket.room_index
+        return dataclasses.replace(
+            ticket, status="seated", room_id=event.room_id, room_index=index, seat=event.seat, updated_at=updated
+        )
     if isinstance(event, TicketFailed):
         return dataclasses.replace(ticket, status="failed", reason=event.reason, updated_at=updated)
     return ticket
