@@ -151,6 +151,11 @@ def _up(args: argparse.Namespace) -> int:
             for name, value in {**stack.endpoints, "AWS_DEFAULT_REGION": stack.region}.items():
                 print(f"  export {name}={shlex.quote(value)}")
             print("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n")
+            print("Point the SDK and `rooms` (simulate included) at it, the live connection too:")
+            print(f"  export ROOMS_API_URL={shlex.quote(stack.api_url)}")
+            if stack.ws_url:
+                print(f"  export ROOMS_WS_URL={shlex.quote(stack.ws_url)}")
+            print()
             print("Routes:")
             for route in stack.template.routes:
                 print(f"  {route.route_key:<48} {route.function_id}{'' if route.authorizer else '  (public)'}")

@@ -60,6 +60,7 @@ def test_up_serves_prints_what_to_export_and_stops_everything_on_sigterm(
         url = re.search(r"Rooms local API: (http://127\.0\.0\.1:\d+)", output)
         assert url, output
         assert "export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:" in output
+        assert f"export ROOMS_API_URL={url.group(1)}" in output  # what `rooms` and the SDK read
         assert "curl -i -X GET" in output and "Authorization: Bearer " in output
         assert httpx.get(f"{url.group(1)}/items/1").status_code == 401
         assert httpx.get(f"{url.group(1)}/health").status_code == 200  # starts an ApiFunction instance
