@@ -331,9 +331,18 @@ class LocalStack:
     @property
     def process_ids(self) -> list[int]:
         """PIDs of the processes this stack runs now: java, moto, and each function instance."""
-        pids = [self._dynamodb.pid if self._dynamodb else None, self._moto.pid if self._moto else None]
-        pids += [pid for pool in self.pools.values() for pid in pool.pids]
-        return [pid for pid in pids if pid is not None]
+        return [pid for pids in self.processes_by_part().values() for pid in pids]
+
+    def processes_by_part(self) -> dict[str, list[int]]:
+        """The PIDs of `process_ids`, by what they run: DynamoDB Local, moto, the function instances (the
+        gateway, the WebSocket server and the SQS pollers are threads of this process)."""
+        dynamodb = self._dynamodb.pid if self._dynamodb else None
+        moto = self._moto.pid if self._moto else None
+        return {
+            "dynamodb_local": [dynamodb] if dynamodb is not None else [],
+            "moto": [moto] if moto is not None else [],
+            "functions": [pid for pool in self.pools.values() for pid in pool.pids],
+        }
 
     def function_env(self, logical_id: str) -> dict[str, str]:
         """Every variable the function's instances see (the template's, resolved, and Lambda's)."""

@@ -8,12 +8,18 @@ route response sends the function's `body` back, a MOCK route absorbs the frame.
 by either side or by API Gateway's idle timeout (10 minutes) or maximum duration (2 hours), `$disconnect`
 runs. Frames of one connection are handled in order, one at a time. The stage's DefaultRouteSettings
 throttle each route (429 on a connect, a "Too Many Requests" frame for a message).
+
+The server is asyncio's, on a thread of its own: a connection is one socket and one task, so a storm's
+tens of thousands of held sockets fit in a process's file descriptors (the threaded server takes four
+descriptors and a thread per connection). Functions are invoked on a thread pool, never on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
+import socket as sockets
 import threading
 import time
 from collections.abc import Mapping
@@ -21,9 +27,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
 
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
 
 from .lambda_pool import LambdaError
 from .naming import DEFAULT_ACCOUNT, DEFAULT_REGION
@@ -52,6 +58,7 @@ MAX_DURATION_S = 7200.0  # and any connection after 2 hours
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message quota (1009 beyond it)
 _GOING_AWAY = (1001, "Going away")
 _STATUSES = {status.value for status in HTTPStatus}
+_FROM_OTHER_THREADS_S = 30.0  # how long a post or close from @connections waits for the loop
 
 
 class Invoker(Protocol):
@@ -113,23 +120,18 @@ class WebSocketServer:
         self._buckets = (
             {key: TokenBucket(rate, burst) for key in api.routes} if rate is not None and burst is not None else {}
         )
-        # Invocations run beside the connection's thread so the integration timeout can be kept.
+        # Invocations run on threads, so the loop serves every other socket meanwhile.
         self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="ws")
-        self._server: Server = serve(
-            self._handle,
-            host,
-            port,
-            process_request=self._open,
-            compression=None,  # API Gateway negotiates no extension
-            ping_interval=None,  # nor pings its clients (it answers theirs)
-            max_size=MAX_MESSAGE_BYTES,
-            server_header=None,
-        )
+        # bound now, so the address is known before the loop runs
+        self._socket = sockets.create_server((host, port), backlog=1024)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.socket.getsockname()[:2]
+        host, port = self._socket.getsockname()[:2]
         return str(host), int(port)
 
     @property
@@ -138,19 +140,42 @@ class WebSocketServer:
         return f"ws://{host}:{port}/{self.api.stage.name}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rooms-local-ws", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="rooms-local-ws", daemon=True)
         self._thread.start()
+        self._ready.wait()
+        if self._server is None:
+            raise RuntimeError("the WebSocket server did not start (see the rooms-local-ws thread's error)")
+
+    def _run(self) -> None:
+        asyncio.run(self._serve_forever())
+
+    async def _serve_forever(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._server = await serve(
+                self._handle,
+                sock=self._socket,
+                process_request=self._open,
+                compression=None,  # API Gateway negotiates no extension
+                ping_interval=None,  # nor pings its clients (it answers theirs)
+                max_size=MAX_MESSAGE_BYTES,
+                server_header=None,
+            )
+        finally:
+            self._ready.set()
+        await self._server.wait_closed()
 
     def stop(self) -> None:
         """Close every connection (each one's $disconnect runs), then the server. Idempotent."""
-        if self._thread is None:  # never started, or stopped: shutdown() would wait for serve_forever()
-            self._server.socket.close()
+        if self._thread is None or self._loop is None or self._server is None:
+            self._socket.close()
             self._invocations.shutdown(wait=False, cancel_futures=True)
             return
         with self._lock:
             for live in self._live.values():
                 live.closed_by_server = live.closed_by_server or _GOING_AWAY
-        self._server.shutdown(code=_GOING_AWAY[0], reason=_GOING_AWAY[1])  # waits for the handlers
+        # close() sends 1001 to every connection; wait_closed() in the thread waits for their handlers
+        self._loop.call_soon_threadsafe(self._server.close)
         self._thread.join()
         self._thread = None
         self._invocations.shutdown(wait=False, cancel_futures=True)
@@ -177,7 +202,7 @@ class WebSocketServer:
         except UnicodeDecodeError:
             frame = data
         try:
-            live.socket.send(frame)
+            self._on_loop(live.socket.send(frame))
         except ConnectionClosed:
             return False
         return True
@@ -189,11 +214,16 @@ class WebSocketServer:
             return False
         with live.lock:
             live.closed_by_server = live.closed_by_server or (1000, "")
-        live.socket.close(1000)
+        self._on_loop(live.socket.close(1000))
         return True
 
+    def _on_loop(self, work: Any) -> Any:
+        """Run a coroutine on the server's loop, from another thread (the @connections API's)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=_FROM_OTHER_THREADS_S)
+
     # ------------------------------------------------------------------ the opening handshake
-    def _open(self, socket: ServerConnection, request: Request) -> Response | None:
+    async def _open(self, socket: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
         if path.rstrip("/") != f"/{self.api.stage.name}":
             return _refusal(socket, 403, "Forbidden")
@@ -213,8 +243,8 @@ class WebSocketServer:
         if not self._admitted("$connect"):
             return _refusal(socket, 429, "Too Many Requests")
         try:
-            authorizer = self._authorize(handshake, info)
-            self._connect(handshake, info, authorizer)
+            authorizer = await self._authorize(handshake, info)
+            await self._connect(handshake, info, authorizer)
         except _Refused as refused:
             log.info("%s refused: %d %s", info.connection_id, refused.status, refused)
             return _refusal(socket, refused.status, refused.message)
@@ -222,7 +252,7 @@ class WebSocketServer:
             self._opening[socket] = (info, authorizer)
         return None
 
-    def _authorize(self, handshake: Handshake, info: Connection) -> dict[str, Any] | None:
+    async def _authorize(self, handshake: Handshake, info: Connection) -> dict[str, Any] | None:
         route = self.api.route_for("$connect")
         if route is None or route.authorizer_id is None:
             return None
@@ -232,7 +262,7 @@ class WebSocketServer:
         event = authorizer_event(handshake, info, request_id=new_id(), now_ms=_now_ms())
         started = time.perf_counter()
         try:
-            result = self._invoke(spec.function_id, event, None)
+            result = await self._invoke(spec.function_id, event, None)
         except LambdaError as error:
             if error.error_message == "Unauthorized":  # the one error API Gateway answers with 401
                 raise _Refused(401, "Unauthorized") from None
@@ -250,13 +280,13 @@ class WebSocketServer:
             log.error("authorizer %s: %s", spec.name, error)
             raise _Refused(500, "Internal server error") from None
 
-    def _connect(self, handshake: Handshake, info: Connection, authorizer: dict[str, Any] | None) -> None:
+    async def _connect(self, handshake: Handshake, info: Connection, authorizer: dict[str, Any] | None) -> None:
         route = self.api.route_for("$connect")
         if route is None or route.integration.kind == "MOCK":
             return
         event = connect_event(handshake, info, authorizer, request_id=new_id(), now_ms=_now_ms())
         try:
-            result = self._invoke_integration(route.integration, event)
+            result = await self._invoke_integration(route.integration, event)
         except Exception as error:  # the function failed, timed out or could not run
             log.error("$connect of %s failed: %s", info.connection_id, error)
             raise _Refused(502, "Internal server error") from None
@@ -268,18 +298,18 @@ class WebSocketServer:
             raise _Refused(status if status in _STATUSES else 502, "Forbidden")
 
     # ------------------------------------------------------------------ an open connection
-    def _handle(self, socket: ServerConnection) -> None:
+    async def _handle(self, socket: ServerConnection) -> None:
         with self._lock:
             info, authorizer = self._opening.pop(socket)
             live = self._live[info.connection_id] = LiveConnection(info, socket, authorizer, time.time())
         try:
-            self._serve(live)
+            await self._serve(live)
         finally:
             with self._lock:
                 del self._live[info.connection_id]  # from here on @connections answers 410
-            self._disconnect(live)
+            await self._disconnect(live)
 
-    def _serve(self, live: LiveConnection) -> None:
+    async def _serve(self, live: LiveConnection) -> None:
         ends_at = time.monotonic() + self.max_duration_s
         quiet_since = time.monotonic()
         while True:
@@ -288,28 +318,28 @@ class WebSocketServer:
             if remaining <= 0:
                 with live.lock:
                     live.closed_by_server = live.closed_by_server or _GOING_AWAY
-                live.socket.close(*_GOING_AWAY)
+                await live.socket.close(*_GOING_AWAY)
                 return
             try:
-                data = live.socket.recv(timeout=remaining)
+                data = await asyncio.wait_for(live.socket.recv(), remaining)  # cancelling recv() loses nothing
             except TimeoutError:
                 continue
             except ConnectionClosed:
                 return
             live.touch()
-            self._message(live, data)
+            await self._message(live, data)
             quiet_since = time.monotonic()  # the message was in hand until now
 
-    def _message(self, live: LiveConnection, data: str | bytes) -> None:
+    async def _message(self, live: LiveConnection, data: str | bytes) -> None:
         request_id = new_id()
         keys = [key for key in self.api.routes if key not in ("$connect", "$disconnect")]
         route_key = select_route(data, self.api.route_selection_field, keys)
         if route_key is None:
-            self._send(live, error_frame("Forbidden", live.info.connection_id, request_id))
+            await self._send(live, error_frame("Forbidden", live.info.connection_id, request_id))
             return
         route = self.api.routes[route_key]
         if not self._admitted(route_key):
-            self._send(live, error_frame("Too Many Requests", live.info.connection_id, request_id))
+            await self._send(live, error_frame("Too Many Requests", live.info.connection_id, request_id))
             return
         if route.integration.kind == "MOCK":
             return  # absorbed: nothing runs, nothing is sent back
@@ -317,33 +347,33 @@ class WebSocketServer:
             live.info, route_key, data, live.authorizer, request_id=request_id, message_id=new_id(), now_ms=_now_ms()
         )
         try:
-            result = self._invoke_integration(route.integration, event)
-        except concurrent.futures.TimeoutError:
-            self._send(live, error_frame("Endpoint request timed out", live.info.connection_id, request_id))
+            result = await self._invoke_integration(route.integration, event)
+        except TimeoutError:
+            await self._send(live, error_frame("Endpoint request timed out", live.info.connection_id, request_id))
             return
         except Exception as error:  # the function failed or could not run
             log.error("%s of %s failed: %s", route_key, live.info.connection_id, error)
-            self._send(live, error_frame("Internal server error", live.info.connection_id, request_id))
+            await self._send(live, error_frame("Internal server error", live.info.connection_id, request_id))
             return
         body = result.get("body") if isinstance(result, dict) else None
         if route.route_response and isinstance(body, str) and body:
-            self._send(live, body)
+            await self._send(live, body)
 
-    def _send(self, live: LiveConnection, frame: str) -> None:
+    async def _send(self, live: LiveConnection, frame: str) -> None:
         try:
-            live.socket.send(frame)
+            await live.socket.send(frame)
         except ConnectionClosed:
             return
         live.touch()
 
-    def _disconnect(self, live: LiveConnection) -> None:
+    async def _disconnect(self, live: LiveConnection) -> None:
         route = self.api.route_for("$disconnect")
         code, reason = live.closed_by_server or (live.socket.close_code or 1006, live.socket.close_reason or "")
         if route is None or route.integration.kind == "MOCK":
             return
         event = disconnect_event(live.info, live.authorizer, code, reason, request_id=new_id(), now_ms=_now_ms())
         try:
-            self._invoke_integration(route.integration, event)
+            await self._invoke_integration(route.integration, event)
         except Exception as error:  # best effort, as on AWS; the pool may be stopping
             log.error("$disconnect of %s failed: %s", live.info.connection_id, error)
 
@@ -352,14 +382,17 @@ class WebSocketServer:
         return bucket is None or bucket.take()
 
     # ------------------------------------------------------------------ invocations
-    def _invoke_integration(self, integration: WebSocketIntegration, event: Mapping[str, Any]) -> Any:
-        return self._invoke(integration.function_id or "", event, integration.timeout_ms / 1000)
+    async def _invoke_integration(self, integration: WebSocketIntegration, event: Mapping[str, Any]) -> Any:
+        return await self._invoke(integration.function_id or "", event, integration.timeout_ms / 1000)
 
-    def _invoke(self, function_id: str, event: Mapping[str, Any], timeout_s: float | None) -> Any:
+    async def _invoke(self, function_id: str, event: Mapping[str, Any], timeout_s: float | None) -> Any:
+        """The function's answer; TimeoutError past `timeout_s` (the integration timeout: the function
+        itself runs on, as Lambda's does)."""
         function = self.functions.get(function_id)
         if function is None:
             raise LambdaError(function_id, "Runtime.Unavailable", "the function does not run locally")
-        return self._invocations.submit(function.invoke, event).result(timeout=timeout_s)
+        running = asyncio.get_running_loop().run_in_executor(self._invocations, function.invoke, event)
+        return await asyncio.wait_for(asyncio.shield(running), timeout_s)
 
 
 def _refusal(socket: ServerConnection, status: int, message: str) -> Response:
