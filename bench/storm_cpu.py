@@ -18,7 +18,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ if str(ROOT) not in sys.path:
 from rooms_local.stack import LocalStack  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "storm_cpu.json"
+DEFAULT_OUT = ROOT / "bench" / "results" / "storm_cpu"  # the storm's own report, kept beside the figures
 TICKS = os.sysconf("SC_CLK_TCK")
 # the generator reports its own CPU: a child's is only known to its parent once it has been reaped
 GENERATOR = (
@@ -63,10 +63,8 @@ def cpu_by_part(stack: LocalStack) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with (
-        LocalStack(stack_name="storm-cpu", max_instances=args.instances) as stack,
-        tempfile.TemporaryDirectory() as out,
-    ):
+    out = str(args.out)
+    with LocalStack(stack_name="storm-cpu", max_instances=args.instances) as stack:
         before = cpu_by_part(stack)
         argv = ["--api-url", stack.api_url, "--ws-url", stack.ws_url, "simulate", "--users", str(args.users)]
         argv += ["--capacity", str(args.capacity), "--transport", args.transport, "--no-progress", "--out", out]
@@ -103,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine_cores": cores,
         "machine_busy_share": round((total_stack + generator) / (elapsed * cores), 3),
         "queued_to_seated_p99_ms": summary["latency"].get("queued", {}).get("p99_ms"),
+        "sockets_that_failed_to_open": summary.get("socket", {}).get("failed_opens"),
         "ok": summary["ok"],
     }
 
@@ -114,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=["polling", "socket"], default="socket")
     parser.add_argument("--instances", type=int, default=4, help="instances per function")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rooms simulate writes its report")
     args = parser.parse_args(argv)
     document = run(args)
     for key, value in document.items():
