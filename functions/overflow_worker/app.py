@@ -16,8 +16,11 @@ tracer = Tracer(patch_modules=["botocore"])  # the AWS calls; patching all X-Ray
 metrics = Metrics()
 # report every failed record, even when all fail, rather than failing the invocation
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# no caller waits on the worker: a late push still beats the client's slow poll (5 s), and a cold
+# instance on a busy machine spends seconds on its first pushes. Well inside the 30 s timeout.
+WORKER_BULK_PUSH_SECONDS = 10.0
 # the composition root: this instance's use case over its adapters
-adapters = Adapters()
+adapters = Adapters(bulk_push_seconds=WORKER_BULK_PUSH_SECONDS)
 service = OverflowService(adapters.rooms, adapters.tickets, settings().max_parallel_rooms, notifier=adapters.notifier)
 
 

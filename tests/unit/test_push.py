@@ -110,3 +110,19 @@ def test_a_bulk_push_stops_at_its_time_budget(table: Table, monkeypatch: pytest.
     monkeypatch.setattr(push, "BULK_PUSH_SECONDS", 0.0)  # the budget is spent before the first push
     ApiGatewayNotifier(FakeConnectionStore(table), client=Client()).notify_many([("alice", FRAME), ("bob", FRAME)])
     assert posted == []
+
+
+def test_a_notifier_given_its_own_bulk_budget_keeps_it(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overflow worker, which no caller waits on, pushes for longer than the default budget."""
+    from rooms.adapters import push
+
+    posted: list[str] = []
+
+    class Client:
+        def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:  # boto3 names the parameters
+            posted.append(ConnectionId)
+
+    monkeypatch.setattr(push, "BULK_PUSH_SECONDS", 0.0)  # the default would push nothing
+    notifier = ApiGatewayNotifier(FakeConnectionStore(table), client=Client(), bulk_seconds=30.0)
+    notifier.notify_many([("alice", FRAME), ("bob", FRAME)])
+    assert sorted(posted) == ["b1", "c1", "c2"]

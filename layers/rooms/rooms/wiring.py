@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 
 class Adapters:
+    def __init__(self, *, bulk_push_seconds: float | None = None) -> None:
+        # how long one bulk push may take (None: the notifier's default, sized for a caller waiting on it)
+        self._bulk_push_seconds = bulk_push_seconds
+
     @cached_property
     def connection(self) -> Connection:
         from rooms.adapters.dynamo import new_connection
@@ -84,4 +88,4 @@ class Adapters:
             return Silent()
         from rooms.adapters.push import ApiGatewayNotifier
 
-        return ApiGatewayNotifier(self.connections)
+        return ApiGatewayNotifier(self.connections, bulk_seconds=self._bulk_push_seconds)

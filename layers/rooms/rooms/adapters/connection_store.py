@@ -24,6 +24,11 @@ def _connection(item: ConnectionItem) -> Connection:
 
 @overload_is_busy
 class DynamoConnectionStore:
+    def __init__(self) -> None:
+        # its DynamoDB client, made now: pynamodb makes it on first use, where a bulk push's threads would
+        # race and each make one (a service model loaded each: seconds on the first seats of a storm)
+        ConnectionItem._get_connection().connection.client  # noqa: B018
+
     def record(self, connection: Connection) -> None:
         ConnectionItem(
             pk=connection_key(connection.user_id),

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 # users pushed to at once by notify_many (a room's close tells each of its users): bounded, so a close
 # of thousands neither opens thousands of threads nor outruns the HTTP pool
 MAX_PUSH_THREADS = 8
-# how long one bulk push may take: a host's close answers within the API's time limit whatever the
-# family's size, and the users not told by then read their seat's end over HTTP (as after a lost push)
+# how long one bulk push may take by default: a host's close answers within the API's time limit whatever
+# the family's size, and the users not told by then read their seat's end over HTTP (as after a lost push)
 BULK_PUSH_SECONDS = 2.0
 _GONE = "GoneException"
 
@@ -48,9 +48,17 @@ def management_client(endpoint: str) -> Any:
 
 
 class ApiGatewayNotifier:
-    def __init__(self, connections: ConnectionStore, endpoint: str = "", client: Any = None) -> None:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        endpoint: str = "",
+        client: Any = None,
+        *,
+        bulk_seconds: float | None = None,
+    ) -> None:
         self._connections = connections
         self._client = client or management_client(endpoint or settings().websocket_endpoint)
+        self._bulk_seconds = bulk_seconds  # None: BULK_PUSH_SECONDS
 
     def notify(self, user_id: str, frame: Frame) -> None:
         try:
@@ -63,8 +71,9 @@ class ApiGatewayNotifier:
             self._post(connection, data, frame)
 
     def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
-        """Each push, a few at a time, for at most BULK_PUSH_SECONDS; the ones left then are dropped."""
-        deadline = time.monotonic() + BULK_PUSH_SECONDS
+        """Each push, a few at a time, for at most the bulk budget; the ones left then are dropped."""
+        budget = BULK_PUSH_SECONDS if self._bulk_seconds is None else self._bulk_seconds
+        deadline = time.monotonic() + budget
 
         def push(user_id: str, frame: Frame) -> bool:
             if time.monotonic() >= deadline:
