@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--visibility-timeout", type=int, default=None, help="seconds, for every queue")
     up.add_argument("--max-instances", type=int, default=4, help="processes per function (default 4)")
     up.add_argument(
+        "--cold",
+        action="store_true",
+        help="start function instances on demand, as cold starts (default: all started as the stack comes up)",
+    )
+    up.add_argument(
         "--clock-speed",
         type=float,
         default=1.0,
@@ -140,6 +145,7 @@ def _up(args: argparse.Namespace) -> int:
         capacity_model=args.capacity_model,
         throughput_scale=args.throughput_scale,
         faults=_faults(args),
+        warm=not args.cold,
     )
     try:
         with stack:

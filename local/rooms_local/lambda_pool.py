@@ -145,6 +145,32 @@ class LambdaPool:
             return json.loads(payload)
         raise LambdaError(self.spec.name, payload["errorType"], payload["errorMessage"], payload["stackTrace"])
 
+    def warm(self, count: int | None = None) -> int:
+        """Start up to `count` instances (default: `max_instances`) now and keep them idle, so their cold
+        start is paid before any traffic. Returns how many it started."""
+        started = 0
+        for _ in range(self.max_instances if count is None else count):
+            with self._lock:
+                if self._closed or len(self._live) + self._starting >= self.max_instances:
+                    break
+                self._starting += 1
+            try:
+                instance = self._start_instance()
+            finally:
+                with self._lock:
+                    self._starting -= 1
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._live[id(instance)] = instance
+                    self._idle.append(instance)
+                    self._lock.notify()
+            if closed:
+                _stop(instance)
+                break
+            started += 1
+        return started
+
     def _acquire(self) -> _Instance:
         with self._lock:
             while True:

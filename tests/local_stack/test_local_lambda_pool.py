@@ -344,3 +344,14 @@ def test_lambdas_payload_limits(pool: LambdaPool) -> None:
     assert raised.value.error_type == "Function.ResponseSizeTooLarge"
     assert pool.invoke({"action": "big", "size": RESPONSE_LIMIT_BYTES - 2}) == "a" * (RESPONSE_LIMIT_BYTES - 2)
     assert pool.invoke({})["pid"] == before
+
+
+def test_a_warmed_pool_serves_its_first_invocations_without_a_cold_start(code_dir: Path) -> None:
+    spec = _spec(code_dir)
+    with LambdaPool(spec, lambda_environment(spec, {}), max_instances=2) as pool:
+        assert pool.warm() == 2
+        assert pool.warm() == 0  # already at its concurrency
+        pids = set(pool.pids)
+        assert pool.cold_starts == 2 and pool.instances == 2
+        assert pool.invoke({})["pid"] in pids
+        assert pool.cold_starts == 2

@@ -130,3 +130,15 @@ def test_the_real_template_provisions_and_stops_cleanly(needs_java: None) -> Non
     while any(map(_alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_alive, pids))
+
+
+def test_a_warm_stack_starts_every_function_instance_as_it_comes_up(needs_java: None) -> None:
+    # what `rooms-local up` does, so a first storm does not pay process start-ups under load
+    with LocalStack(stack_name="warm", pollers=False, max_instances=1, warm=True) as stack:
+        assert stack.pools and all(pool.instances == pool.cold_starts == 1 for pool in stack.pools.values())
+        pids = [pid for pool in stack.pools.values() for pid in pool.pids]
+        assert all(map(_alive, pids))
+    deadline = time.monotonic() + 60  # a safety net: the loop ends when the processes are gone
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, pids))
