@@ -120,8 +120,11 @@ class WebSocketServer:
         self._buckets = (
             {key: TokenBucket(rate, burst) for key in api.routes} if rate is not None and burst is not None else {}
         )
-        # Invocations run on threads, so the loop serves every other socket meanwhile.
+        # Invocations run on threads, so the loop serves every other socket meanwhile. `$disconnect`s have
+        # threads of their own, fewer: thousands of sockets closing at once (a storm's end) must not queue
+        # every new `$connect` and message behind them, as on AWS, where each is an invocation of its own.
         self._invocations = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="ws")
+        self._disconnects = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ws-disconnect")
         # bound now, so the address is known before the loop runs
         self._socket = sockets.create_server((host, port), backlog=1024)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,7 +172,7 @@ class WebSocketServer:
         """Close every connection (each one's $disconnect runs), then the server. Idempotent."""
         if self._thread is None or self._loop is None or self._server is None:
             self._socket.close()
-            self._invocations.shutdown(wait=False, cancel_futures=True)
+            self._shutdown_threads()
             return
         with self._lock:
             for live in self._live.values():
@@ -178,7 +181,11 @@ class WebSocketServer:
         self._loop.call_soon_threadsafe(self._server.close)
         self._thread.join()
         self._thread = None
-        self._invocations.shutdown(wait=False, cancel_futures=True)
+        self._shutdown_threads()
+
+    def _shutdown_threads(self) -> None:
+        for threads in (self._invocations, self._disconnects):
+            threads.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> WebSocketServer:
         self.start()
@@ -373,7 +380,7 @@ class WebSocketServer:
             return
         event = disconnect_event(live.info, live.authorizer, code, reason, request_id=new_id(), now_ms=_now_ms())
         try:
-            await self._invoke_integration(route.integration, event)
+            await self._invoke_integration(route.integration, event, self._disconnects)
         except Exception as error:  # best effort, as on AWS; the pool may be stopping
             log.error("$disconnect of %s failed: %s", live.info.connection_id, error)
 
@@ -382,16 +389,27 @@ class WebSocketServer:
         return bucket is None or bucket.take()
 
     # ------------------------------------------------------------------ invocations
-    async def _invoke_integration(self, integration: WebSocketIntegration, event: Mapping[str, Any]) -> Any:
-        return await self._invoke(integration.function_id or "", event, integration.timeout_ms / 1000)
+    async def _invoke_integration(
+        self,
+        integration: WebSocketIntegration,
+        event: Mapping[str, Any],
+        threads: concurrent.futures.Executor | None = None,
+    ) -> Any:
+        return await self._invoke(integration.function_id or "", event, integration.timeout_ms / 1000, threads)
 
-    async def _invoke(self, function_id: str, event: Mapping[str, Any], timeout_s: float | None) -> Any:
+    async def _invoke(
+        self,
+        function_id: str,
+        event: Mapping[str, Any],
+        timeout_s: float | None,
+        threads: concurrent.futures.Executor | None = None,
+    ) -> Any:
         """The function's answer; TimeoutError past `timeout_s` (the integration timeout: the function
         itself runs on, as Lambda's does)."""
         function = self.functions.get(function_id)
         if function is None:
             raise LambdaError(function_id, "Runtime.Unavailable", "the function does not run locally")
-        running = asyncio.get_running_loop().run_in_executor(self._invocations, function.invoke, event)
+        running = asyncio.get_running_loop().run_in_executor(threads or self._invocations, function.invoke, event)
         return await asyncio.wait_for(asyncio.shield(running), timeout_s)
 
 

@@ -170,3 +170,34 @@ def test_a_ping_frame_is_answered_with_a_pong_and_runs_nothing(
         assert socket.ping(b"are you there").wait(timeout=DEADLINE_S)
     assert [event["requestContext"]["eventType"] for event in connection_function.events][:1] == ["CONNECT"]
     assert "MESSAGE" not in {event["requestContext"]["eventType"] for event in connection_function.events}
+
+
+def test_sockets_open_and_are_answered_while_a_mass_of_disconnects_is_still_running(api: WebSocketApiSpec) -> None:
+    # GIVEN a connection function whose $disconnects hang (a storm's thousands of sockets closing at once)
+    gate = threading.Event()
+
+    def answer(event: Mapping[str, Any]) -> dict[str, Any]:
+        if event["requestContext"]["eventType"] == "DISCONNECT":
+            gate.wait(DEADLINE_S)
+        return {"statusCode": 200, "body": "reply"}
+
+    function = Recorder(answer)
+    closing = 80  # more than all the server's invocation threads
+    with _server(api, function) as server:
+        try:
+            for _ in range(closing):
+                with connect(f"{server.url}?token=t", open_timeout=DEADLINE_S):
+                    pass
+            with function.changed:
+                hung = function.changed.wait_for(
+                    lambda: sum(e["requestContext"]["eventType"] == "DISCONNECT" for e in function.events) > 0,
+                    timeout=DEADLINE_S,
+                )
+            assert hung
+            # WHEN a new socket opens and sends a message meanwhile
+            with connect(f"{server.url}?token=t", open_timeout=DEADLINE_S) as socket:
+                socket.send(json.dumps({"action": "hold", "room_id": "r_1"}))
+                # THEN it is connected and answered, without waiting for the disconnects
+                assert socket.recv(timeout=DEADLINE_S) == "reply"
+        finally:
+            gate.set()
