@@ -468,13 +468,19 @@ class _Reader:
         if props.get("FilterCriteria"):
             log.warning("%s: FilterCriteria is not applied locally; every message reaches the function", logical_id)
         concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        batch_size = int(props.get("BatchSize", 10))
+        window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        if batch_size > 10 and window < 1:  # Lambda refuses the mapping, so the deployment would fail
+            raise TemplateError(
+                f"{logical_id}: a BatchSize over 10 needs a MaximumBatchingWindowInSeconds of at least 1"
+            )
         return SqsEventSpec(
             function_id=function_id,
             event_name=self.event_name(logical_id, function_id),
             queue_id=queue.logical_id,
             queue_arn=queue.arn,
-            batch_size=int(props.get("BatchSize", 10)),
-            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            batch_size=batch_size,
+            batching_window_s=window,
             report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             maximum_concurrency=None if concurrency is None else int(concurrency),
             enabled=str(props.get("Enabled", True)).lower() == "true",

@@ -322,3 +322,12 @@ def test_the_transformed_template_builds_what_the_hand_written_reader_built() ->
         for name in ("ROOMS_WEBSOCKET_ENDPOINT", "ROOMS_PRESENCE_GRACE_SECONDS"):  # came with the WebSocket API
             spec["environment"].pop(name, None)
     assert functions == before["functions"]
+
+
+def test_a_batch_over_ten_without_a_batching_window_is_refused_as_lambda_refuses_it(tmp_path: Path) -> None:
+    # the overflow worker's 50 messages a batch need a window of at least 1 s on AWS; 0 would not deploy
+    text = REAL_TEMPLATE.read_text().replace("MaximumBatchingWindowInSeconds: 1", "MaximumBatchingWindowInSeconds: 0")
+    variant = tmp_path / "template.yaml"
+    variant.write_text(text)
+    with pytest.raises(TemplateError, match="BatchSize over 10"):
+        load_template(variant, naming=NAMING)
