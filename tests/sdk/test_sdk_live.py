@@ -33,10 +33,12 @@ NO_POLL = LiveOptions(ticket_poll_interval=DEADLINE * 6)  # a join that polls wo
 
 
 class Api:
-    """HTTP: a full room (202, ticket t_1); ticket reads answer ``ticket``; heartbeats a seat in p1."""
+    """HTTP: a full room (202, ticket t_1); ticket reads answer ``ticket``; heartbeats a seat in p1.
+    ``on_join`` runs as the 202 is answered: the overflow worker, pushing the seat it gives."""
 
-    def __init__(self, ticket: dict = SEATED) -> None:
+    def __init__(self, ticket: dict = SEATED, on_join: Callable[[], None] | None = None) -> None:
         self.ticket = ticket
+        self.on_join = on_join
         self.seen: list[str] = []
         self.lock = threading.Lock()
 
@@ -44,6 +46,8 @@ class Api:
         with self.lock:
             self.seen.append(f"{request.method} {request.url.path}")
         if request.url.path.endswith("/join"):
+            if self.on_join is not None:
+                self.on_join()
             return httpx.Response(202, json={"status": "queued", "ticket": QUEUED}, headers={"Retry-After": "1"})
         if request.url.path.startswith("/tickets/"):
             return httpx.Response(200, json=self.ticket)
@@ -74,10 +78,9 @@ def client(api: Api, ws_url: str | None, options: LiveOptions = NO_POLL) -> Room
 
 
 def test_join_waits_for_the_pushed_seat_then_holds_it(live: FakeLiveServer) -> None:
-    # GIVEN a full room: the watch answers "queued", and the overflow worker's push follows
+    # GIVEN a full room: the join is queued, and the overflow worker's push follows
     live.tickets = lambda user, ticket_id: QUEUED
-    live.on_watch = lambda server, user, ticket_id: server.push_soon(user, PUSHED)
-    api = Api()
+    api = Api(on_join=lambda: live.push("u1", PUSHED))
     with client(api, live.url) as rooms:
         # WHEN the user joins
         seat = rooms.join("r_1", timeout=DEADLINE * 3)
@@ -86,7 +89,8 @@ def test_join_waits_for_the_pushed_seat_then_holds_it(live: FakeLiveServer) -> N
         assert api.seen == ["POST /rooms/r_1/join", "POST /rooms/r_1-p1/heartbeat"]
         eventually(lambda: rooms.live is not None and rooms.live.holds("r_1-p1"))
         assert not rooms.heartbeat_needed("r_1-p1")
-        assert live.actions() == ["watch", "hold"]
+        # and no watch: the socket was open before the join was asked for, so it heard every push since
+        assert live.actions() == ["hold"]
         assert live.messages[-1].body == {"action": "hold", "room_id": "r_1-p1"}
 
 
@@ -97,8 +101,7 @@ def test_a_push_that_carries_the_seat_needs_no_request_to_read_it(live: FakeLive
         "ticket.seated", {"ticket_id": "t_1", "family_id": "r_1", "room_id": "r_1-p1", "user_id": "u1", "seat": seat}
     )
     live.tickets = lambda user, ticket_id: QUEUED
-    live.on_watch = lambda server, user, ticket_id: server.push_soon(user, pushed)
-    api = Api()
+    api = Api(on_join=lambda: live.push("u1", pushed))
     with client(api, live.url) as rooms:
         joined = rooms.join("r_1", timeout=DEADLINE * 3)
         # THEN the join's POST was the only request: no poll, no heartbeat to read the seat
@@ -108,14 +111,52 @@ def test_a_push_that_carries_the_seat_needs_no_request_to_read_it(live: FakeLive
 
 
 def test_a_watch_reply_already_seated_needs_no_push(live: FakeLiveServer) -> None:
-    # GIVEN a ticket seated between the 202 and the watch: the push went before the socket listened
+    # GIVEN a ticket asked for before the socket opened, and seated meanwhile: its push went to no socket
     live.tickets = lambda user, ticket_id: SEATED
     api = Api()
-    with client(api, live.url) as rooms:
-        seat = rooms.join("r_1", timeout=DEADLINE * 3)
-    # THEN the watch's reply closed the race
-    assert seat.room_id == "r_1-p1"
+    with client(api, live.url, NO_POLL) as rooms:
+        outcome = rooms.request_join("r_1")
+        assert outcome.ticket is not None
+        rooms.connect_live()
+        # WHEN the user follows the ticket over the socket
+        ticket = rooms.follow_ticket(outcome.ticket, timeout=DEADLINE * 3)
+    # THEN it watched the ticket, and the watch's reply closed the race
+    assert ticket.status == "seated" and ticket.room_id == "r_1-p1"
+    assert live.actions() == ["watch"]
     assert not any(line.startswith("GET /tickets") for line in api.seen)
+
+
+def test_a_ticket_asked_for_over_an_open_socket_is_followed_without_a_watch(live: FakeLiveServer) -> None:
+    # GIVEN a socket open before the join's POST (as the storm's users have it)
+    live.tickets = lambda user, ticket_id: QUEUED
+    api = Api(on_join=lambda: live.push("u1", PUSHED))
+    with client(api, live.url, NO_POLL) as rooms:
+        rooms.connect_live()
+        outcome = rooms.request_join("r_1")
+        assert outcome.ticket is not None
+        # WHEN the user follows the ticket
+        ticket = rooms.follow_ticket(outcome.ticket, timeout=DEADLINE * 3)
+    # THEN the push told it, and nothing was sent: no watch, no poll
+    assert ticket.status == "seated" and ticket.room_id == "r_1-p1"
+    assert live.actions() == []
+    assert api.seen == ["POST /rooms/r_1/join"]
+
+
+def test_a_socket_that_reconnected_since_the_join_watches_the_ticket(live: FakeLiveServer) -> None:
+    # GIVEN a ticket asked for over a socket that then dropped: a push may have gone to no socket
+    live.tickets = lambda user, ticket_id: SEATED
+    policy = ReconnectPolicy(base_delay=0.01, max_delay=0.02)
+    api = Api()
+    with client(api, live.url, LiveOptions(ticket_poll_interval=DEADLINE * 6, reconnect=policy)) as rooms:
+        connection = rooms.connect_live()
+        outcome = rooms.request_join("r_1")
+        assert outcome.ticket is not None
+        live.drop("u1")
+        eventually(lambda: connection.stats.reconnects == 1 and connection.connected)
+        ticket = rooms.follow_ticket(outcome.ticket, timeout=DEADLINE * 3)
+    # THEN it asked: the watch's reply says seated
+    assert ticket.status == "seated"
+    assert live.actions(connection=2) == ["watch"]
 
 
 def test_a_lost_push_is_caught_up_by_the_slow_poll(live: FakeLiveServer) -> None:
@@ -200,8 +241,7 @@ def test_a_quiet_socket_is_pinged(live: FakeLiveServer) -> None:
 
 def test_async_join_waits_for_the_push_and_holds(live: FakeLiveServer) -> None:
     live.tickets = lambda user, ticket_id: QUEUED
-    live.on_watch = lambda server, user, ticket_id: server.push_soon(user, PUSHED)
-    api = Api()
+    api = Api(on_join=lambda: live.push("u1", PUSHED))
 
     async def join() -> tuple[str, bool]:
         async with AsyncRoomsClient(

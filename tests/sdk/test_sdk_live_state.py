@@ -135,3 +135,24 @@ def test_a_newer_version_or_type_passes_through() -> None:
     assert isinstance(newer, UnknownEvent) and newer.version == 2
     assert isinstance(parse_frame(HELD), SeatHeld)
     assert isinstance(parse_frame(b"[1, 2]"), UnknownEvent)
+
+
+def test_a_ticket_asked_for_over_the_open_socket_needs_no_watch_until_the_socket_changes(clock: FakeClock) -> None:
+    state = LiveState(clock)
+    assert state.mark() is None  # no socket: nothing heard
+    state.on_connect()
+    mark = state.mark()
+    # a ticket asked for while this socket was open: every push about it reaches this socket
+    state.cover("t_1", mark)
+    assert not state.watch_needed("t_1")
+    assert not state.watch_needed("t_2", since=mark)
+    # a ticket asked for before any socket, or over one that has dropped since, is watched
+    state.cover("t_3", None)
+    assert state.watch_needed("t_3")
+    state.cover("t_4", mark)
+    state.on_disconnect()
+    state.on_connect()
+    assert state.watch_needed("t_4") and state.watch_needed("t_5", since=mark)
+    # and a watched ticket is sent again by a reconnect, needed or not
+    state.want_watch("t_1")
+    assert json.dumps({"action": "watch", "ticket_id": "t_1"}) in state.on_connect()

@@ -1,5 +1,5 @@
 """`rooms simulate` over the live connection: the in-memory API with the in-process socket server, whose
-overflow worker seats the queue when a ticket is watched and pushes each seat; and the in-flight cap."""
+overflow worker seats the queue after each queued join and pushes each seat; and the in-flight cap."""
 
 from __future__ import annotations
 
@@ -31,10 +31,14 @@ class LiveRooms:
     def __init__(self) -> None:
         self.api = FakeRoomsApi()
         self.lock = threading.Lock()
+        self.server: FakeLiveServer | None = None
 
     def http(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
-            return self.api(request)
+            response = self.api(request)
+        if response.status_code == 202 and self.server is not None:
+            self.seat_and_push(self.server)
+        return response
 
     def ticket(self, user: str, ticket_id: str) -> dict[str, Any] | None:
         with self.lock:
@@ -43,21 +47,21 @@ class LiveRooms:
                 return None
             return {k: v for k, v in ticket.items() if k != "user"}
 
-    def seat_and_push(self, server: FakeLiveServer, user: str, ticket_id: str) -> None:
-        # the overflow worker runs after the watch's reply, and pushes each seat it gave
+    def seat_and_push(self, server: FakeLiveServer) -> None:
+        # the overflow worker runs as a join is queued, and pushes each seat it gave
         with self.lock:
             queued = list(self.api.queue)
             self.api._seat_queued()
             seated = [self.api.tickets[ticket_id] for ticket_id in queued]
         for ticket in seated:
             data = {k: ticket[k] for k in ("ticket_id", "family_id", "room_id")} | {"user_id": ticket["user"]}
-            server.push_soon(ticket["user"], frame("ticket.seated", data))
+            server.push(ticket["user"], frame("ticket.seated", data))
 
 
 @pytest.fixture
 def rooms() -> Iterator[tuple[LiveRooms, FakeLiveServer]]:
     backend = LiveRooms()
-    server = FakeLiveServer(tickets=backend.ticket, on_watch=backend.seat_and_push).start()
+    server = backend.server = FakeLiveServer(tickets=backend.ticket).start()
     yield backend, server
     server.stop()
 
@@ -91,7 +95,8 @@ def test_a_socket_storm_is_told_its_seats_and_holds_them(rooms: tuple[LiveRooms,
     assert all(user.queue_latency is not None for user in result.users if user.via_ticket)
     assert result.socket.connections == 23 and result.socket.failed_opens == 0
     server.wait_for(lambda: server.actions().count("hold") == 23)
-    assert server.actions().count("watch") == 18
+    # and no watch: each socket was open before its join was asked for, so it heard every push since
+    assert server.actions().count("watch") == 0
     summary = summarize(result, [])
     assert summary["transport"] == "socket"
     assert summary["per_seated_user"]["by_kind"]["ticket"] == 0

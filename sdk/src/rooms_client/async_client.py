@@ -112,6 +112,9 @@ class AsyncRoomsClient(ClientBase):
     async def run(self, op: Op[T]) -> T:
         """Drive an operation to its result: send its calls, sleep its sleeps."""
         reply: Reply | LiveEvent | None = None
+        # the socket open as the operation starts: still open at a Watch of a ticket the operation asked
+        # for, it heard every push about it
+        mark = self._live.mark() if self._live is not None else None
         while True:
             try:
                 step = op.send(reply)
@@ -122,7 +125,7 @@ class AsyncRoomsClient(ClientBase):
                 await self._sleep(step.seconds)
             elif isinstance(step, Watch):
                 if self._live is not None:
-                    await self._live.request_watch(step.ticket_id)
+                    await self._live.request_watch(step.ticket_id, mark if step.asked_here else None)
             elif isinstance(step, AwaitTicket):
                 if self._live is not None:
                     reply = await self._live.wait_ticket(step.ticket_id, step.seconds)
@@ -160,7 +163,11 @@ class AsyncRoomsClient(ClientBase):
 
     # -- seats
     async def request_join(self, room_id: str, *, promote: bool = False) -> JoinOutcome:
-        return await self.run(self._ops.request_join(room_id, promote))
+        mark = self._live.mark() if self._live is not None else None
+        outcome = await self.run(self._ops.request_join(room_id, promote))
+        if outcome.ticket is not None and self._live is not None:
+            self._live.cover(outcome.ticket.ticket_id, mark)  # following it then needs no `watch`
+        return outcome
 
     async def join(
         self, room_id: str, *, promote: bool = False, timeout: float | None = 120.0, hold: bool = True

@@ -75,6 +75,8 @@ class Sleep:
 @dataclass(frozen=True)
 class Watch:
     ticket_id: str
+    # this operation asked for the ticket (the join's POST): a socket open since it began heard every push
+    asked_here: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ class Operations:
         if outcome.ticket is None:
             raise RoomsApiError("a 202 join answer without a ticket", status=202, code="BAD_RESPONSE")
         if pushed is not None:
-            ticket = yield from self._await_pushed(outcome.ticket, deadline, timeout, pushed, None)
+            ticket = yield from self._await_pushed(outcome.ticket, deadline, timeout, pushed, None, asked_here=True)
         else:
             ticket = yield from self._follow(outcome.ticket, deadline, timeout, outcome.retry_after, None)
         return (yield from self.seat_of(ticket))
@@ -210,12 +212,15 @@ class Operations:
         timeout: float | None,
         poll_every: float,
         on_update: TicketCallback | None,
+        *,
+        asked_here: bool = False,
     ) -> Op[Ticket]:
         current = ticket
         if current.is_final:
             return current
-        # the watch's reply closes the race with a push sent before the socket was listening
-        yield Watch(current.ticket_id)
+        # the watch's reply closes the race with a push sent before the socket was listening (the driver
+        # sends none when its socket was open before the ticket was asked for: no push can have been missed)
+        yield Watch(current.ticket_id, asked_here)
         while True:
             wait = poll_every
             if deadline is not None:

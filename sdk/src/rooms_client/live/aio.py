@@ -111,11 +111,20 @@ class AsyncLiveConnection:
         self._state.expect("hold", room_id)
         await self._send(message)
 
-    async def request_watch(self, ticket_id: str) -> None:
-        """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``."""
-        message = self._state.want_watch(ticket_id)
+    async def request_watch(self, ticket_id: str, since: int | None = None) -> None:
+        """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``. Not sent
+        when the socket has been open since ``since`` (a ``mark()``) or the ticket's ``cover``."""
+        message = self._state.want_watch(ticket_id)  # a reconnect sends it either way
+        if not self._state.watch_needed(ticket_id, since):
+            return
         self._state.expect("watch", ticket_id)
         await self._send(message)
+
+    def mark(self) -> int | None:
+        return self._state.mark()
+
+    def cover(self, ticket_id: str, mark: int | None) -> None:
+        self._state.cover(ticket_id, mark)
 
     def release(self, room_id: str) -> None:
         self._state.release(room_id)

@@ -123,6 +123,7 @@ class LiveState:
         self.watching: set[str] = set()  # ticket ids not final yet
         self.finals: dict[str, LiveEvent] = {}  # ticket id -> the event that made it final
         self.pending: deque[_Pending] = deque()
+        self.covered: dict[str, int] = {}  # ticket id -> the socket that was open before it was asked for
         self.last_sent = clock()
 
     # -- what the caller asks ------------------------------------------------------------------
@@ -131,10 +132,28 @@ class LiveState:
         self.holding.setdefault(room_id, self.clock())
         return hold_message(room_id)
 
+    def mark(self) -> int | None:
+        """The open socket, as ``heard_since`` will recognise it; None when none is open."""
+        return self.stats.connects if self.connected else None
+
+    def heard_since(self, mark: int | None) -> bool:
+        """The socket open at ``mark`` is still the open one: it has heard every push since."""
+        return mark is not None and self.connected and self.stats.connects == mark
+
+    def cover(self, ticket_id: str, mark: int | None) -> None:
+        """The ticket was asked for (the join's POST) while the socket of ``mark`` was open."""
+        if mark is not None:
+            self.covered[ticket_id] = mark
+
     def want_watch(self, ticket_id: str) -> str:
         if ticket_id not in self.finals:
             self.watching.add(ticket_id)
         return watch_message(ticket_id)
+
+    def watch_needed(self, ticket_id: str, since: int | None = None) -> bool:
+        """False when the socket has been open since before the ticket was asked for (``since``, or its
+        ``cover``): every push about it reaches this socket, and a ``watch`` would tell nothing new."""
+        return not self.heard_since(self.covered.pop(ticket_id, since))
 
     def release(self, room_id: str) -> None:
         """Stop holding ``room_id`` (after a leave): a reconnect no longer sends its hold."""

@@ -119,12 +119,23 @@ class LiveConnection:
             self._state.expect("hold", room_id)
         self._send(message)
 
-    def request_watch(self, ticket_id: str) -> None:
-        """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``."""
+    def request_watch(self, ticket_id: str, since: int | None = None) -> None:
+        """``watch`` without waiting: the reply and the pushes are recorded for ``wait_ticket``. Not sent
+        when the socket has been open since ``since`` (a ``mark()``) or the ticket's ``cover``."""
         with self._lock:
-            message = self._state.want_watch(ticket_id)
+            message = self._state.want_watch(ticket_id)  # a reconnect sends it either way
+            if not self._state.watch_needed(ticket_id, since):
+                return
             self._state.expect("watch", ticket_id)
         self._send(message)
+
+    def mark(self) -> int | None:
+        with self._lock:
+            return self._state.mark()
+
+    def cover(self, ticket_id: str, mark: int | None) -> None:
+        with self._lock:
+            self._state.cover(ticket_id, mark)
 
     def release(self, room_id: str) -> None:
         with self._lock:

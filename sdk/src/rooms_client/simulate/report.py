@@ -66,6 +66,10 @@ def summarize(result: StormResult, invariants: Sequence[InvariantResult]) -> dic
             ),
             # as the client sees it: from the 202 to knowing it is seated (a poll's answer, or a push)
             "queued": latency_summary([u.queue_latency for u in users if u.queue_latency is not None]),
+            # the server's part: the ticket's creation to its seat (polled) or to the push that told it
+            "queued_server": latency_summary(
+                [u.server_queue_latency for u in users if u.server_queue_latency is not None]
+            ),
         },
         "requests": {
             "total": result.requests,
@@ -117,6 +121,7 @@ def format_report(summary: dict[str, Any]) -> str:
         "seat": "seat (to seated)",
         "seat_via_ticket": "seat, queued first",
         "queued": "202 to seated",
+        "queued_server": "  of it, server side",
     }
     for key, label in labels.items():
         if key not in summary["latency"]:
@@ -167,6 +172,7 @@ COMPARISON_ROWS: tuple[tuple[str, Any], ...] = (
     ("202 to seated p50 (ms)", lambda s: _ms(s["latency"]["queued"]["p50_ms"])),
     ("202 to seated p95 (ms)", lambda s: _ms(s["latency"]["queued"]["p95_ms"])),
     ("202 to seated p99 (ms)", lambda s: _ms(s["latency"]["queued"]["p99_ms"])),
+    ("  of it server side, p99 (ms)", lambda s: _ms(s["latency"]["queued_server"]["p99_ms"])),
     ("HTTP requests / seated user", lambda s: s["per_seated_user"]["http_requests"]),
     ("  ticket polls / seated user", lambda s: _ratio(s, "ticket")),
     ("  heartbeats / seated user", lambda s: _ratio(s, "heartbeat")),

@@ -26,6 +26,8 @@ class UserResult:
     join_latency: float | None = None  # request to 200/202, seconds
     seat_latency: float | None = None  # request to seated, seconds
     queue_latency: float | None = None  # the 202 to the client knowing it is seated, seconds
+    # the server's part of it: the ticket's creation to its seating (or the push telling it), server clock
+    server_queue_latency: float | None = None
     left: bool = False
     polled: bool = False  # socket storm: the socket could not be opened, so this user polled
 

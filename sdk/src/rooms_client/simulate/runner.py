@@ -155,6 +155,7 @@ class Storm:
                     self.progress.queued -= 1
                 if ticket.status == "seated":
                     user.queue_latency = time.monotonic() - queued_at
+                    user.server_queue_latency = (ticket.updated_at - ticket.created_at).total_seconds()
                 seat = await client.seat_of(ticket)
         except TicketFailedError as error:
             user.outcome, user.detail = "failed", error.reason or "unknown"
