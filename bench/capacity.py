@@ -254,7 +254,8 @@ class CapacityBench:
         return costs
 
     def seat_operations(self, costs: dict[str, OperationCost], calls: int) -> None:
-        """Admitted and queued join, overflow seat, ticket poll, heartbeat, leave, kick: `calls` of each."""
+        """Admitted and queued join, overflow seat, ticket poll, heartbeat, leave, kick, and a leave that
+        promotes a waiting user into the freed seat: `calls` of each."""
         users = [f"op-{n}" for n in range(calls)]
         queued = [f"q-{n}" for n in range(calls)]
         for user in users + queued:
@@ -289,8 +290,10 @@ class CapacityBench:
             if not self.call("POST", f"/rooms/{room['room_id']}/leave", user, 200)["left"]:
                 raise AssertionError(f"{user} left nothing")
 
+        # and the promotion each asks for (nobody waits here), until the sweep queue drained
         with self.measuring(costs, "leave", calls):
             self.parallel(leave, users)
+            self.stack.wait_idle(timeout=600)
 
         def kick(user: str) -> None:
             path = f"/rooms/{full['room_id']}/participants/{user}"
@@ -299,6 +302,28 @@ class CapacityBench:
 
         with self.measuring(costs, "kick", calls):
             self.parallel(kick, queued)
+
+        # promoting leave: a full main room, as many opted-in users waiting in its parallel rooms as leave
+        main = self.create_room(calls, "promoting")
+        sitting, waiting = [f"ps-{n}" for n in range(calls)], [f"pw-{n}" for n in range(calls)]
+        self.parallel(lambda user: self.join(main["room_id"], user, 200), sitting)
+        promoted_tickets = {}
+        for user in waiting:  # one after the other: their arrival order is the promotion order
+            answer = self.call("POST", f"/rooms/{main['room_id']}/join", user, 202, json={"promote": True})
+            promoted_tickets[user] = answer["ticket"]["ticket_id"]
+        self.stack.wait_idle(timeout=600)
+
+        def leave_main(user: str) -> None:
+            if not self.call("POST", f"/rooms/{main['room_id']}/leave", user, 200)["left"]:
+                raise AssertionError(f"{user} left nothing")
+
+        # the leave, and the sweeper's promotion it asks for, until the sweep queue drained
+        with self.measuring(costs, "promoting_leave", calls):
+            self.parallel(leave_main, sitting)
+            self.stack.wait_idle(timeout=600)
+        moved = [self.call("GET", f"/tickets/{ticket}", user, 200) for user, ticket in promoted_tickets.items()]
+        if any(ticket["room_id"] != main["room_id"] for ticket in moved):
+            raise AssertionError("a promoting leave left a waiting user in a parallel room")
 
     def room_operations(self, costs: dict[str, OperationCost], close_seats: int, ghosts: int, capacity: int) -> None:
         """One call each: close (a room of `close_seats`), a housekeeping sweep (`ghosts`), a show's open."""

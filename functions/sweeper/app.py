@@ -1,5 +1,6 @@
-"""Sweeper: frees the expired seats of the expiry shards the minute run hands out; failed records are
-reported one by one (SQS delivers them again, then dead-letters them)."""
+"""Sweeper: frees the expired seats of the expiry shards the minute run hands out (and closed sockets'
+seats), and promotes into freed main-room seats (its own, and those a leave or a kick asks for); failed
+records are reported one by one (SQS delivers them again, then dead-letters them)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -7,6 +8,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from rooms.promotion import Promoter
+from rooms.service import utcnow
 from rooms.sweeper import ExpirySweeper, SweepBatch
 from rooms.wiring import Adapters
 
@@ -17,7 +20,8 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # the composition root: this instance's use case over its adapters
 adapters = Adapters()
-sweeper = ExpirySweeper(adapters.housekeeping, adapters.tickets)
+promoter = Promoter(adapters.rooms, adapters.tickets, utcnow, notifier=adapters.notifier)
+sweeper = ExpirySweeper(adapters.housekeeping, adapters.tickets, promoter=promoter)
 
 
 @logger.inject_lambda_context
@@ -27,4 +31,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureRes
     batch = SweepBatch(sweeper)
     response = process_partial_response(event=event, record_handler=batch.settle, processor=processor, context=context)
     metrics.add_metric(name="GhostSeatsFreed", unit=MetricUnit.Count, value=batch.freed)
+    metrics.add_metric(name="SeatsPromoted", unit=MetricUnit.Count, value=batch.promoted)
     return response

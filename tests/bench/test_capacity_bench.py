@@ -23,6 +23,7 @@ OPERATIONS = [
     "heartbeat",
     "leave",
     "kick",
+    "promoting_leave",
     "close",
     "housekeeping_sweep",
     "show_open",

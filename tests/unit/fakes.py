@@ -63,6 +63,7 @@ from rooms.housekeeping import Housekeeping
 from rooms.overflow_service import OverflowService
 from rooms.ports import BatchOutcome, DeadLetter, OverflowRequest, Promotion
 from rooms.presence import Presence
+from rooms.promotion import Promoter
 from rooms.reconciler import TicketReconciler
 from rooms.service import RoomService
 from rooms.sweeper import ExpirySweeper
@@ -843,15 +844,21 @@ class FakeNotifier:
 
 @dataclass
 class FakeReleaseQueue:
-    """The sweep queue's delayed releases: (room, user, delay) in order."""
+    """The sweep queue's delayed releases, (room, user, delay), and promotions, (family, seats), in order."""
 
     releases: list[tuple[str, str, int]] = field(default_factory=list)
+    promotions: list[tuple[str, int]] = field(default_factory=list)
     broken: bool = False
 
     def release_later(self, room_id: str, user_id: str, delay_seconds: int) -> None:
         if self.broken:
             raise Unreachable("the queue is unreachable")
         self.releases.append((room_id, user_id, delay_seconds))
+
+    def promote_later(self, family_id: str, seats: int = 1) -> None:
+        if self.broken:
+            raise Unreachable("the queue is unreachable")
+        self.promotions.append((family_id, seats))
 
 
 @dataclass
@@ -1014,7 +1021,13 @@ class Fakes:
     # the use cases, wired as the composition roots wire the adapters
     def room_service(self) -> RoomService:
         return RoomService(
-            self.rooms, self.tickets, self.publisher, self.clock, delivery_budget=self.budget, notifier=self.notifier
+            self.rooms,
+            self.tickets,
+            self.publisher,
+            self.clock,
+            delivery_budget=self.budget,
+            notifier=self.notifier,
+            promotions=self.releases,
         )
 
     def overflow_service(self, max_parallel_rooms: int = 100) -> OverflowService:
@@ -1054,7 +1067,16 @@ class Fakes:
         )
 
     def sweeper(self) -> ExpirySweeper:
-        return ExpirySweeper(self.records, self.tickets, self.clock)
+        return ExpirySweeper(self.records, self.tickets, self.clock, promoter=self.promoter())
+
+    def promoter(self) -> Promoter:
+        return Promoter(self.rooms, self.tickets, self.clock, notifier=self.notifier)
+
+    def deliver_promotions(self) -> int:
+        """The sweep queue delivers the promote messages waiting, in order, to a sweeper: how many moved up."""
+        waiting, self.releases.promotions = self.releases.promotions, []
+        sweeper = self.sweeper()
+        return sum(sweeper.promote(family_id, seats) for family_id, seats in waiting)
 
     def show_runner(self, max_parallel_rooms: int = 100) -> ShowRunner:
         return ShowRunner(

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from rooms.domain.errors import EventNotFound, RoomNotFound
 from rooms.domain.events import EventStatus
 from rooms.domain.expiry import buckets_to_fan_out, buckets_to_sweep, expiry_bucket, sweep_jobs
-from rooms.domain.live import seat_freed, seat_moved
+from rooms.domain.live import seat_freed
 from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, Ticket, TicketStatus, due_bucket, parallel_room_id
 from rooms.ports import (
     DeadLetter,
@@ -31,12 +31,12 @@ from rooms.ports import (
     EventStore,
     HousekeepingStore,
     Notifier,
-    Promotion,
     RoomStore,
     Silent,
     SweepQueue,
     TicketStore,
 )
+from rooms.promotion import Promoter
 from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import utcnow
 from rooms.worker import OverflowMessage
@@ -101,6 +101,7 @@ class Housekeeping:
         self._reconciler = reconciler
         self._dead_letters = dead_letters
         self._notifier = notifier or Silent()
+        self._promoter = Promoter(rooms, tickets, clock, notifier=self._notifier)
 
     def run(self) -> SweepReport:
         report = SweepReport()
@@ -226,19 +227,9 @@ class Housekeeping:
         self.close_empty_rooms(main, report)
 
     def promote(self, main: Room, report: SweepReport) -> None:
-        """Move opted-in users up to the main room's free seats, first come first served."""
-        now = self._clock()
-        for ticket in self._tickets.promotion_candidates(main.family_id, main.room_id, main.free_seats):
-            outcome = self._rooms.promote(ticket, main.room_id, now)
-            if outcome is Promotion.PROMOTED:
-                report.promoted += 1
-                if ticket.room_id is not None:
-                    moved = seat_moved(main.family_id, ticket.room_id, main.room_id, self._clock())
-                    self._notifier.notify(ticket.user_id, moved)
-            elif outcome is Promotion.MAIN_FULL:
-                return
-            else:
-                self._tickets.drop_promotion(ticket)
+        """Move opted-in users up to the main room's free seats, first come first served: what the
+        promotion at each freed seat (rooms.promotion) missed or could not do."""
+        report.promoted += self._promoter.fill(main)
 
     def close_empty_rooms(self, main: Room, report: SweepReport) -> None:
         """Close parallel rooms empty for the grace period; a live show keeps the rooms pre-provisioned for it."""

@@ -215,6 +215,13 @@ class ReleaseQueue(Protocol):
     def release_later(self, room_id: str, user_id: str, delay_seconds: int) -> None: ...
 
 
+class PromotionQueue(Protocol):
+    """Where a freed main-room seat asks for its promotion (the sweep queue: a sweeper moves the first
+    opted-in overflow user up)."""
+
+    def promote_later(self, family_id: str, seats: int = 1) -> None: ...
+
+
 class Notifier(Protocol):
     """Pushes frames to users' open connections: best effort, never raises."""
 

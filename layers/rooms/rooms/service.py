@@ -28,7 +28,7 @@ from rooms.domain.model import (
     parallel_room_id,
     ticket_id_for,
 )
-from rooms.ports import Notifier, OverflowPublisher, OverflowRequest, RoomStore, Silent, TicketStore
+from rooms.ports import Notifier, OverflowPublisher, OverflowRequest, PromotionQueue, RoomStore, Silent, TicketStore
 from rooms.reconciler import TicketReconciler
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,10 @@ class RoomService:
         *,
         delivery_budget: timedelta | None = None,
         notifier: Notifier | None = None,
+        promotions: PromotionQueue | None = None,
     ) -> None:
-        """`notifier` tells users on their live connections that their seat was freed (kick, close)."""
+        """`notifier` tells users on their live connections that their seat was freed (kick, close);
+        `promotions` takes a freed main-room seat's promotion (a sweeper moves the first in line up)."""
         self._rooms = rooms
         self._tickets = tickets
         self._publisher = publisher
@@ -67,6 +69,7 @@ class RoomService:
         self._notifier = notifier or Silent()
         budget = delivery_budget or timedelta(seconds=settings().overflow_delivery_budget_seconds)
         self._reconciler = TicketReconciler(rooms, tickets, publisher, budget, clock, notifier=self._notifier)
+        self._promotions = promotions
 
     def create_room(
         self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
@@ -170,7 +173,18 @@ class RoomService:
         left = self._rooms.release(seat)
         if left:
             self._tickets.end_ticket(seat, TicketStatus.LEFT, reason, self._clock())
+            if seat.room_id == seat.family_id:  # a main-room seat: the first opted-in overflow user moves up
+                self._ask_promotion(seat.family_id)
         return LeaveResult(left=left, room_id=seat.room_id, ticket_cancelled=False)
+
+    def _ask_promotion(self, family_id: str) -> None:
+        """Best effort: a lost request leaves the seat to the minute run's promotion, never fails the leave."""
+        if self._promotions is None:
+            return
+        try:
+            self._promotions.promote_later(family_id)
+        except Exception:
+            logger.exception("promotion left to the minute run", extra={"family_id": family_id})
 
     def heartbeat(self, room_id: str, user_id: str) -> Seat:
         family_id, _ = family_of(room_id)

@@ -4,11 +4,14 @@ the minute run (rooms.housekeeping), and the seat of a closed live connection on
 
 SQS delivers a job at least once, and the minute run may hand a job out twice: sweeping is idempotent.
 Only seats whose lease ended by the sweeper's now are released, each conditionally (its room, its
-lease), so a seat heartbeated meanwhile stays and a seat freed already is not freed again.
+lease), so a seat heartbeated meanwhile stays and a seat freed already is not freed again. A freed
+main-room seat is refilled at once from the family's opted-in overflow users (rooms.promotion), and so
+are the seats a leave or a kick freed (a promote message from the API).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from rooms.domain.expiry import EXPIRY_SHARDS, SHARDS_PER_JOB, SweepJob
 from rooms.domain.model import Seat, TicketStatus, family_of
 from rooms.ports import ExpiryStore, TicketStore
+from rooms.promotion import Promoter
 from rooms.service import utcnow
 
 
@@ -54,14 +58,40 @@ class ReleaseMessage(BaseModel):
         return cls(release=ReleaseTarget(room_id=room_id, user_id=user_id))
 
 
-_SWEEP_MESSAGE: TypeAdapter[SweepJobMessage | ReleaseMessage] = TypeAdapter(SweepJobMessage | ReleaseMessage)
+class PromoteTarget(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    family_id: str = Field(min_length=1, max_length=64)
+    seats: int = Field(default=1, ge=1, le=100)
+
+
+class PromoteMessage(BaseModel):
+    """Main-room seats just freed by a leave or a kick: move opted-in overflow users up into them."""
+
+    model_config = ConfigDict(extra="ignore")
+    promote: PromoteTarget
+
+    @classmethod
+    def of(cls, family_id: str, seats: int) -> PromoteMessage:
+        return cls(promote=PromoteTarget(family_id=family_id, seats=seats))
+
+
+_SWEEP_MESSAGE: TypeAdapter[SweepJobMessage | ReleaseMessage | PromoteMessage] = TypeAdapter(
+    SweepJobMessage | ReleaseMessage | PromoteMessage
+)
 
 
 class ExpirySweeper:
-    def __init__(self, seats: ExpiryStore, tickets: TicketStore, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        seats: ExpiryStore,
+        tickets: TicketStore,
+        clock: Callable[[], datetime] = utcnow,
+        promoter: Promoter | None = None,
+    ) -> None:
         self._seats = seats
         self._tickets = tickets
         self._clock = clock
+        self._promoter = promoter
 
     def sweep(self, job: SweepJob) -> int:
         """Free the seats of the job's shards whose lease ended; how many this call freed."""
@@ -83,10 +113,18 @@ class ExpirySweeper:
             return 0
         return len(self._tell(self._seats.release_expired([seat], now), now))
 
+    def promote(self, family_id: str, seats: int = 1) -> int:
+        """Seats of the family's main room were freed (a leave, a kick): fill them now; how many moved up."""
+        return self._promoter.seats_freed(family_id, seats) if self._promoter is not None else 0
+
     def _tell(self, freed: list[Seat], now: datetime) -> list[Seat]:
         for seat in freed:
             if seat.ticketed:  # a seat taken in the main room has no ticket to tell, as a rule
                 self._tickets.end_ticket(seat, TicketStatus.EXPIRED, None, now)
+        if self._promoter is not None:
+            in_main = Counter(seat.family_id for seat in freed if seat.room_id == seat.family_id)
+            for family_id, seats in sorted(in_main.items()):
+                self._promoter.seats_freed(family_id, seats)
         return freed
 
 
@@ -96,6 +134,7 @@ class SweepBatch:
     def __init__(self, sweeper: ExpirySweeper) -> None:
         self._sweeper = sweeper
         self.freed = 0
+        self.promoted = 0
 
     def settle(self, record: SQSRecord) -> None:
         """Record handler: a bad body or a failed sweep raises, so SQS delivers the message again and,
@@ -103,5 +142,7 @@ class SweepBatch:
         message = _SWEEP_MESSAGE.validate_json(record.body)
         if isinstance(message, ReleaseMessage):
             self.freed += self._sweeper.release(message.release.room_id, message.release.user_id)
+        elif isinstance(message, PromoteMessage):
+            self.promoted += self._sweeper.promote(message.promote.family_id, message.promote.seats)
         else:
             self.freed += self._sweeper.sweep(message.job())

@@ -1,5 +1,6 @@
-"""Puts sweep jobs on the SQS sweep queue, one message each and ten to a SendMessageBatch call, and the
-release of a closed socket's seat, delayed by the grace (the SweepQueue and ReleaseQueue ports)."""
+"""Puts sweep jobs on the SQS sweep queue, one message each and ten to a SendMessageBatch call, the
+release of a closed socket's seat, delayed by the grace, and the promotion into a freed main-room seat
+(the SweepQueue, ReleaseQueue and PromotionQueue ports)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rooms.adapters import aws_session
 from rooms.adapters.overload import overload_is_busy
 from rooms.config import settings
 from rooms.domain.expiry import SweepJob
-from rooms.sweeper import ReleaseMessage, SweepJobMessage
+from rooms.sweeper import PromoteMessage, ReleaseMessage, SweepJobMessage
 
 _BATCH_MAX = 10  # entries per SendMessageBatch call
 _TRIES = 3  # of the entries SQS answers as failed in a batch (the call itself is retried by botocore)
@@ -44,6 +45,10 @@ class SqsSweepQueue:
     def release_later(self, room_id: str, user_id: str, delay_seconds: int) -> None:
         body = ReleaseMessage.of(room_id, user_id).model_dump_json()
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay_seconds)
+
+    def promote_later(self, family_id: str, seats: int = 1) -> None:
+        body = PromoteMessage.of(family_id, seats).model_dump_json()
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
 
     def _send(self, entries: dict[str, str]) -> None:
         for _ in range(_TRIES):

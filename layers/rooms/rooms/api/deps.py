@@ -30,7 +30,13 @@ class ApiServices:
     @cached_property
     def rooms(self) -> RoomService:
         adapters = self._adapters
-        return RoomService(adapters.rooms, adapters.tickets, adapters.publisher, notifier=adapters.notifier)
+        return RoomService(
+            adapters.rooms,
+            adapters.tickets,
+            adapters.publisher,
+            notifier=adapters.notifier,
+            promotions=adapters.sweep_queue,
+        )
 
     @cached_property
     def events(self) -> EventService:
