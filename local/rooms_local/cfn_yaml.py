@@ -14,7 +14,19 @@ import yaml
 
 
 class CfnLoader(yaml.SafeLoader):
-    """SafeLoader plus CloudFormation tags; dates stay strings as CloudFormation keeps them."""
+    """SafeLoader plus CloudFormation tags; dates stay strings as CloudFormation keeps them; a key twice
+    in one mapping is an error, as CloudFormation (and cfn-lint) make it, not the last one silently kept."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 # CloudFormation reads `2010-09-09` as a string; PyYAML would turn it into a date.

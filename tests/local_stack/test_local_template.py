@@ -321,6 +321,7 @@ def test_the_transformed_template_builds_what_the_hand_written_reader_built() ->
         spec["environment"].pop("ROOMS_CURSOR_SECRET", None)  # generated anew for each stack
         for name in ("ROOMS_WEBSOCKET_ENDPOINT", "ROOMS_PRESENCE_GRACE_SECONDS"):  # came with the WebSocket API
             spec["environment"].pop(name, None)
+    functions["ApiFunction"]["environment"].pop("ROOMS_SWEEP_QUEUE_URL")  # came with immediate promotion
     assert functions == before["functions"]
 
 
@@ -331,3 +332,18 @@ def test_a_batch_over_ten_without_a_batching_window_is_refused_as_lambda_refuses
     variant.write_text(text)
     with pytest.raises(TemplateError, match="BatchSize over 10"):
         load_template(variant, naming=NAMING)
+
+
+def test_a_key_twice_in_one_mapping_is_refused_not_silently_dropped(tmp_path: Path) -> None:
+    # a function with two Environment blocks: CloudFormation refuses it, so the local stack does too
+    variant = tmp_path / "template.yaml"
+    variant.write_text(
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Environment: {Variables: {A: !Ref B}}\n"
+        "      Environment: {Variables: {C: d}}\n"
+    )
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'Environment'"):
+        load_yaml(variant)
