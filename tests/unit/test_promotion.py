@@ -146,3 +146,19 @@ def test_a_family_without_parallel_rooms_is_not_searched_for_candidates() -> Non
     fakes.room_service().leave(FAMILY, "m1")
     assert fakes.deliver_promotions() == 0
     assert fakes.table.count("promotion_candidates") == 0
+
+
+def test_the_sweep_batch_takes_a_promote_message(fakes: Fakes) -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from rooms.sweeper import PromoteMessage, SweepBatch
+    from tests.conftest import load_event
+
+    seated_in_p1(fakes, "a")
+    fakes.room_service().leave(FAMILY, "m1")
+    ((family_id, seats),) = fakes.releases.promotions
+    record = load_event("sweeper/sweep_batch")["Records"][0]
+    record["body"] = PromoteMessage.of(family_id, seats).model_dump_json()
+    batch = SweepBatch(fakes.sweeper())
+    batch.settle(SQSRecord(record))
+    assert batch.promoted == 1 and room_of(fakes, "a") == FAMILY
