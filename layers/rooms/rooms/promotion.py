@@ -48,7 +48,7 @@ class Promoter:
         moved up."""
         seats = main.free_seats if limit is None else min(limit, main.free_seats)
         promoted = 0
-        for _ in range(MAX_LOOKS):
+        for _ in range(MAX_LOOKS if seats > 0 else 0):
             wanted = seats - promoted
             candidates = self._tickets.promotion_candidates(main.family_id, main.room_id, wanted + SPARE_CANDIDATES)
             if not candidates:
