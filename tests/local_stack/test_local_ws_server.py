@@ -183,7 +183,8 @@ def test_sockets_open_and_are_answered_while_a_mass_of_disconnects_is_still_runn
 
     function = Recorder(answer)
     closing = 80  # more than all the server's invocation threads
-    with _server(api, function) as server:
+    unthrottled = replace(api, stage=replace(api.stage, throttling_rate_limit=None, throttling_burst_limit=None))
+    with _server(unthrottled, function) as server:
         try:
             for _ in range(closing):
                 with connect(f"{server.url}?token=t", open_timeout=DEADLINE_S):
