@@ -238,6 +238,10 @@ class CapacityBench:
     def join(self, room_id: str, user: str, expected: int) -> dict[str, Any]:
         return self.call("POST", f"/rooms/{room_id}/join", user, expected)
 
+    def leave(self, room_id: str, user: str) -> None:
+        if not self.call("POST", f"/rooms/{room_id}/leave", user, 200)["left"]:
+            raise AssertionError(f"{user} left nothing")
+
     @contextmanager
     def measuring(self, costs: dict[str, OperationCost], name: str, calls: int) -> Iterator[None]:
         """The block's charges, read as `calls` calls of `name`, go into `costs`."""
@@ -286,13 +290,9 @@ class CapacityBench:
         with self.measuring(costs, "heartbeat", calls):
             self.parallel(lambda user: self.call("POST", f"/rooms/{room['room_id']}/heartbeat", user, 200), users)
 
-        def leave(user: str) -> None:
-            if not self.call("POST", f"/rooms/{room['room_id']}/leave", user, 200)["left"]:
-                raise AssertionError(f"{user} left nothing")
-
         # and the promotion each asks for (nobody waits here), until the sweep queue drained
         with self.measuring(costs, "leave", calls):
-            self.parallel(leave, users)
+            self.parallel(lambda user: self.leave(room["room_id"], user), users)
             self.stack.wait_idle(timeout=600)
 
         def kick(user: str) -> None:
@@ -313,13 +313,9 @@ class CapacityBench:
             promoted_tickets[user] = answer["ticket"]["ticket_id"]
         self.stack.wait_idle(timeout=600)
 
-        def leave_main(user: str) -> None:
-            if not self.call("POST", f"/rooms/{main['room_id']}/leave", user, 200)["left"]:
-                raise AssertionError(f"{user} left nothing")
-
         # the leave, and the sweeper's promotion it asks for, until the sweep queue drained
         with self.measuring(costs, "promoting_leave", calls):
-            self.parallel(leave_main, sitting)
+            self.parallel(lambda user: self.leave(main["room_id"], user), sitting)
             self.stack.wait_idle(timeout=600)
         moved = [self.call("GET", f"/tickets/{ticket}", user, 200) for user, ticket in promoted_tickets.items()]
         if any(ticket["room_id"] != main["room_id"] for ticket in moved):

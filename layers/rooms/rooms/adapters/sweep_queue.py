@@ -5,6 +5,7 @@ release of a closed socket's seat, delayed by the grace, and the promotion into 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from botocore.config import Config
@@ -26,11 +27,17 @@ class SweepQueueError(RuntimeError):
 @overload_is_busy
 class SqsSweepQueue:
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
-        config = settings()
-        self._queue_url = queue_url or config.sweep_queue_url
-        self._client = client or aws_session.client(
+        self._queue_url = queue_url or settings().sweep_queue_url
+        if client is not None:
+            self._client = client
+
+    @cached_property
+    def _client(self) -> Any:
+        # made on the first send: the API builds this queue with its room service, and only a leave of a
+        # main-room seat sends to it
+        return aws_session.client(
             "sqs",
-            region_name=config.region,
+            region_name=settings().region,
             config=Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5),
         )
 
