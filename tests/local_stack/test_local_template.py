@@ -321,7 +321,10 @@ def test_the_transformed_template_builds_what_the_hand_written_reader_built() ->
         spec["environment"].pop("ROOMS_CURSOR_SECRET", None)  # generated anew for each stack
         for name in ("ROOMS_WEBSOCKET_ENDPOINT", "ROOMS_PRESENCE_GRACE_SECONDS"):  # came with the WebSocket API
             spec["environment"].pop(name, None)
-    functions["ApiFunction"]["environment"].pop("ROOMS_SWEEP_QUEUE_URL")  # came with immediate promotion
+    api_environment = functions["ApiFunction"]["environment"]
+    api_environment.pop("ROOMS_SWEEP_QUEUE_URL")  # came with immediate promotion
+    for name in ("ROOMS_MEDIA_PROVIDER", "ROOMS_LIVEKIT_URL", "ROOMS_LIVEKIT_API_KEY", "ROOMS_LIVEKIT_API_SECRET"):
+        api_environment.pop(name)  # came with media tokens
     assert functions == before["functions"]
 
 
@@ -347,3 +350,17 @@ def test_a_key_twice_in_one_mapping_is_refused_not_silently_dropped(tmp_path: Pa
     )
     with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'Environment'"):
         load_yaml(variant)
+
+
+def test_livekit_media_needs_its_server_and_its_secret_cannot_be_resolved_locally() -> None:
+    naming = LocalNaming(stack="t")
+    # the template's rule refuses the provider without its server, key and secret, as CloudFormation would
+    with pytest.raises(TemplateError, match="LiveKitNeedsItsServer"):
+        load_template(REAL_TEMPLATE, naming=naming, parameters={"MediaProvider": "livekit"})
+    # the API secret is a Secrets Manager secret made outside the stack: the local stack says so, not ""
+    complete = {"MediaProvider": "livekit", "LiveKitUrl": "wss://m", "LiveKitApiKey": "k", "LiveKitApiSecretName": "lk"}
+    with pytest.raises(TemplateError, match="cannot be resolved locally"):
+        load_template(REAL_TEMPLATE, naming=naming, parameters=complete)
+    # without a provider the API is told none, and no secret
+    environment = load_template(REAL_TEMPLATE, naming=naming).functions["ApiFunction"].environment
+    assert environment["ROOMS_MEDIA_PROVIDER"] == "none" and environment["ROOMS_LIVEKIT_API_SECRET"] == ""

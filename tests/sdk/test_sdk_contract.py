@@ -27,6 +27,7 @@ from rooms_client.models import (
     JoinOutcome,
     KickResult,
     LeaveResult,
+    Media,
     ParticipantsPage,
     Room,
     RsvpResult,
@@ -42,6 +43,7 @@ SCHEMAS: dict[str, dict[str, Any]] = SPEC["components"]["schemas"]
 CONTRACT: dict[type, tuple[str, dict[str, tuple[str, ...]]]] = {
     Room: ("RoomOut", {"status": ROOM_STATUSES}),
     Seat: ("SeatOut", {}),
+    Media: ("MediaOut", {}),
     Ticket: ("TicketOut", {"status": TICKET_STATUSES}),
     JoinOutcome: ("JoinOut", {"status": JOIN_STATUSES}),
     LeaveResult: ("LeaveOut", {}),

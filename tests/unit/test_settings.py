@@ -60,3 +60,21 @@ def test_every_bad_variable_is_named_at_once() -> None:
         Settings.from_environment({"ROOMS_MAX_CAPACITY": "lots", "ROOMS_OVERFLOW_MAX_RECEIVE_COUNT": "0"})
     assert "ROOMS_MAX_CAPACITY='lots'" in str(raised.value)
     assert "ROOMS_OVERFLOW_MAX_RECEIVE_COUNT='0'" in str(raised.value)
+
+
+def test_livekit_media_needs_its_server_and_key_and_never_shows_the_secret() -> None:
+    # GIVEN the LiveKit provider with its secret but neither its URL nor its key
+    environ = {"ROOMS_MEDIA_PROVIDER": "livekit", "ROOMS_LIVEKIT_API_SECRET": "s3cr3t-value"}
+    # WHEN the settings are read THEN the error names what is missing, and the secret appears nowhere
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environment(environ)
+    assert "ROOMS_LIVEKIT_URL, ROOMS_LIVEKIT_API_KEY" in str(raised.value)
+    assert "s3cr3t-value" not in str(raised.value)
+    complete = Settings.from_environment({**environ, "ROOMS_LIVEKIT_URL": "wss://m", "ROOMS_LIVEKIT_API_KEY": "k"})
+    assert complete.media_provider == "livekit" and "s3cr3t-value" not in repr(complete)
+
+
+def test_an_unknown_media_provider_is_refused() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environment({"ROOMS_MEDIA_PROVIDER": "jitsi"})
+    assert "ROOMS_MEDIA_PROVIDER='jitsi'" in str(raised.value)

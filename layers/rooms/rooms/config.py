@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 
 class SettingsError(ValueError):
@@ -57,6 +59,27 @@ class Settings(BaseModel):
     jwks_url: str = Field("", alias="ROOMS_JWKS_URL")
     jwt_issuer: str = Field("", alias="ROOMS_JWT_ISSUER")
     jwt_audience: str = Field("", alias="ROOMS_JWT_AUDIENCE")
+    # who mints a seat's media credentials (rooms.media); livekit needs its server's URL and an API key
+    media_provider: Literal["none", "livekit"] = Field("none", alias="ROOMS_MEDIA_PROVIDER")
+    livekit_url: str = Field("", alias="ROOMS_LIVEKIT_URL")
+    livekit_api_key: str = Field("", alias="ROOMS_LIVEKIT_API_KEY")
+    livekit_api_secret: str = Field("", alias="ROOMS_LIVEKIT_API_SECRET", repr=False)
+    media_token_ttl_seconds: int = Field(6 * 3600, ge=60, le=24 * 3600, alias="ROOMS_MEDIA_TOKEN_TTL_SECONDS")
+
+    @model_validator(mode="after")
+    def _livekit_is_complete(self) -> Settings:
+        if self.media_provider == "livekit":
+            missing = [name for name, value in self._livekit_settings() if not value]
+            if missing:
+                raise ValueError(f"ROOMS_MEDIA_PROVIDER=livekit needs {', '.join(missing)}")
+        return self
+
+    def _livekit_settings(self) -> list[tuple[str, str]]:
+        return [
+            ("ROOMS_LIVEKIT_URL", self.livekit_url),
+            ("ROOMS_LIVEKIT_API_KEY", self.livekit_api_key),
+            ("ROOMS_LIVEKIT_API_SECRET", self.livekit_api_secret),
+        ]
 
     @property
     def seat_lease_seconds(self) -> int:
@@ -77,8 +100,15 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            problems = [f"{problem['loc'][0]}={problem['input']!r}: {problem['msg']}" for problem in error.errors()]
+            problems = [_described(problem) for problem in error.errors()]
             raise SettingsError("Bad settings in the environment: " + "; ".join(problems)) from None
+
+
+def _described(problem: ErrorDetails) -> str:
+    # a check across settings has no one variable to name, and its input (every value) may hold secrets
+    if not problem["loc"]:
+        return problem["msg"].removeprefix("Value error, ")
+    return f"{problem['loc'][0]}={problem['input']!r}: {problem['msg']}"
 
 
 @cache

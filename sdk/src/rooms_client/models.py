@@ -96,6 +96,25 @@ class Room:
 
 
 @dataclass(frozen=True)
+class Media:
+    """How to join the audio of a seat's room: connect to ``url`` with ``token`` (``provider``'s SDK)."""
+
+    provider: str
+    url: str
+    token: str
+    expires_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Json) -> Media:
+        return cls(
+            provider=str(data["provider"]),
+            url=str(data["url"]),
+            token=str(data["token"]),
+            expires_at=_required_datetime(data, "expires_at"),
+        )
+
+
+@dataclass(frozen=True)
 class Seat:
     room_id: str
     family_id: str
@@ -104,9 +123,12 @@ class Seat:
     joined_at: datetime
     expires_at: datetime
     heartbeat_interval_seconds: int
+    # the caller's own seat from a join or a heartbeat, on a platform with a media provider
+    media: Media | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> Seat:
+        media = data.get("media")
         return cls(
             room_id=str(data["room_id"]),
             family_id=str(data["family_id"]),
@@ -115,6 +137,7 @@ class Seat:
             joined_at=_required_datetime(data, "joined_at"),
             expires_at=_required_datetime(data, "expires_at"),
             heartbeat_interval_seconds=int(data["heartbeat_interval_seconds"]),
+            media=Media.from_json(media) if media else None,
         )
 
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from rooms.config import settings
 from rooms.events_service import EventService
+from rooms.media import MediaProvider, NoMedia
 from rooms.service import RoomService
 from rooms.wiring import Adapters
 
@@ -37,6 +38,16 @@ class ApiServices:
             notifier=adapters.notifier,
             promotions=adapters.sweep_queue,
         )
+
+    @cached_property
+    def media(self) -> MediaProvider:
+        config = settings()
+        if config.media_provider == "livekit":  # imported only then: livekit-api and aiohttp take 0.2 s
+            from rooms.adapters.livekit_media import LiveKitMedia
+
+            ttl = timedelta(seconds=config.media_token_ttl_seconds)
+            return LiveKitMedia(config.livekit_url, config.livekit_api_key, config.livekit_api_secret, ttl)
+        return NoMedia()
 
     @cached_property
     def events(self) -> EventService:
@@ -65,6 +76,10 @@ def room_service(services: Annotated[ApiServices, Depends(api_services)]) -> Roo
     return services.rooms
 
 
+def media_provider(services: Annotated[ApiServices, Depends(api_services)]) -> MediaProvider:
+    return services.media
+
+
 def event_service(services: Annotated[ApiServices, Depends(api_services)]) -> EventService:
     return services.events
 
@@ -72,6 +87,7 @@ def event_service(services: Annotated[ApiServices, Depends(api_services)]) -> Ev
 # What a route declares to be handed its use cases
 Rooms = Annotated[RoomService, Depends(room_service)]
 Shows = Annotated[EventService, Depends(event_service)]
+Media = Annotated[MediaProvider, Depends(media_provider)]
 
 
 def caller_id(router: APIGatewayHttpRouter) -> str:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rooms.api.deps import Rooms, caller_id
+from rooms.api.deps import Media, Rooms, caller_id
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
@@ -26,6 +26,7 @@ from rooms.api.schemas import (
     TicketOut,
 )
 from rooms.domain.model import Seat
+from rooms.service import utcnow
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
@@ -84,13 +85,14 @@ def get_room(room_id: RoomId, service: Rooms) -> RoomOut:
     },
 )
 def join_room(
-    room_id: RoomId, service: Rooms, request: Annotated[JoinRequest | None, Body()] = None
+    room_id: RoomId, service: Rooms, media: Media, request: Annotated[JoinRequest | None, Body()] = None
 ) -> Response[JoinOut]:
     promote = request.promote if request else False
     outcome = service.join(room_id, caller_id(router), promote=promote)
     if isinstance(outcome, Seat):
         metrics.add_metric(name="JoinsSeated", unit=MetricUnit.Count, value=1)
-        return Response(200, "application/json", JoinOut(status="seated", seat=SeatOut.of(outcome)))
+        seat = SeatOut.of(outcome, media.grant(outcome, utcnow()))
+        return Response(200, "application/json", JoinOut(status="seated", seat=seat))
     metrics.add_metric(name="JoinsQueued", unit=MetricUnit.Count, value=1)
     ticket = TicketOut.of(outcome)
     return Response(
@@ -118,8 +120,9 @@ def leave_room(room_id: RoomId, service: Rooms) -> LeaveOut:
     tags=["seats"],
     responses=answers(SeatOut, 404, 409),
 )
-def heartbeat(room_id: RoomId, service: Rooms) -> SeatOut:
-    return SeatOut.of(service.heartbeat(room_id, caller_id(router)))
+def heartbeat(room_id: RoomId, service: Rooms, media: Media) -> SeatOut:
+    seat = service.heartbeat(room_id, caller_id(router))
+    return SeatOut.of(seat, media.grant(seat, utcnow()))
 
 
 @router.get(

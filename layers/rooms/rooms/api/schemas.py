@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rooms.api.fields import Title
 from rooms.config import settings
 from rooms.domain.model import Family, Room, Seat, Ticket
+from rooms.media import MediaAccess
 
 # How soon a queued client should look again: the overflow worker gathers a batch for up to 1 s.
 TICKET_POLL_SECONDS = 1
@@ -122,6 +123,17 @@ class RoomOut(BaseModel):
         )
 
 
+class MediaOut(BaseModel):
+    provider: str = Field(description="Who serves the audio: livekit.")
+    url: str = Field(description="The media server to connect to.")
+    token: str = Field(description="The seat holder's access token for its room's media room (listen only).")
+    expires_at: datetime = Field(description="After this the token admits nobody: a heartbeat answers a new one.")
+
+    @classmethod
+    def of(cls, media: MediaAccess) -> MediaOut:
+        return cls(provider=media.provider, url=media.url, token=media.token, expires_at=media.expires_at)
+
+
 class SeatOut(BaseModel):
     room_id: str = Field(description="The room the user sits in: the main room or one of its parallel rooms.")
     family_id: str
@@ -130,9 +142,14 @@ class SeatOut(BaseModel):
     joined_at: datetime
     expires_at: datetime = Field(description="The seat is freed if no heartbeat arrives before this.")
     heartbeat_interval_seconds: int
+    media: MediaOut | None = Field(
+        default=None,
+        description="The caller's own seat only (join and heartbeat answers), when the platform has a media "
+        "provider: how to join the audio of this seat's room.",
+    )
 
     @classmethod
-    def of(cls, seat: Seat) -> SeatOut:
+    def of(cls, seat: Seat, media: MediaAccess | None = None) -> SeatOut:
         return cls(
             room_id=seat.room_id,
             family_id=seat.family_id,
@@ -141,6 +158,7 @@ class SeatOut(BaseModel):
             joined_at=seat.joined_at,
             expires_at=seat.expires_at,
             heartbeat_interval_seconds=settings().heartbeat_interval_seconds,
+            media=MediaOut.of(media) if media else None,
         )
 
 
