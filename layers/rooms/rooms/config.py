@@ -59,7 +59,7 @@ class Settings(BaseModel):
     jwks_url: str = Field("", alias="ROOMS_JWKS_URL")
     jwt_issuer: str = Field("", alias="ROOMS_JWT_ISSUER")
     jwt_audience: str = Field("", alias="ROOMS_JWT_AUDIENCE")
-    # who mints a seat's media credentials (rooms.media); livekit needs its server's URL and an API key
+    # who mints a seat's media credentials (rooms.media); livekit needs its server's URL, an API key and its secret
     media_provider: Literal["none", "livekit"] = Field("none", alias="ROOMS_MEDIA_PROVIDER")
     livekit_url: str = Field("", alias="ROOMS_LIVEKIT_URL")
     livekit_api_key: str = Field("", alias="ROOMS_LIVEKIT_API_KEY")
@@ -68,18 +68,11 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _livekit_is_complete(self) -> Settings:
-        if self.media_provider == "livekit":
-            missing = [name for name, value in self._livekit_settings() if not value]
-            if missing:
-                raise ValueError(f"ROOMS_MEDIA_PROVIDER=livekit needs {', '.join(missing)}")
+        livekit = {"URL": self.livekit_url, "API_KEY": self.livekit_api_key, "API_SECRET": self.livekit_api_secret}
+        missing = [f"ROOMS_LIVEKIT_{name}" for name, value in livekit.items() if not value]
+        if self.media_provider == "livekit" and missing:
+            raise ValueError(f"ROOMS_MEDIA_PROVIDER=livekit needs {', '.join(missing)}")
         return self
-
-    def _livekit_settings(self) -> list[tuple[str, str]]:
-        return [
-            ("ROOMS_LIVEKIT_URL", self.livekit_url),
-            ("ROOMS_LIVEKIT_API_KEY", self.livekit_api_key),
-            ("ROOMS_LIVEKIT_API_SECRET", self.livekit_api_secret),
-        ]
 
     @property
     def seat_lease_seconds(self) -> int:
