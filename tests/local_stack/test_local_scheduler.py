@@ -23,6 +23,7 @@ from rooms_local.naming import LocalNaming
 from rooms_local.schedule_expressions import Cron, ScheduleExpressionError, ScheduleTiming, parse_expression
 from rooms_local.scheduler_runner import render_input
 from rooms_local.template import load_template
+from tests.local_stack.records import written_records
 
 PARIS = "Europe/Paris"
 NEW_YORK = "America/New_York"
@@ -367,7 +368,7 @@ def stack(needs_java: None, project: Path, records: Path) -> Iterator[LocalStack
 
 
 def handled(records: Path) -> list[Any]:
-    return [json.loads(line) for line in records.read_text().splitlines()] if records.exists() else []
+    return written_records(records)
 
 
 def at_expression(when: datetime, timezone: str = "UTC") -> str:

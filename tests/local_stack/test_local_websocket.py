@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from rooms_local import LocalStack, mint_token
+from tests.local_stack.records import written_records
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("local_websocket")]
 TEMPLATE = Path(__file__).parent / "data" / "websocket" / "template.yaml"
@@ -42,7 +43,7 @@ def stack(needs_java: None, records: Path) -> Iterator[LocalStack]:
 
 
 def _events(records: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in records.read_text().splitlines()] if records.exists() else []
+    return written_records(records)
 
 
 def _wait_for(found: Callable[[], Any], what: str) -> Any:
@@ -220,7 +221,12 @@ def test_an_idle_connection_is_closed_going_away(stack: LocalStack, records: Pat
             while True:
                 socket.recv(timeout=DEADLINE_S)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-    connection_id = next(e["requestContext"]["connectionId"] for e in _events(records) if "u-idle" in e.get("body", ""))
+    connection_id = _wait_for(
+        lambda: next(
+            (e["requestContext"]["connectionId"] for e in _events(records) if "u-idle" in e.get("body", "")), None
+        ),
+        "quiet message",
+    )
     assert _event_of(records, connection_id, "DISCONNECT")["requestContext"]["disconnectStatusCode"] == 1001
 
 
