@@ -68,6 +68,8 @@ class LocalNaming:
             case "AWS::SNS::Topic":
                 arn = self.arn("sns", name)
                 return {"Ref": arn, "TopicArn": arn, "TopicName": name}
+            case "AWS::Events::EventBus":
+                return {"Ref": name, "Arn": self.arn("events", f"event-bus/{name}"), "Name": name}
             case "AWS::IAM::Role":
                 return {"Ref": name, "Arn": f"arn:aws:iam::{self.account}:role/{name}", "RoleId": name}
             case _:

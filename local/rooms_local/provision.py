@@ -1,4 +1,5 @@
-"""Creates the template's tables in DynamoDB Local and its queues, schedule groups and schedules in moto."""
+"""Creates the template's tables in DynamoDB Local and its queues, schedule groups, schedules and event buses
+in moto."""
 
 from __future__ import annotations
 
@@ -77,6 +78,12 @@ def provision_schedules(template: Template, moto_endpoint: str, region: str = "u
         scheduler.create_schedule(**schedule.create_kwargs())
 
 
+def provision_event_buses(template: Template, moto_endpoint: str, region: str = "us-east-1") -> None:
+    events = client("events", moto_endpoint, region)
+    for bus in template.event_buses.values():
+        events.create_event_bus(Name=bus.name)
+
+
 def provision(
     template: Template,
     *,
@@ -90,3 +97,4 @@ def provision(
     provision_queues(template, moto_endpoint, region, visibility_timeout)
     provision_schedule_groups(template, moto_endpoint, region)
     provision_schedules(template, moto_endpoint, region)
+    provision_event_buses(template, moto_endpoint, region)

@@ -1,6 +1,6 @@
-"""The whole local stack from template.yaml: DynamoDB Local, a moto server, the tables, queues and
-schedules, a process pool per function, the HTTP gateway, the SQS pollers and the scheduler that fires
-the schedules. No Docker, no AWS account.
+"""The whole local stack from template.yaml: DynamoDB Local, a moto server, the tables, queues, schedules
+and event buses, a process pool per function, the HTTP gateway, the SQS and stream pollers and the scheduler
+that fires the schedules. No Docker, no AWS account.
 """
 
 from __future__ import annotations
@@ -24,10 +24,18 @@ from .lambda_pool import LambdaPool, lambda_environment
 from .moto_server import MotoServer
 from .naming import DEFAULT_REGION, DEFAULT_STACK, LocalNaming
 from .ports import free_port
-from .provision import client, provision_queues, provision_schedule_groups, provision_schedules, provision_tables
+from .provision import (
+    client,
+    provision_event_buses,
+    provision_queues,
+    provision_schedule_groups,
+    provision_schedules,
+    provision_tables,
+)
 from .scheduler_runner import SchedulerRunner
 from .sqs_source import SqsEventSource
-from .template import Template, load_template
+from .stream_source import StreamEventSource
+from .template import StreamEventSpec, Template, load_template
 from .tokens import AUDIENCE, ISSUER, JWKS_PATH
 from .ws_server import IDLE_TIMEOUT_S, MAX_DURATION_S, WebSocketServer
 
@@ -68,6 +76,9 @@ class LocalStack:
     template's APIs) points. `ws_idle_timeout` and `ws_max_duration` are API Gateway's 10 minutes and
     2 hours unless tests want them shorter. The template's JwtIssuer, JwtAudience and JwksUrl parameters
     default to the local issuer: the dev tokens', with its key set at `<api_url>/.well-known/jwks.json`.
+
+    A function's DynamoDB stream event reads DynamoDB Local's stream of its table (rooms_local.stream_source),
+    and the template's EventBridge buses are made in moto, which delivers to the rules put on them.
 
     `warm=True` starts every function's instances (`max_instances`, or its reserved concurrency) while the
     stack comes up, as a deployed stack that has served before has them: the first storm then does not
@@ -123,6 +134,7 @@ class LocalStack:
         self.warm = warm
         self.pools: dict[str, LambdaPool] = {}
         self.sources: list[SqsEventSource] = []
+        self.stream_sources: list[StreamEventSource] = []
         self.startup_seconds = 0.0
         self._template: Template | None = None
         self._gateway: Gateway | None = None
@@ -175,6 +187,7 @@ class LocalStack:
         provision_queues(template, self.moto_endpoint, self.region, self.visibility_timeout)
         provision_schedule_groups(template, self.moto_endpoint, self.region)
         provision_schedules(template, self.moto_endpoint, self.region)
+        provision_event_buses(template, self.moto_endpoint, self.region)
         self._dynamodb.wait_ready()
         provision_tables(template, self._dynamodb.endpoint, self.region)
         if self.capacity_model:
@@ -207,6 +220,10 @@ class LocalStack:
         for source in self.sources:
             self._cleanup.callback(source.request_stop)  # runs first on stop: no new batches
             source.start()
+        for stream in self.stream_sources:
+            self._cleanup.callback(stream.join)
+            self._cleanup.callback(stream.request_stop)
+            stream.start()
         # The scheduler's clock starts now, when everything is up: "2 minutes from now" is 2 minutes away.
         self._clock = SchedulerClock(self.clock_speed)
         if self.run_schedules:
@@ -258,8 +275,25 @@ class LocalStack:
                         event.function_id,
                     )
                 self._cleanup.callback(source.join)
+        for stream_event in template.stream_events:
+            if stream_event.enabled and self.run_pollers and stream_event.function_id in self.pools:
+                self.stream_sources.append(self._stream_source(template, stream_event))
         if self.warm:
             self._warm_pools()
+
+    def _stream_source(self, template: Template, event: StreamEventSpec) -> StreamEventSource:
+        # the stream is DynamoDB Local's own: reading it is not billed on AWS, so never through the meter
+        local = self.dynamodb_local_endpoint
+        table = client("dynamodb", local, self.region).describe_table(TableName=template.tables[event.table_id].name)
+        return StreamEventSource(
+            event,
+            table["Table"]["LatestStreamArn"],
+            self.pools[event.function_id],
+            dynamodb_endpoint=local,
+            moto_endpoint=self.moto_endpoint,
+            region=self.region,
+            on_failure=template.queues[event.on_failure_queue_id] if event.on_failure_queue_id else None,
+        )
 
     def _warm_pools(self) -> None:
         """Every pool's instances, started side by side (each waits on its processes' init)."""
@@ -400,7 +434,8 @@ class LocalStack:
     def wait_idle(self, timeout: float = 30.0, poll_s: float = 0.1) -> None:
         """Wait until no invocation runs and every queue a function consumes is empty (in flight
         included, so failed messages are retried or dead-lettered first) and no scheduled delivery is
-        in flight or waiting for a retry. Dead-letter queues and other unconsumed queues are not waited for."""
+        in flight or waiting for a retry, and every table stream a function reads has been delivered. Dead-letter
+        queues and other unconsumed queues are not waited for."""
         deadline = time.monotonic() + timeout
         sqs = self.client("sqs")
         quiet_checks = 0
@@ -427,4 +462,7 @@ class LocalStack:
             count = sum(int(value) for value in attributes.values()) + source.in_flight
             if count:
                 pending[source.queue.logical_id] = count
+        for stream in self.stream_sources:
+            if not stream.sync():
+                pending[f"{stream.event.table_id} stream"] = 1
         return pending

@@ -23,6 +23,7 @@ from .sam_transform import local_code_path, sam_transform
 from .websocket_template import WebSocketApiSpec, is_websocket_api, read_websocket_apis
 
 __all__ = [
+    "EventBusSpec",
     "FunctionSpec",
     "HttpApiSpec",
     "HttpRoute",
@@ -31,6 +32,7 @@ __all__ = [
     "Redrive",
     "ScheduleGroupSpec",
     "SqsEventSpec",
+    "StreamEventSpec",
     "TableSpec",
     "Template",
     "TemplateError",
@@ -187,6 +189,31 @@ class SqsEventSpec:
 
 
 @dataclass(frozen=True)
+class StreamEventSpec:
+    """A function's DynamoDB stream event source mapping (rooms_local.stream_source runs it)."""
+
+    function_id: str
+    event_name: str
+    table_id: str
+    stream_arn: str  # the template's (local) StreamArn, which the records carry as eventSourceARN
+    starting_position: str  # TRIM_HORIZON or LATEST
+    batch_size: int
+    batching_window_s: float
+    report_batch_item_failures: bool
+    maximum_retry_attempts: int  # -1: until the record leaves the stream
+    on_failure_queue_id: str | None  # the template's queue a batch given up on is sent to
+    filter_patterns: tuple[str, ...]  # EventBridge-syntax patterns; a record matching none is dropped
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class EventBusSpec:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -201,6 +228,7 @@ class FunctionSpec:
     reserved_concurrency: int | None
     http_routes: tuple[HttpRoute, ...] = ()
     sqs_events: tuple[SqsEventSpec, ...] = ()
+    stream_events: tuple[StreamEventSpec, ...] = ()
     schedule_events: tuple[TemplateSchedule, ...] = ()  # its ScheduleV2 events
 
 
@@ -218,6 +246,7 @@ class Template:
     # by logical id: the functions' ScheduleV2 events and the AWS::Scheduler::Schedule resources
     schedules: dict[str, TemplateSchedule] = field(default_factory=dict)
     websocket_apis: dict[str, WebSocketApiSpec] = field(default_factory=dict)
+    event_buses: dict[str, EventBusSpec] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # the stack's Outputs that resolve locally
 
     @property
@@ -227,6 +256,10 @@ class Template:
     @property
     def sqs_events(self) -> list[SqsEventSpec]:
         return [event for spec in self.functions.values() for event in spec.sqs_events]
+
+    @property
+    def stream_events(self) -> list[StreamEventSpec]:
+        return [event for spec in self.functions.values() for event in spec.stream_events]
 
 
 def load_template(
@@ -302,16 +335,26 @@ class _Reader:
             for route in self.http_routes(key, res, functions, http_apis[key])
         ]
         routes.sort(key=lambda route: self.declared.get(f"{route.function_id}{route.event_name}", len(self.declared)))
+        tables = {key: self.table(key, res) for key, res in self.of_type("AWS::DynamoDB::Table").items()}
+        streams = {self.attr(key, "StreamArn"): key for key in tables}
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping")
+        stream_events = [
+            self.stream_event(key, res, streams, queues, functions)
+            for key, res in mappings.items()
+            if str(self.properties(res, ("EventSourceArn",)).get("EventSourceArn")) in streams
+        ]
         sqs_events = [
             event
-            for key, res in self.of_type("AWS::Lambda::EventSourceMapping").items()
-            if (event := self.sqs_event(key, res, queues, functions)) is not None
+            for key, res in mappings.items()
+            if str(self.properties(res, ("EventSourceArn",)).get("EventSourceArn")) not in streams
+            and (event := self.sqs_event(key, res, queues, functions)) is not None
         ]
         functions = {
             key: replace(
                 spec,
                 http_routes=tuple(route for route in routes if route.function_id == key),
                 sqs_events=tuple(event for event in sqs_events if event.function_id == key),
+                stream_events=tuple(event for event in stream_events if event.function_id == key),
                 schedule_events=tuple(s for s in schedules.values() if s.function_id == key),
             )
             for key, spec in functions.items()
@@ -321,7 +364,7 @@ class _Reader:
             parameters=self.resolver.parameters,
             conditions=self.resolver.conditions(),
             refs={key: str(self.resolver.ref(key)) for key in self.resources},
-            tables={key: self.table(key, res) for key, res in self.of_type("AWS::DynamoDB::Table").items()},
+            tables=tables,
             queues=queues,
             schedule_groups={
                 key: ScheduleGroupSpec(key, self.attr(key, "Ref"), self.attr(key, "Arn"))
@@ -331,6 +374,10 @@ class _Reader:
             http_apis=http_apis,
             schedules=schedules,
             websocket_apis=websocket_apis,
+            event_buses={
+                key: EventBusSpec(key, self.attr(key, "Ref"), self.attr(key, "Arn"))
+                for key in self.of_type("AWS::Events::EventBus")
+            },
             outputs=self.outputs(),
         )
 
@@ -483,6 +530,53 @@ class _Reader:
             batching_window_s=window,
             report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             maximum_concurrency=None if concurrency is None else int(concurrency),
+            enabled=str(props.get("Enabled", True)).lower() == "true",
+        )
+
+    # ------------------------------------------------------------------ DynamoDB stream event sources
+    def stream_event(
+        self,
+        logical_id: str,
+        resource: Mapping[str, Any],
+        streams: Mapping[str, str],
+        queues: Mapping[str, QueueSpec],
+        functions: Mapping[str, FunctionSpec],
+    ) -> StreamEventSpec:
+        props = self.properties(resource)
+        name = str(props["FunctionName"])
+        function_id = next((key for key, spec in functions.items() if name in (spec.name, spec.arn)), None)
+        if function_id is None:
+            raise TemplateError(f"{logical_id}: function {name} is not declared in the template")
+        position = str(props.get("StartingPosition", ""))
+        if position not in ("TRIM_HORIZON", "LATEST"):  # Lambda refuses a stream mapping without one
+            raise TemplateError(f"{logical_id}: a stream mapping needs a StartingPosition of TRIM_HORIZON or LATEST")
+        batch_size = int(props.get("BatchSize", 100))
+        if not 1 <= batch_size <= 10000:
+            raise TemplateError(f"{logical_id}: a stream mapping's BatchSize is 1 to 10000")
+        failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        failure_queue = self.logical_id_of(failure, queues, "Arn") if failure else None
+        if failure and failure_queue is None:
+            log.warning(
+                "%s: only an on-failure destination that is one of the template's queues runs locally", logical_id
+            )
+        patterns = tuple(str(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters") or [])
+        for pattern in patterns:
+            try:
+                json.loads(pattern)
+            except ValueError:
+                raise TemplateError(f"{logical_id}: a filter pattern is not JSON: {pattern}") from None
+        return StreamEventSpec(
+            function_id=function_id,
+            event_name=self.event_name(logical_id, function_id),
+            table_id=streams[str(props["EventSourceArn"])],
+            stream_arn=str(props["EventSourceArn"]),
+            starting_position=position,
+            batch_size=batch_size,
+            batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+            on_failure_queue_id=failure_queue,
+            filter_patterns=patterns,
             enabled=str(props.get("Enabled", True)).lower() == "true",
         )
 

@@ -18,7 +18,8 @@ import botocore.client
 import pytest
 
 ACCOUNT = "123456789012"  # moto's
-FUNCTIONS = ("api", "authorizer", "connection", "overflow_worker", "scheduler", "sweeper")  # functions/<name>/app.py
+# functions/<name>/app.py
+FUNCTIONS = ("api", "authorizer", "connection", "lifecycle", "overflow_worker", "scheduler", "sweeper")
 # the @connections API's operations, each authorised as execute-api:ManageConnections on its method
 _CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
 _TRANSACT_ACTIONS = {
@@ -81,6 +82,13 @@ def _resources(
         yield f"scheduler:{operation}", f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule/{group}/{params['Name']}"
         if "RoleArn" in params.get("Target", {}):  # handing a role to the Scheduler is a PassRole
             yield "iam:PassRole", params["Target"]["RoleArn"]
+    elif service == "events" and operation == "PutEvents":
+        for entry in params["Entries"]:
+            bus = entry.get("EventBusName") or "default"
+            yield (
+                "events:PutEvents",
+                bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{bus}",
+            )
     else:
         yield f"{service}:{operation}", "*"
 

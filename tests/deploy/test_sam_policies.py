@@ -28,6 +28,7 @@ HANDLER_TESTS = (
     "test_api.py",
     "test_events.py",
     "test_events_housekeeping.py",
+    "test_lifecycle.py",
     "test_live.py",
     "test_overflow_worker.py",
     "test_sweeper.py",

@@ -41,6 +41,7 @@ from rooms.domain.errors import (
 )
 from rooms.domain.events import EDITABLE, MUTABLE_EVENT_FIELDS, Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob, expiry_bucket, expiry_shard
+from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
 from rooms.domain.model import (
     MAIN_INDEX,
@@ -1090,3 +1091,17 @@ class Fakes:
 
     def event_service(self) -> EventService:
         return EventService(self.events, self.scheduler, self.show_runner(), self.clock)
+
+
+# ------------------------------------------------------------------------ LifecycleBus
+class FakeLifecycleBus:
+    """LifecycleBus: keeps what was published; `refusing` makes every publish raise, as a bus that refused."""
+
+    def __init__(self) -> None:
+        self.published: list[LifecycleEvent] = []
+        self.refusing = False
+
+    def publish(self, events: Sequence[LifecycleEvent]) -> None:
+        if self.refusing:
+            raise RuntimeError("the bus refused the events")
+        self.published.extend(events)

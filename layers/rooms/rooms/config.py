@@ -59,6 +59,8 @@ class Settings(BaseModel):
     jwks_url: str = Field("", alias="ROOMS_JWKS_URL")
     jwt_issuer: str = Field("", alias="ROOMS_JWT_ISSUER")
     jwt_audience: str = Field("", alias="ROOMS_JWT_AUDIENCE")
+    # the EventBridge bus the lifecycle relay publishes to (rooms.domain.lifecycle)
+    event_bus_name: str = Field("default", alias="ROOMS_EVENT_BUS_NAME")
     # who mints a seat's media credentials (rooms.media); livekit needs its server's URL, an API key and its secret
     media_provider: Literal["none", "livekit"] = Field("none", alias="ROOMS_MEDIA_PROVIDER")
     livekit_url: str = Field("", alias="ROOMS_LIVEKIT_URL")

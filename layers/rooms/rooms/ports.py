@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rooms.domain.events import Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob
+from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
 from rooms.domain.model import Page, Room, Seat, Ticket, TicketStatus
 
@@ -237,3 +238,10 @@ class Silent:
 
     def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
         return None
+
+
+class LifecycleBus(Protocol):
+    """Where lifecycle events go (the EventBridge bus). Raises when any of them was not taken: the stream
+    record they came from is then retried, so an event is told at least once, never silently dropped."""
+
+    def publish(self, events: Sequence[LifecycleEvent]) -> None: ...

@@ -1,0 +1,127 @@
+"""Lifecycle events end to end on the local stack: DynamoDB Local's stream of the table, the template's
+stream mapping (its filters, batching and retries) into the lifecycle function, and moto's EventBridge,
+where a rule on the stack's bus takes every event into a queue. A booked show is opened and closed by
+its schedules, its main room fills, overflow users are seated in its parallel room, and one is promoted:
+each event type arrives, once its cause is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from rooms_local.stack import LocalStack
+from rooms_local.tokens import mint_token
+
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+CAPACITY = 3
+
+
+@pytest.fixture(scope="module")
+def life_stack() -> Iterator[LocalStack]:
+    # the scheduler's clock is frozen: the test moves it to the show's start and past its end
+    with LocalStack(
+        stack_name="life", visibility_timeout=20, clock_speed=0, parameters={"HeartbeatIntervalSeconds": 3600}
+    ) as stack:
+        yield stack
+
+
+class Tap:
+    """A rule on the stack's lifecycle bus sending every event of source "rooms" to a queue of the test's."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.sqs, events = stack.client("sqs"), stack.client("events")
+        bus = stack.template.event_buses["LifecycleEventBus"].name
+        self.url = self.sqs.create_queue(QueueName="life-tap")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="tap", EventBusName=bus, EventPattern=json.dumps({"source": ["rooms"]}))
+        events.put_targets(Rule="tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+
+    def drain(self) -> list[dict[str, Any]]:
+        found = []
+        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages"):
+            found += [json.loads(message["Body"]) for message in messages]
+            entries = [{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in messages]
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
+        return found
+
+
+def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [event["detail"]["data"] for event in events if event["detail-type"] == kind]
+
+
+def test_a_show_tells_each_lifecycle_event_on_the_bus(life_stack: LocalStack) -> None:
+    stack = life_stack
+    tap = Tap(stack)
+    headers: Callable[[str], dict[str, str]] = lambda user: {"Authorization": f"Bearer {mint_token(user)}"}  # noqa: E731
+    host = headers("life-host")
+    with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+        # GIVEN a show for 6 listeners at 3 a room, booked to start in two minutes
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+        booking = {
+            "title": "Lifecycle",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "timezone": "UTC",
+            "capacity": CAPACITY,
+            "expected_audience": 2 * CAPACITY,
+        }
+        booked = http.post("/events", json=booking, headers=host)
+        assert booked.status_code == 201, booked.text
+        event_id = booked.json()["event_id"]
+        # WHEN its start comes THEN it opens with one parallel room ready
+        stack.advance_clock((starts - stack.scheduler_now()).total_seconds() + 1)
+        show = http.get(f"/events/{event_id}", headers=host).json()
+        assert show["status"] == "live", show
+        room_id = show["room_id"]
+        # WHEN 3 listeners fill the main room and 2 more, opted in to promotion, are seated in room 1
+        for user in ("life-1", "life-2", "life-3"):
+            assert http.post(f"/rooms/{room_id}/join", headers=headers(user)).status_code == 200
+        for user in ("life-4", "life-5"):
+            assert http.post(f"/rooms/{room_id}/join", json={"promote": True}, headers=headers(user)).status_code == 202
+        stack.wait_idle(timeout=300)
+        # AND a main-room listener leaves (the first in line moves up) and the show ends
+        assert http.post(f"/rooms/{room_id}/leave", headers=headers("life-1")).status_code == 200
+        stack.wait_idle(timeout=300)
+        stack.advance_clock(3600)
+        assert http.get(f"/events/{event_id}", headers=host).json()["status"] == "ended"
+        stack.wait_idle(timeout=300)
+
+    # THEN every event type arrived from source "rooms", in the one detail shape
+    told = tap.drain()
+    assert {event["source"] for event in told} == {"rooms"}
+    assert all(event["detail"]["version"] == 1 and event["detail"]["type"] == event["detail-type"] for event in told)
+    assert {event["detail-type"] for event in told} == {
+        "show.live",
+        "show.ended",
+        "room.opened",
+        "room.full",
+        "room.closed",
+        "parallel_room.created",
+        "parallel_room.closed",
+        "user.promoted",
+    }
+    parallel = f"{room_id}-p1"
+    assert [(d["event_id"], d["room_id"]) for d in of_type(told, "show.live")] == [(event_id, room_id)]
+    assert [(d["event_id"], d["room_id"], d["status"]) for d in of_type(told, "show.ended")] == [
+        (event_id, room_id, "ended")
+    ]
+    assert [(d["room_id"], d["event_id"]) for d in of_type(told, "room.opened")] == [(room_id, event_id)]
+    assert [(d["room_id"], d["index"]) for d in of_type(told, "parallel_room.created")] == [(parallel, 1)]
+    # the main room filled at the joins, and again when the promotion took the seat its leaver freed
+    assert {d["room_id"] for d in of_type(told, "room.full")} == {room_id}
+    assert [(d["user_id"], d["from_room_id"], d["room_id"]) for d in of_type(told, "user.promoted")] == [
+        ("life-4", parallel, room_id)
+    ]
+    assert [d["room_id"] for d in of_type(told, "room.closed")] == [room_id]
+    assert [d["room_id"] for d in of_type(told, "parallel_room.closed")] == [parallel]
+    # AND nothing was given up on
+    dead = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.template.queues["LifecycleDeadLetterQueue"].url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert dead["ApproximateNumberOfMessages"] == "0"
