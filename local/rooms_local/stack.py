@@ -283,13 +283,11 @@ class LocalStack:
 
     def _stream_source(self, template: Template, event: StreamEventSpec) -> StreamEventSource:
         # the stream is DynamoDB Local's own: reading it is not billed on AWS, so never through the meter
-        local = self.dynamodb_local_endpoint
-        table = client("dynamodb", local, self.region).describe_table(TableName=template.tables[event.table_id].name)
         return StreamEventSource(
             event,
-            table["Table"]["LatestStreamArn"],
+            template.tables[event.table_id].name,
             self.pools[event.function_id],
-            dynamodb_endpoint=local,
+            dynamodb_endpoint=self.dynamodb_local_endpoint,
             moto_endpoint=self.moto_endpoint,
             region=self.region,
             on_failure=template.queues[event.on_failure_queue_id] if event.on_failure_queue_id else None,

@@ -115,12 +115,12 @@ class _Shard:
 
 
 class StreamEventSource:
-    """One thread reading every shard of `stream_arn` (DynamoDB Local's) into `invoker`, in order."""
+    """One thread reading every shard of `table`'s stream (DynamoDB Local's) into `invoker`, in order."""
 
     def __init__(
         self,
         event: StreamEventSpec,
-        stream_arn: str,
+        table: str,
         invoker: Invoker,
         *,
         dynamodb_endpoint: str,
@@ -130,14 +130,16 @@ class StreamEventSource:
         poll_interval_s: float = 0.25,
     ):
         self.event = event
-        self.stream_arn = stream_arn
+        self.table = table
+        self.stream_arn = ""  # DynamoDB Local's, known once started
         self.invoker = invoker
         self.region = region
         self.on_failure = on_failure
         self.poll_interval_s = poll_interval_s
         self._filter = RecordFilter(event.filter_patterns)
-        self._streams = client("dynamodbstreams", dynamodb_endpoint, region)
-        self._sqs = client("sqs", moto_endpoint, region) if on_failure is not None else None
+        self._endpoints = (dynamodb_endpoint, moto_endpoint)
+        self._streams: Any = None
+        self._sqs: Any = None
         self._shards: dict[str, _Shard] = {}
         self._stop = threading.Event()
         self._round = threading.Condition()
@@ -148,6 +150,11 @@ class StreamEventSource:
         self.given_up = 0
 
     def start(self) -> None:
+        dynamodb_endpoint, moto_endpoint = self._endpoints
+        described = client("dynamodb", dynamodb_endpoint, self.region).describe_table(TableName=self.table)
+        self.stream_arn = described["Table"]["LatestStreamArn"]
+        self._streams = client("dynamodbstreams", dynamodb_endpoint, self.region)
+        self._sqs = client("sqs", moto_endpoint, self.region) if self.on_failure is not None else None
         self._discover(initial=True)
         name = f"stream:{self.event.function_id}.{self.event.event_name}"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

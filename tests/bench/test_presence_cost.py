@@ -67,5 +67,8 @@ def test_a_tiny_run_on_the_metered_stack_measures_every_operation(tmp_path: Path
     assert per_call["ping"]["lambda_invocations"] == 0 and per_call["ping"]["write_units"] == 0
     # a connect runs the authorizer and $connect; a close runs $disconnect and the sweeper's release
     assert per_call["connect"]["invocations_by_function"] == {"AuthorizerFunction": 1, "ConnectionFunction": 1}
-    assert per_call["close"]["invocations_by_function"] == {"ConnectionFunction": 1, "SweeperFunction": 1}
+    # (the release changes a seat count, which the lifecycle relay reads off the stream, batched)
+    closing = dict(per_call["close"]["invocations_by_function"])
+    assert 0 < closing.pop("LifecycleFunction") <= 1
+    assert closing == {"ConnectionFunction": 1, "SweeperFunction": 1}
     assert document["http_over_socket"] > 1

@@ -231,8 +231,14 @@ def test_a_close_that_runs_out_of_time_is_finished_by_housekeeping(
     assert status == 200 and closed["status"] == "closed" and closed["occupancy"] == 120
     assert call_api("join_room", path={"room_id": room["room_id"]}, sub="late")[1]["error"]["code"] == "ROOM_CLOSED"
     assert_i1(call_api, room["room_id"])
-    # AND the next housekeeping run frees the rest and forgets the room
-    assert sweep().rooms_emptied == 1
+    # AND housekeeping frees the rest and forgets the room (each run within its time budget: on a slow
+    # machine the rest may take more than one)
+    emptied = 0
+    for _ in range(10):
+        emptied += sweep().rooms_emptied
+        if emptied:
+            break
+    assert emptied == 1
     body = assert_i1(call_api, room["room_id"])
     assert body["total_occupancy"] == 0
     assert sweep().rooms_emptied == 0
