@@ -1,8 +1,9 @@
-"""Lifecycle events end to end on the local stack: DynamoDB Local's stream of the table, the template's
+"""Lifecycle events and rebalancing end to end on the local stack: DynamoDB Local's stream of the table, the template's
 stream mapping (its filters, batching and retries) into the lifecycle function, and moto's EventBridge,
 where a rule on the stack's bus takes every event into a queue. A booked show is opened and closed by
 its schedules, its main room fills, overflow users are seated in its parallel room, and one is promoted:
-each event type arrives, once its cause is committed.
+each event type arrives, once its cause is committed. A family of 5 thinned-out parallel rooms is
+rebalanced by the minute run into the fewest rooms, nobody lost or doubled, and the emptied rooms close.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from rooms_local.stack import LocalStack
 from rooms_local.tokens import mint_token
+from tests.e2e.state import read_family
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
 CAPACITY = 3
@@ -26,7 +28,11 @@ CAPACITY = 3
 def life_stack() -> Iterator[LocalStack]:
     # the scheduler's clock is frozen: the test moves it to the show's start and past its end
     with LocalStack(
-        stack_name="life", visibility_timeout=20, clock_speed=0, parameters={"HeartbeatIntervalSeconds": 3600}
+        stack_name="life",
+        visibility_timeout=20,
+        clock_speed=0,
+        # rebalancing moves listeners who just sat down, and an emptied room closes at the next run
+        parameters={"HeartbeatIntervalSeconds": 3600, "RebalanceMinStaySeconds": 0, "EmptyRoomGraceSeconds": 0},
     ) as stack:
         yield stack
 
@@ -34,13 +40,13 @@ def life_stack() -> Iterator[LocalStack]:
 class Tap:
     """A rule on the stack's lifecycle bus sending every event of source "rooms" to a queue of the test's."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalStack, queue: str = "life-tap") -> None:
         self.sqs, events = stack.client("sqs"), stack.client("events")
         bus = stack.template.event_buses["LifecycleEventBus"].name
-        self.url = self.sqs.create_queue(QueueName="life-tap")["QueueUrl"]
+        self.url = self.sqs.create_queue(QueueName=queue)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="tap", EventBusName=bus, EventPattern=json.dumps({"source": ["rooms"]}))
-        events.put_targets(Rule="tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+        events.put_rule(Name=queue, EventBusName=bus, EventPattern=json.dumps({"source": ["rooms"]}))
+        events.put_targets(Rule=queue, EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
 
     def drain(self) -> list[dict[str, Any]]:
         found = []
@@ -125,3 +131,57 @@ def test_a_show_tells_each_lifecycle_event_on_the_bus(life_stack: LocalStack) ->
         QueueUrl=stack.template.queues["LifecycleDeadLetterQueue"].url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert dead["ApproximateNumberOfMessages"] == "0"
+
+
+def test_five_thin_parallel_rooms_are_merged_into_one_with_nobody_lost_or_doubled(life_stack: LocalStack) -> None:
+    stack = life_stack
+    tap = Tap(stack, queue="rebalance-tap")
+    dynamodb, table = stack.client("dynamodb"), stack.template.tables["RoomsTable"].name
+    headers: Callable[[str], dict[str, str]] = lambda user: {"Authorization": f"Bearer {mint_token(user)}"}  # noqa: E731
+    with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+        # GIVEN a family that asked for rebalancing: a full main room of 10 and 5 full parallel rooms
+        created = http.post("/rooms", json={"title": "Merge", "capacity": 10, "rebalance": True}, headers=headers("mh"))
+        assert created.status_code == 201 and created.json()["rebalance"] is True, created.text
+        room_id = created.json()["room_id"]
+        for n in range(10):
+            assert http.post(f"/rooms/{room_id}/join", headers=headers(f"main-{n}")).status_code == 200
+        overflow = [f"over-{n:02d}" for n in range(50)]
+        for user in overflow:
+            assert http.post(f"/rooms/{room_id}/join", headers=headers(user)).status_code == 202
+        stack.wait_idle(timeout=300)
+        full = read_family(dynamodb, table, room_id)
+        assert [full.occupancy(f"{room_id}-p{index}") for index in range(1, 6)] == [10] * 5
+        # AND 8 of each parallel room's 10 leave: 10 listeners in 5 rooms
+        by_room = {seat["user_id"]: seat["room_id"] for seat in full.seats}
+        leaving = [
+            user
+            for index in range(1, 6)
+            for user in sorted(u for u in overflow if by_room[u] == f"{room_id}-p{index}")[:8]
+        ]
+        for user in leaving:
+            assert http.post(f"/rooms/{room_id}/leave", headers=headers(user)).status_code == 200
+        stack.wait_idle(timeout=300)
+        staying = set(overflow) - set(leaving)
+
+        # WHEN the minute run comes THEN the 10 sit in one parallel room, each once, the counts exact (I1, I2)
+        stack.advance_clock(60)
+        stack.wait_idle(timeout=300)
+        merged = read_family(dynamodb, table, room_id)
+        merged.assert_invariants()
+        occupancy = [merged.occupancy(f"{room_id}-p{index}") for index in range(1, 6)]
+        assert sorted(occupancy) == [0, 0, 0, 0, 10]
+        in_parallel = [seat["user_id"] for seat in merged.seats if seat["room_id"] != room_id]
+        assert sorted(in_parallel) == sorted(staying)
+        # AND the emptied rooms close at the next runs (marked empty, then past the grace)
+        stack.advance_clock(60)
+        stack.advance_clock(60)
+        stack.wait_idle(timeout=300)
+        rooms = http.get(f"/rooms/{room_id}/family", headers=headers("mh")).json()["rooms"]
+        assert sorted((r["status"], r["occupancy"]) for r in rooms if r["index"] > 0) == [("closed", 0)] * 4 + [
+            ("open", 10)
+        ]
+    # AND each move was told on the bus
+    told = tap.drain()
+    moved = of_type(told, "user.moved")
+    assert len(moved) == 8 and {d["user_id"] for d in moved} <= staying
+    assert len(of_type(told, "parallel_room.closed")) == 4

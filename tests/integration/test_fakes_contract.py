@@ -201,6 +201,33 @@ def test_promotion_moves_a_seat_and_its_ticket_or_says_why_not(stores: Stores) -
     assert stores.rooms.promote(seated, "r_c", NOW) is Promotion.GONE  # an old read of the ticket
 
 
+def test_relocation_moves_a_seat_and_its_ticket_once_per_interval_or_says_why_not(stores: Stores) -> None:
+    main = room(stores, capacity=2)
+    stores.rooms.create_parallel_room(main, 1, NOW)
+    stores.rooms.create_parallel_room(stores.rooms.get_room("r_c", consistent=True), 2, NOW)
+    p1, p2 = (stores.rooms.get_room(parallel_room_id("r_c", n), consistent=True) for n in (1, 2))
+    ticket = queued(stores, "r_c", "a")
+    stores.rooms.seat_batch(p2, [OverflowRequest.of(ticket)], NOW)
+    seat = stores.rooms.get_seat("r_c", "a")
+    assert seat is not None and seat.room_id == p2.room_id and seat.moved_at is None
+    later = NOW + timedelta(minutes=5)
+    assert stores.rooms.relocate(seat, p1, later, moved_before=later) is Promotion.PROMOTED
+    moved = stores.rooms.get_seat("r_c", "a")
+    assert moved is not None and (moved.room_id, moved.moved_at) == (p1.room_id, later)
+    assert stores.tickets.get_ticket(ticket.ticket_id).room_id == p1.room_id  # type: ignore[union-attr]
+    assert [stores.rooms.get_room(r.room_id, consistent=True).occupancy for r in (p1, p2)] == [1, 0]
+    assert stores.rooms.relocate(seat, p1, later, moved_before=later) is Promotion.GONE  # an old read of it
+    # moved back within the interval: refused; after it: moved; into a full or closed room: full
+    assert stores.rooms.relocate(moved, p2, later, moved_before=later - timedelta(minutes=10)) is Promotion.GONE
+    again = later + timedelta(minutes=11)
+    assert stores.rooms.relocate(moved, p2, again, moved_before=again - timedelta(minutes=10)) is Promotion.PROMOTED
+    back = stores.rooms.get_seat("r_c", "a")
+    assert back is not None
+    for user in ("m1", "m2"):
+        stores.rooms.admit("r_c", "r_c", user, NOW)
+    assert stores.rooms.relocate(back, main, again, moved_before=again) is Promotion.MAIN_FULL
+
+
 # ------------------------------------------------------------------ tickets
 def test_a_ticket_is_put_once_and_each_step_holds_its_condition(stores: Stores) -> None:
     ticket = queued(stores, "r_c", "a")

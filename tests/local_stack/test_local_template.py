@@ -307,11 +307,18 @@ def test_the_transformed_template_builds_what_the_hand_written_reader_built() ->
     for api in before["http_apis"].values():
         del api["default_authorizer"]  # SAM writes the default into each route, compared above
     assert _plain(after.http_apis) == before["http_apis"]
-    assert _plain(after.queues) == before["queues"]
+    queues = _plain(after.queues)
+    del queues["LifecycleDeadLetterQueue"]  # came with lifecycle events
+    assert queues == before["queues"]
     assert _plain(after.sqs_events) == before["sqs_events"]
     assert _plain(after.schedules) == before["schedules"]
     assert _plain(after.schedule_groups) == before["schedule_groups"]
-    assert _plain(after.tables) == before["tables"]
+    tables = _plain(after.tables)
+    assert tables["RoomsTable"]["create_kwargs"].pop("StreamSpecification") == {  # came with lifecycle events
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    assert tables == before["tables"]
     functions = {
         key: {name: value for name, value in _plain(spec).items() if name in before["functions"][key]}
         for key, spec in after.functions.items()
@@ -321,6 +328,8 @@ def test_the_transformed_template_builds_what_the_hand_written_reader_built() ->
         spec["environment"].pop("ROOMS_CURSOR_SECRET", None)  # generated anew for each stack
         for name in ("ROOMS_WEBSOCKET_ENDPOINT", "ROOMS_PRESENCE_GRACE_SECONDS"):  # came with the WebSocket API
             spec["environment"].pop(name, None)
+    for name in ("ROOMS_REBALANCE_MIN_STAY_SECONDS", "ROOMS_REBALANCE_MOVE_INTERVAL_SECONDS"):  # came with rebalancing
+        functions["SchedulerFunction"]["environment"].pop(name)
     api_environment = functions["ApiFunction"]["environment"]
     api_environment.pop("ROOMS_SWEEP_QUEUE_URL")  # came with immediate promotion
     for name in ("ROOMS_MEDIA_PROVIDER", "ROOMS_LIVEKIT_URL", "ROOMS_LIVEKIT_API_KEY", "ROOMS_LIVEKIT_API_SECRET"):

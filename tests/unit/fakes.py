@@ -469,6 +469,34 @@ class FakeRoomStore:
         stored_ticket.promoting = False
         return Promotion.PROMOTED
 
+    def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion:
+        """Move a ticketed seat and its ticket to a free shard of `to_room` unless it moved since `moved_before`;
+        `relocate:write` names the point between the adapter's read of the room and its transaction."""
+        self._t.enter("relocate")
+        free = self._t.free_shards(to_room.room_id) if to_room.room_id in self._t.rooms else []
+        if not free or self._t.stored_room(to_room.room_id).shard_status[0] is RoomStatus.CLOSED:
+            return Promotion.MAIN_FULL
+        to_shard = free[0]
+        self._t.enter("relocate:write")
+        key = (seat.family_id, seat.user_id)
+        current = self._t.seats.get(key)
+        stored_ticket = self._t.tickets.get(ticket_id_for(seat.family_id, seat.user_id))
+        if to_shard not in self._t.free_shards(to_room.room_id):
+            return Promotion.MAIN_FULL
+        if current is None or (current.room_id, current.shard) != (seat.room_id, seat.shard):
+            return Promotion.GONE
+        if current.moved_at is not None and current.moved_at >= moved_before:
+            return Promotion.GONE
+        if (
+            stored_ticket is None
+            or stored_ticket.ticket.status is not TicketStatus.SEATED
+            or stored_ticket.ticket.room_id != seat.room_id
+        ):
+            return Promotion.GONE
+        self._t.seats[key] = replace(current, room_id=to_room.room_id, shard=to_shard, moved_at=now)
+        stored_ticket.ticket = replace(stored_ticket.ticket, room_id=to_room.room_id, updated_at=now)
+        return Promotion.PROMOTED
+
 
 def _seat_order(seat: Seat) -> str:
     return f"{seat.joined_at.isoformat()}#{seat.user_id}"

@@ -179,3 +179,10 @@ def test_a_refused_publish_fails_the_change_so_it_is_retried() -> None:
     bus.refusing = True
     with pytest.raises(RuntimeError, match="refused"):
         LifecycleRelay(rooms, bus).relay(change("INSERT", None, ROOM))
+
+
+def test_a_ticket_moved_to_another_parallel_room_is_a_move_not_a_promotion() -> None:
+    seated = {"sk": "TICKET", "ticket_id": "t1", "user_id": "u1", "family_id": "r1", "room_id": "r1-p3"}
+    (moved,) = events_of(change("MODIFY", seated, {**seated, "room_id": "r1-p1", "moved_at": "2026-12-03"}))
+    assert moved.type is LifecycleType.USER_MOVED
+    assert (moved.data["from_room_id"], moved.data["room_id"]) == ("r1-p3", "r1-p1")

@@ -59,6 +59,9 @@ class Settings(BaseModel):
     jwks_url: str = Field("", alias="ROOMS_JWKS_URL")
     jwt_issuer: str = Field("", alias="ROOMS_JWT_ISSUER")
     jwt_audience: str = Field("", alias="ROOMS_JWT_AUDIENCE")
+    # rebalancing (rooms.rebalance): how long a listener sits before it may be moved, and between two moves
+    rebalance_min_stay_seconds: int = Field(120, ge=0, alias="ROOMS_REBALANCE_MIN_STAY_SECONDS")
+    rebalance_move_interval_seconds: int = Field(600, ge=0, alias="ROOMS_REBALANCE_MOVE_INTERVAL_SECONDS")
     # the EventBridge bus the lifecycle relay publishes to (rooms.domain.lifecycle)
     event_bus_name: str = Field("default", alias="ROOMS_EVENT_BUS_NAME")
     # who mints a seat's media credentials (rooms.media); livekit needs its server's URL, an API key and its secret

@@ -1,5 +1,5 @@
 """The every-minute run: hand the expired seats out to the sweepers, settle tickets nobody would seat,
-promote opted-in users to the main room, close empty parallel rooms.
+promote opted-in users to the main room, merge thinned-out parallel rooms, close empty parallel rooms.
 
 No scans. Ghost seats are indexed by the bucket and shard of their lease end (gsi2 `EXPIRY#<bucket>#<shard>`,
 see rooms.domain.expiry): this run only puts each due bucket's sweep jobs on the sweep queue (8 shards each),
@@ -37,6 +37,7 @@ from rooms.ports import (
     TicketStore,
 )
 from rooms.promotion import Promoter
+from rooms.rebalance import Rebalancer
 from rooms.reconciler import Settled, TicketReconciler
 from rooms.service import utcnow
 from rooms.worker import OverflowMessage
@@ -62,6 +63,7 @@ class SweepReport:
     expiry_jobs_enqueued: int = 0
     families: int = 0
     promoted: int = 0
+    rebalanced: int = 0  # users moved to merge thinned-out parallel rooms
     rooms_closed: int = 0
     rooms_emptied: int = 0
     dead_letters: int = 0  # dead-lettered requests looked at (they stay in the queue)
@@ -85,11 +87,13 @@ class Housekeeping:
         reconciler: TicketReconciler | None = None,
         dead_letters: DeadLetters | None = None,
         notifier: Notifier | None = None,
+        rebalancer: Rebalancer | None = None,
     ) -> None:
         """`store` holds the runs' own records and the family views; `sweep_queue` takes the expiry shards
         for the sweepers; `reconciler` settles stale tickets (production always passes it: rooms.scheduled),
         with `dead_letters`, the overflow dead-letter queue, looked at first; `notifier` tells users
-        promoted, or whose closed room's seat it frees, on their live connections."""
+        promoted or moved, or whose closed room's seat it frees, on their live connections; `rebalancer` merges
+        the thinned-out parallel rooms of the families that asked for it (none: nobody is moved)."""
         self._store = store
         self._rooms = rooms
         self._tickets = tickets
@@ -102,6 +106,7 @@ class Housekeeping:
         self._dead_letters = dead_letters
         self._notifier = notifier or Silent()
         self._promoter = Promoter(rooms, tickets, clock, notifier=self._notifier)
+        self._rebalancer = rebalancer
 
     def run(self) -> SweepReport:
         report = SweepReport()
@@ -224,6 +229,8 @@ class Housekeeping:
         report.families += 1
         if main.free_seats > 0:
             self.promote(main, report)
+        if self._rebalancer is not None:
+            report.rebalanced += self._rebalancer.rebalance(main)
         self.close_empty_rooms(main, report)
 
     def promote(self, main: Room, report: SweepReport) -> None:

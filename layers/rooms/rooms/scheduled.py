@@ -66,6 +66,7 @@ class ScheduledServices:
     def housekeeping(self) -> Housekeeping:
         from rooms.adapters.dead_letters import SqsDeadLetters
         from rooms.adapters.sweep_queue import SqsSweepQueue
+        from rooms.rebalance import Rebalancer
         from rooms.reconciler import TicketReconciler
         from rooms.service import utcnow
 
@@ -85,6 +86,13 @@ class ScheduledServices:
             dead_letters=SqsDeadLetters() if config.overflow_dlq_url else None,
             clock=clock,
             notifier=adapters.notifier,
+            rebalancer=Rebalancer(
+                adapters.rooms,
+                clock,
+                min_stay=timedelta(seconds=config.rebalance_min_stay_seconds),
+                move_interval=timedelta(seconds=config.rebalance_move_interval_seconds),
+                notifier=adapters.notifier,
+            ),
         )
 
 

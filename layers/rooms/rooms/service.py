@@ -72,7 +72,14 @@ class RoomService:
         self._promotions = promotions
 
     def create_room(
-        self, host_id: str, title: str, capacity: int, metadata: dict[str, str], event_id: str | None = None
+        self,
+        host_id: str,
+        title: str,
+        capacity: int,
+        metadata: dict[str, str],
+        event_id: str | None = None,
+        *,
+        rebalance: bool = False,
     ) -> Room:
         room = main_room(
             new_room_id(),
@@ -83,6 +90,7 @@ class RoomService:
             created_at=self._clock(),
             metadata=metadata,
             event_id=event_id,
+            rebalance=rebalance,
         )
         self._rooms.create_room(room)
         return room

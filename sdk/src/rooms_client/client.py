@@ -151,9 +151,12 @@ class RoomsClient(ClientBase):
         capacity: int,
         metadata: Mapping[str, str] | None = None,
         *,
+        rebalance: bool = False,
         idempotency_key: str | None = None,
     ) -> Room:
-        return self.run(self._ops.create_room(title, capacity, metadata, idempotency_key=idempotency_key))
+        return self.run(
+            self._ops.create_room(title, capacity, metadata, rebalance=rebalance, idempotency_key=idempotency_key)
+        )
 
     def get_room(self, room_id: str) -> Room:
         return self.run(self._ops.get_room(room_id))

@@ -68,6 +68,7 @@ class Room:
     metadata: dict[str, str]
     parallel_count: int
     event_id: str | None = None
+    rebalance: bool = False  # the family's thinned-out parallel rooms are merged
 
     @property
     def is_main(self) -> bool:
@@ -92,6 +93,7 @@ class Room:
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             parallel_count=int(data.get("parallel_count") or 0),
             event_id=data.get("event_id"),
+            rebalance=bool(data.get("rebalance", False)),
         )
 
 

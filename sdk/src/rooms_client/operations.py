@@ -139,11 +139,14 @@ class Operations:
         capacity: int,
         metadata: Mapping[str, str] | None = None,
         *,
+        rebalance: bool = False,
         idempotency_key: str | None = None,
     ) -> Op[Room]:
         body: dict[str, Any] = {"title": title, "capacity": capacity}
         if metadata:
             body["metadata"] = dict(metadata)
+        if rebalance:
+            body["rebalance"] = True
         # the key makes a retry after a lost answer return the same room instead of opening a second one
         return Room.from_json((yield from self.send_json(creation("POST", "/rooms", body, idempotency_key))))
 

@@ -60,6 +60,7 @@ def room_from_item(item: RoomItem, metadata: Mapping[str, str] | None = None) ->
         parallel_count=int(item.parallel_count or 0),
         event_id=item.event_id,
         shards=int(item.shards or 1),
+        rebalance=bool(item.rebalance),
     )
 
 
@@ -80,6 +81,7 @@ def room_item(room: Room, *, holds_quota: bool = False) -> RoomItem:
         parallel_count=room.parallel_count,
         event_id=room.event_id,
         holds_quota=True if holds_quota else None,
+        rebalance=True if room.rebalance else None,
         shards=room.shards,
         shard_capacity=shard_capacities(room.capacity, room.shards)[0],
     )
@@ -96,6 +98,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         ticketed=bool(item.ticketed),
         shard=int(item.shard or 0),
         holder=item.holder,
+        moved_at=item.moved_at,
     )
 
 

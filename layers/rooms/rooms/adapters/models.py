@@ -229,6 +229,8 @@ class RoomItem(Model):
     gsi2sk = UnicodeAttribute(null=True)
     # a parallel room seen empty by housekeeping since then; it closes after the grace period
     empty_since = UTCDateTimeAttribute(null=True)
+    # a main room whose host asked for its parallel rooms to be merged as they thin out (rooms.rebalance)
+    rebalance = BooleanAttribute(null=True)
     # write shards: this item is shard 0 and counts `shard_capacity` seats; RoomShardItem holds the others
     shards = NumberAttribute(null=True)
     shard_capacity = NumberAttribute(null=True)
@@ -309,6 +311,8 @@ class SeatItem(Model):
     shard = NumberAttribute(null=True)  # the room's write shard that counts it (null: 0)
     # the live connection that holds it (docs/live.md); a heartbeat leaves a held seat's lease as it is
     holder = UnicodeAttribute(null=True)
+    # when rebalancing last moved it to another room of its family (at most one move per interval)
+    moved_at = UTCDateTimeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     # gsi2pk = seat_expiry_key(bucket of expires_at, pk), gsi2sk = expiry_sort_key(expires_at, pk)
@@ -354,6 +358,8 @@ class TicketItem(Model):
     room_id = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     promote = BooleanAttribute(default=False)
+    # set by a rebalancing move (the lifecycle stream's filter passes a ticket with it: user.moved)
+    moved_at = UTCDateTimeAttribute(null=True)
     republished = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)
     # the family's tickets in arrival order: gsi1pk = ticket_family_key(...) (a shard), gsi1sk = created_at#ticket_id

@@ -26,6 +26,7 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -90,6 +91,7 @@ from rooms.domain.model import (
     family_of,
     parallel_room,
     plan_batch,
+    ticket_id_for,
 )
 from rooms.ports import BatchOutcome, OverflowRequest, Promotion
 
@@ -523,22 +525,73 @@ class DynamoRoomStore:
         if from_room is None or seat is None or seat.room_id != from_room:
             return Promotion.GONE
         main = self.get_room(main_room_id, consistent=True)
-        occupancies = shard_occupancies(self._connection, main)
-        free = [k for k, (occupancy, capacity) in enumerate(occupancies) if occupancy < capacity]
-        if main.status is not RoomStatus.OPEN or not free:
+        to_shard = self._free_shard(main)
+        if to_shard is None:
             return Promotion.MAIN_FULL
-        to_shard = random.choice(free)
+        ticket_actions = [TicketItem.gsi1pk.set(ticket_family_key(ticket.ticket_id, ticket.family_id, promote=False))]
+        codes = self._move(seat, ticket.ticket_id, main_room_id, to_shard, now, ticket_actions=ticket_actions)
+        return _move_outcome(codes)
+
+    def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion:
+        """Move a ticketed seat to another room of its family (rebalancing) in one transaction, as a promotion
+        does, stamping the seat and its ticket `moved_at`; only if the seat has not moved since `moved_before`.
+        PROMOTED when it moved, MAIN_FULL when `to_room` had no free seat (or closed), GONE when the seat left
+        or moved meanwhile."""
+        to_shard = self._free_shard(to_room)
+        if to_shard is None:
+            return Promotion.MAIN_FULL
+        recently = SeatItem.moved_at.does_not_exist() | (SeatItem.moved_at < moved_before)
+        codes = self._move(
+            seat,
+            ticket_id_for(seat.family_id, seat.user_id),
+            to_room.room_id,
+            to_shard,
+            now,
+            seat_condition=recently,
+            seat_actions=[SeatItem.moved_at.set(now)],
+            ticket_actions=[TicketItem.moved_at.set(now)],
+        )
+        return _move_outcome(codes)
+
+    def _free_shard(self, room: Room) -> int | None:
+        """One of the room's write shards with a free seat (read consistently), at random; None if none or closed."""
+        if room.status is not RoomStatus.OPEN:
+            return None
+        occupancies = shard_occupancies(self._connection, room)
+        free = [k for k, (occupancy, capacity) in enumerate(occupancies) if occupancy < capacity]
+        return random.choice(free) if free else None
+
+    def _move(
+        self,
+        seat: Seat,
+        ticket_id: str,
+        to_room_id: str,
+        to_shard: int,
+        now: datetime,
+        *,
+        seat_condition: Condition | None = None,
+        seat_actions: Sequence[Action] = (),
+        ticket_actions: Sequence[Action] = (),
+    ) -> list[str | None] | None:
+        """The seat, its old room's shard (- 1), the new room's shard (+ 1, only while open with a free seat)
+        and its ticket (seated in the old room) in one transaction: None when it committed, else the
+        cancellation codes of [seat, old shard, new shard, ticket]."""
+        from_room = seat.room_id
+        condition = (SeatItem.room_id == from_room) & (SeatItem.gsi1pk == seats_key(from_room, seat.shard))
+        if seat_condition is not None:
+            condition = condition & seat_condition
 
         def attempt() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
-                    SeatItem(pk=seat_key(ticket.family_id, ticket.user_id), sk="SEAT"),
+                    SeatItem(pk=seat_key(seat.family_id, seat.user_id), sk="SEAT"),
                     actions=[
-                        SeatItem.room_id.set(main_room_id),
+                        SeatItem.room_id.set(to_room_id),
                         SeatItem.shard.set(to_shard),
-                        SeatItem.gsi1pk.set(seats_key(main_room_id, to_shard)),
+                        SeatItem.gsi1pk.set(seats_key(to_room_id, to_shard)),
+                        *seat_actions,
                     ],
-                    condition=(SeatItem.room_id == from_room) & (SeatItem.gsi1pk == seats_key(from_room, seat.shard)),
+                    condition=condition,
                 )
                 tx.update(
                     shard_item(from_room, seat.shard),
@@ -546,32 +599,24 @@ class DynamoRoomStore:
                     condition=RoomItem.occupancy > 0,
                 )
                 tx.update(
-                    shard_item(main_room_id, to_shard),
+                    shard_item(to_room_id, to_shard),
                     actions=[RoomItem.occupancy.add(1)],
                     condition=IS_OPEN & HAS_FREE_SEAT,
                 )
                 tx.update(
-                    TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
-                    actions=[
-                        TicketItem.room_id.set(main_room_id),
-                        TicketItem.updated_at.set(now),
-                        TicketItem.gsi1pk.set(ticket_family_key(ticket.ticket_id, ticket.family_id, promote=False)),
-                    ],
+                    TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
+                    actions=[TicketItem.room_id.set(to_room_id), TicketItem.updated_at.set(now), *ticket_actions],
                     condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id == from_room),
                 )
 
         try:
-            with_conflict_retries(f"room family {ticket.family_id}", attempt)
+            with_conflict_retries(f"room family {seat.family_id}", attempt)
         except TransactWriteError as error:
-            codes = cancellation_codes(error)  # [seat, parallel room shard, main room shard, ticket]
+            codes = cancellation_codes(error)
             if len(codes) < 4 or CONDITION_FAILED not in codes:
                 raise
-            if codes[2] == CONDITION_FAILED:
-                return Promotion.MAIN_FULL
-            if codes[0] == CONDITION_FAILED or codes[3] == CONDITION_FAILED:
-                return Promotion.GONE
-            raise
-        return Promotion.PROMOTED
+            return codes
+        return None
 
     # ---------------------------------------------------------------- mapping
     def _seat_item(
@@ -586,3 +631,14 @@ class DynamoRoomStore:
     ) -> SeatItem:
         seat = Seat(room_id, family_id, user_id, now, now + self._lease, ticketed, shard)
         return seat_item(seat, self._bucket_seconds)
+
+
+def _move_outcome(codes: list[str | None] | None) -> Promotion:
+    """A move's outcome from its transaction's cancellation codes [seat, old shard, new shard, ticket]."""
+    if codes is None:
+        return Promotion.PROMOTED
+    if codes[2] == CONDITION_FAILED:
+        return Promotion.MAIN_FULL
+    if codes[0] == CONDITION_FAILED or codes[3] == CONDITION_FAILED:
+        return Promotion.GONE
+    raise RuntimeError(f"a move failed on its old room's count: {codes}")  # I1 would not hold: never expected

@@ -50,7 +50,9 @@ def create_room(
     caller = caller_id(router)
 
     def create() -> RoomOut:
-        room = service.create_room(caller, request.title, request.capacity, request.metadata)
+        room = service.create_room(
+            caller, request.title, request.capacity, request.metadata, rebalance=request.rebalance
+        )
         metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
         return RoomOut.of(room)
 

@@ -33,6 +33,11 @@ _NOT_IN_KEYS = frozenset({"Cc", "Cf", "Cs"})  # control, format (zero-width, bid
 class CreateRoomRequest(Strict):
     title: Title = Field(description="Shown to listeners; trimmed, in NFC, without control or format characters.")
     capacity: int = Field(ge=1, description="Most participants at once; at most the platform maximum.")
+    rebalance: bool = Field(
+        False,
+        description="Merge the family's parallel rooms as they thin out: listeners who sat a while are moved "
+        "(each told `seat.moved`) so the family uses the fewest rooms.",
+    )
     metadata: dict[str, str] = Field(
         default_factory=dict,
         max_length=METADATA_MAX_KEYS,
@@ -104,6 +109,7 @@ class RoomOut(BaseModel):
     metadata: dict[str, str]
     parallel_count: int = Field(description="Parallel rooms created so far (main room only).")
     event_id: str | None = None
+    rebalance: bool = Field(False, description="The family's thinned-out parallel rooms are merged (main room's).")
 
     @classmethod
     def of(cls, room: Room) -> RoomOut:
@@ -120,6 +126,7 @@ class RoomOut(BaseModel):
             metadata=room.metadata,
             parallel_count=room.parallel_count,
             event_id=room.event_id,
+            rebalance=room.rebalance,
         )
 
 

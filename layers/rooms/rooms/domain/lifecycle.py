@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rooms.domain.model import MAIN_INDEX, RoomStatus
+from rooms.domain.model import MAIN_INDEX, RoomStatus, family_of
 
 LIFECYCLE_VERSION = 1
 LIFECYCLE_SOURCE = "rooms"
@@ -28,6 +28,7 @@ class LifecycleType(StrEnum):
     SHOW_LIVE = "show.live"
     SHOW_ENDED = "show.ended"
     USER_PROMOTED = "user.promoted"
+    USER_MOVED = "user.moved"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def events_of(change: ItemChange) -> list[LifecycleEvent]:
         case "EVENT":
             found = _show_events(change)
         case "TICKET":
-            found = _promotion_events(change)
+            found = _move_events(change)
         case _:
             found = []
     return [LifecycleEvent(kind, f"{change.change_id}:{kind.value}", change.at, data) for kind, data in found]
@@ -153,9 +154,9 @@ def _show_events(change: ItemChange) -> list[tuple[LifecycleType, dict[str, Any]
     return []
 
 
-def _promotion_events(change: ItemChange) -> list[tuple[LifecycleType, dict[str, Any]]]:
-    """A seated ticket whose room changed: its user was moved up to the main room (promotion moves the
-    seat and its ticket in one transaction)."""
+def _move_events(change: ItemChange) -> list[tuple[LifecycleType, dict[str, Any]]]:
+    """A seated ticket whose room changed: its user was moved up to the main room (a promotion) or to
+    another parallel room (rebalancing); each moves the seat and its ticket in one transaction."""
     old_room, new_room = change.old.get("room_id"), change.new.get("room_id")
     if change.kind != "MODIFY" or not old_room or not new_room or old_room == new_room:
         return []
@@ -166,4 +167,5 @@ def _promotion_events(change: ItemChange) -> list[tuple[LifecycleType, dict[str,
         "from_room_id": str(old_room),
         "room_id": str(new_room),
     }
-    return [(LifecycleType.USER_PROMOTED, data)]
+    promoted = family_of(str(new_room))[1] == MAIN_INDEX
+    return [(LifecycleType.USER_PROMOTED if promoted else LifecycleType.USER_MOVED, data)]

@@ -88,6 +88,7 @@ class Room:
     parallel_count: int = 0
     event_id: str | None = None
     shards: int = 1  # write shards: the counters occupancy is the sum of (see write_shards)
+    rebalance: bool = False  # its family's thinned-out parallel rooms are merged (rooms.domain.rebalance)
 
     @property
     def is_main(self) -> bool:
@@ -108,6 +109,7 @@ def main_room(
     created_at: datetime,
     metadata: dict[str, str] | None = None,
     event_id: str | None = None,
+    rebalance: bool = False,
 ) -> Room:
     """A new main room: open, empty, the head of its own family, its capacity on write_shards(...)."""
     return Room(
@@ -123,6 +125,7 @@ def main_room(
         metadata=dict(metadata or {}),
         event_id=event_id,
         shards=write_shards(capacity, seats_per_shard),
+        rebalance=rebalance,
     )
 
 
@@ -220,6 +223,7 @@ class Seat:
     ticketed: bool = False  # seated through an overflow ticket: its ticket follows the seat's end
     shard: int = 0  # the room's write shard that counts this seat
     holder: str | None = None  # the live connection holding it (docs/live.md): no heartbeats needed
+    moved_at: datetime | None = None  # when rebalancing last moved it to another room of the family
 
     @property
     def index(self) -> int:
