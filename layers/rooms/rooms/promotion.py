@@ -2,12 +2,13 @@
 first served (their tickets' arrival order), each move one transaction (I1 and I2 hold throughout).
 
 It runs the moment a main-room seat frees. A leave or a kick puts a promote message on the sweep queue
-(the freeing write enqueuing the move, rather than a DynamoDB Streams consumer: no stream, no other
-function, and only main-room frees produce anything); a sweeper moves the first in line up within a
-moment. The leave stays one write plus one SQS send, and the sweepers' concurrency bounds how many
-promotions race at once in a storm of leaves. A sweeper that frees an expired lease or a closed socket's
-seat promotes into it itself. The minute run promotes too, and catches whatever a lost message or a raced
-attempt left. A promotion never fails the write that freed the seat.
+(the freeing write enqueuing the move rather than the table's stream, which the lifecycle relay reads:
+only main-room frees produce a message, and no move waits on the stream's batching window); a sweeper
+moves the first in line up within a moment. The leave stays one write plus one SQS send, and the
+sweepers' concurrency bounds how many promotions race at once in a storm of leaves. A sweeper that frees
+an expired lease or a closed socket's seat promotes into it itself. The minute run promotes too, and
+catches whatever a lost message or a raced attempt left. A promotion never fails the write that freed
+the seat.
 """
 
 from __future__ import annotations
