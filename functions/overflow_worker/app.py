@@ -21,7 +21,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 WORKER_BULK_PUSH_SECONDS = 10.0
 # the composition root: this instance's use case over its adapters
 adapters = Adapters(bulk_push_seconds=WORKER_BULK_PUSH_SECONDS)
-service = OverflowService(adapters.rooms, adapters.tickets, settings().max_parallel_rooms, notifier=adapters.notifier)
+service = OverflowService(
+    adapters.rooms, adapters.tickets, settings().max_parallel_rooms, notifier=adapters.notifier, bans=adapters.bans
+)
 
 
 @logger.inject_lambda_context

@@ -142,8 +142,10 @@ class StreamEventSource:
         self._sqs: Any = None
         self._shards: dict[str, _Shard] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # cuts an idle poller's sleep short: a sync() is waiting, or a stop
         self._round = threading.Condition()
         self._rounds = 0  # completed poll rounds
+        self._waiters = 0  # sync() calls waiting for rounds
         self._last_round_idle = False
         self._thread: threading.Thread | None = None
         self.batches = 0
@@ -162,6 +164,7 @@ class StreamEventSource:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def join(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
@@ -172,7 +175,12 @@ class StreamEventSource:
         change made before the call has been delivered)."""
         with self._round:
             target = self._rounds + 2  # the round running now may have started before the call
-            ended = self._round.wait_for(lambda: self._rounds >= target or self._stop.is_set(), timeout)
+            self._waiters += 1  # an idle poller looks again at once rather than at the end of its sleep
+            self._wake.set()
+            try:
+                ended = self._round.wait_for(lambda: self._rounds >= target or self._stop.is_set(), timeout)
+            finally:
+                self._waiters -= 1
             return ended and self._last_round_idle
 
     def _run(self) -> None:
@@ -191,8 +199,10 @@ class StreamEventSource:
                 self._rounds += 1
                 self._last_round_idle = idle
                 self._round.notify_all()
-            if idle:
-                self._stop.wait(self.poll_interval_s)
+                hurried = self._waiters > 0
+            if idle and not hurried:
+                self._wake.wait(self.poll_interval_s)
+                self._wake.clear()
 
     def _discover(self, *, initial: bool) -> None:
         description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]

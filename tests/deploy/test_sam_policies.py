@@ -29,6 +29,7 @@ HANDLER_TESTS = (
     "test_events.py",
     "test_events_housekeeping.py",
     "test_lifecycle.py",
+    "test_moderation.py",
     "test_live.py",
     "test_overflow_worker.py",
     "test_sweeper.py",

@@ -15,7 +15,7 @@ import pytest
 
 from rooms_client import (
     DevToken,
-    NotHostError,
+    NotModeratorError,
     NotSeatedError,
     RoomNotFoundError,
     RoomsClient,
@@ -66,7 +66,7 @@ def test_join_overflows_into_a_parallel_room_and_back_out(client: RoomsClient) -
     # leaving and kicking free seats
     left = users[overflow.user_id].leave(room.room_id)
     assert left.left and left.room_id == overflow.room_id
-    with pytest.raises(NotHostError):
+    with pytest.raises(NotModeratorError):
         users["ann"].kick(room.room_id, "ben")
     main_user = next(name for name, seat in seats.items() if seat.index == 0)
     assert client.kick(room.room_id, main_user).kicked

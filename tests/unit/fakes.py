@@ -45,6 +45,7 @@ from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
 from rooms.domain.model import (
     MAIN_INDEX,
+    Ban,
     Page,
     Room,
     RoomStatus,
@@ -128,6 +129,8 @@ class Table:
 
     rooms: dict[str, StoredRoom] = field(default_factory=dict)
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)  # family id -> its metadata item
+    moderators: dict[str, set[str]] = field(default_factory=dict)  # family id -> its metadata item's moderators
+    bans: dict[tuple[str, str], Ban] = field(default_factory=dict)  # (family, user)
     seats: dict[tuple[str, str], Seat] = field(default_factory=dict)  # (family, user): I2 is a key fact
     tickets: dict[str, StoredTicket] = field(default_factory=dict)
     events: dict[str, StoredEvent] = field(default_factory=dict)
@@ -180,8 +183,13 @@ class Table:
         """The room as read back: its status (shard 0's), occupancy summed over its shards, family metadata."""
         stored = self.stored_room(room_id)
         metadata = dict(self.metadata.get(stored.room.family_id, {}))
+        moderators = tuple(sorted(self.moderators.get(stored.room.family_id, set())))
         return replace(
-            stored.room, occupancy=sum(self.occupancies(room_id)), status=stored.shard_status[0], metadata=metadata
+            stored.room,
+            occupancy=sum(self.occupancies(room_id)),
+            status=stored.shard_status[0],
+            metadata=metadata,
+            moderators=moderators,
         )
 
     def free_shards(self, room_id: str) -> list[int]:
@@ -468,6 +476,14 @@ class FakeRoomStore:
         stored_ticket.ticket = replace(stored_ticket.ticket, room_id=main_room_id, updated_at=now)
         stored_ticket.promoting = False
         return Promotion.PROMOTED
+
+    def set_moderator(self, family_id: str, user_id: str, named: bool) -> None:
+        self._t.enter("set_moderator")
+        named_ones = self._t.moderators.setdefault(family_id, set())
+        if named:
+            named_ones.add(user_id)
+        else:
+            named_ones.discard(user_id)
 
     def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion:
         """Move a ticketed seat and its ticket to a free shard of `to_room` unless it moved since `moved_before`;
@@ -997,6 +1013,7 @@ class Fakes:
         self.records = FakeHousekeepingStore(self.table, self.interval_seconds)
         self.events = FakeEventStore(self.table)
         self.connections = FakeConnectionStore(self.table)
+        self.bans = FakeBanStore(self.table)
 
     # state, as a test sets it up
     def add_room(self, room: Room, *, seated: Sequence[str] = ()) -> Room:
@@ -1057,10 +1074,13 @@ class Fakes:
             delivery_budget=self.budget,
             notifier=self.notifier,
             promotions=self.releases,
+            bans=self.bans,
         )
 
     def overflow_service(self, max_parallel_rooms: int = 100) -> OverflowService:
-        return OverflowService(self.rooms, self.tickets, max_parallel_rooms, self.clock, notifier=self.notifier)
+        return OverflowService(
+            self.rooms, self.tickets, max_parallel_rooms, self.clock, notifier=self.notifier, bans=self.bans
+        )
 
     def reconciler(self) -> TicketReconciler:
         return TicketReconciler(
@@ -1119,6 +1139,30 @@ class Fakes:
 
     def event_service(self) -> EventService:
         return EventService(self.events, self.scheduler, self.show_runner(), self.clock)
+
+
+# ------------------------------------------------------------------------ BanStore
+class FakeBanStore:
+    """BanStore: the table's bans, each read seeing every ban written before it."""
+
+    def __init__(self, table: Table) -> None:
+        self._t = table
+
+    def put_ban(self, ban: Ban) -> None:
+        self._t.enter("put_ban")
+        self._t.bans[(ban.family_id, ban.user_id)] = ban
+
+    def lift_ban(self, family_id: str, user_id: str) -> bool:
+        self._t.enter("lift_ban")
+        return self._t.bans.pop((family_id, user_id), None) is not None
+
+    def get_ban(self, family_id: str, user_id: str) -> Ban | None:
+        self._t.enter("get_ban")
+        return self._t.bans.get((family_id, user_id))
+
+    def bans_of(self, family_id: str, user_ids: Sequence[str]) -> dict[str, Ban]:
+        self._t.enter("bans_of")
+        return {user: ban for user in user_ids if (ban := self._t.bans.get((family_id, user))) is not None}
 
 
 # ------------------------------------------------------------------------ LifecycleBus

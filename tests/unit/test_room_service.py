@@ -10,6 +10,7 @@ import pytest
 from rooms.domain.errors import (
     InvalidCursor,
     NotHost,
+    NotModerator,
     NotSeated,
     OverflowUnavailable,
     QuotaExceeded,
@@ -343,8 +344,8 @@ def test_participants_come_in_pages_across_write_shards(fakes: Fakes, service: R
 
 
 # ------------------------------------------------------------------ kick
-def test_only_the_host_kicks(service: RoomService) -> None:
-    with pytest.raises(NotHost):
+def test_only_the_host_or_a_moderator_kicks(service: RoomService) -> None:
+    with pytest.raises(NotModerator):
         service.kick(FAMILY, "someone", "u0")
 
 

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from rooms.config import settings
 from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.live import Frame, ticket_failed, ticket_seated
-from rooms.domain.model import ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
+from rooms.domain.model import BANNED, ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
 from rooms.domain.overflow import room_to_fill, take_for_room
-from rooms.ports import Notifier, OverflowRequest, RoomStore, Silent, TicketStore
+from rooms.ports import BanStore, Notifier, OverflowRequest, RoomStore, Silent, TicketStore
 from rooms.service import utcnow
 
 logger = logging.getLogger(__name__)
@@ -42,12 +42,14 @@ class OverflowService:
         *,
         notifier: Notifier | None = None,
         heartbeat_interval_seconds: int | None = None,
+        bans: BanStore | None = None,
     ) -> None:
         self._rooms = rooms
         self._tickets = tickets
         self._max_parallel = max_parallel_rooms
         self._clock = clock
         self._notifier = notifier or Silent()
+        self._bans = bans
         # what a pushed seat says of its heartbeats (as the HTTP API's seat does)
         self._heartbeat_interval = heartbeat_interval_seconds or settings().heartbeat_interval_seconds
         self._main_rooms: dict[str, tuple[Room, datetime]] = {}  # family -> its main room, and when read
@@ -73,6 +75,7 @@ class OverflowService:
     ) -> FamilyResult:
         pending = list({r.user_id: r for r in reversed(requests)}.values())[::-1]
         result = FamilyResult(seated={}, failed={}, unfinished=[])
+        pending = self._without_banned(family_id, pending, result, pushes)
         parallel: list[Room] | None = None
         main: Room | None = None
         for round_ in range(_MAX_ROUNDS):
@@ -114,6 +117,25 @@ class OverflowService:
         logger.warning("overflow rounds exhausted", extra={"family_id": family_id, "pending": len(pending)})
         result.unfinished = pending
         return result
+
+    def _without_banned(
+        self,
+        family_id: str,
+        pending: list[OverflowRequest],
+        result: FamilyResult,
+        pushes: list[tuple[str, Frame]],
+    ) -> list[OverflowRequest]:
+        """The requests of users the family does not keep out; the others' tickets fail `banned`. Read
+        consistently before seating: a ban written after it finds the ticket still queued (and fails it),
+        or the seat (and frees it): the seating transaction holds only while the ticket is queued."""
+        if self._bans is None or not pending:
+            return pending
+        now = self._clock()
+        bans = self._bans.bans_of(family_id, [request.user_id for request in pending])
+        banned = [request for request in pending if (ban := bans.get(request.user_id)) and ban.holds(now)]
+        if banned:
+            self._fail(family_id, banned, BANNED, result, pushes)
+        return [request for request in pending if request not in banned]
 
     def _main_room(self, family_id: str, *, remembered: bool) -> Room | None:
         """The family's main room: the one this instance read within MAIN_ROOM_MEMORY if `remembered`."""

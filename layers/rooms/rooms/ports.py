@@ -16,7 +16,7 @@ from rooms.domain.events import Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob
 from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
-from rooms.domain.model import Page, Room, Seat, Ticket, TicketStatus
+from rooms.domain.model import Ban, Page, Room, Seat, Ticket, TicketStatus
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ class RoomStore(Protocol):
     def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome: ...
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion: ...
     def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion: ...
+    def set_moderator(self, family_id: str, user_id: str, named: bool) -> None: ...
 
 
 class TicketStore(Protocol):
@@ -239,6 +240,16 @@ class Silent:
 
     def notify_many(self, pushes: Sequence[tuple[str, Frame]]) -> None:
         return None
+
+
+class BanStore(Protocol):
+    """Who is kept out of which family. Reads are consistent: a ban written before a read is seen by it
+    (the join and the overflow worker check after the ban's writer checked for their seat, or before)."""
+
+    def put_ban(self, ban: Ban) -> None: ...
+    def lift_ban(self, family_id: str, user_id: str) -> bool: ...
+    def get_ban(self, family_id: str, user_id: str) -> Ban | None: ...
+    def bans_of(self, family_id: str, user_ids: Sequence[str]) -> dict[str, Ban]: ...
 
 
 class LifecycleBus(Protocol):

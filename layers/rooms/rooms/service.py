@@ -9,12 +9,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from rooms.config import settings
-from rooms.domain.errors import NotHost, NotSeated, OverflowUnavailable, RoomFull, RoomNotFound, TicketNotFound
+from rooms.domain.errors import (
+    Banned,
+    NotHost,
+    NotModerator,
+    NotSeated,
+    OverflowUnavailable,
+    ProtectedUser,
+    RoomFull,
+    RoomNotFound,
+    TicketNotFound,
+)
 from rooms.domain.live import seat_freed
 from rooms.domain.model import (
     KICKED,
     OVERFLOW_UNAVAILABLE,
     ROOM_CLOSED,
+    Ban,
     Family,
     Page,
     Room,
@@ -24,11 +35,22 @@ from rooms.domain.model import (
     TicketStatus,
     family_of,
     main_room,
+    may_moderate,
     new_room_id,
     parallel_room_id,
+    protected_from,
     ticket_id_for,
 )
-from rooms.ports import Notifier, OverflowPublisher, OverflowRequest, PromotionQueue, RoomStore, Silent, TicketStore
+from rooms.ports import (
+    BanStore,
+    Notifier,
+    OverflowPublisher,
+    OverflowRequest,
+    PromotionQueue,
+    RoomStore,
+    Silent,
+    TicketStore,
+)
 from rooms.reconciler import TicketReconciler
 
 logger = logging.getLogger(__name__)
@@ -59,9 +81,11 @@ class RoomService:
         delivery_budget: timedelta | None = None,
         notifier: Notifier | None = None,
         promotions: PromotionQueue | None = None,
+        bans: BanStore | None = None,
     ) -> None:
         """`notifier` tells users on their live connections that their seat was freed (kick, close);
-        `promotions` takes a freed main-room seat's promotion (a sweeper moves the first in line up)."""
+        `promotions` takes a freed main-room seat's promotion (a sweeper moves the first in line up);
+        `bans` keeps banned users out (none: nobody is ever banned, and banning is refused)."""
         self._rooms = rooms
         self._tickets = tickets
         self._publisher = publisher
@@ -70,6 +94,7 @@ class RoomService:
         budget = delivery_budget or timedelta(seconds=settings().overflow_delivery_budget_seconds)
         self._reconciler = TicketReconciler(rooms, tickets, publisher, budget, clock, notifier=self._notifier)
         self._promotions = promotions
+        self._bans = bans
 
     def create_room(
         self,
@@ -105,12 +130,27 @@ class RoomService:
         return Family(main=main, parallel=self._rooms.get_rooms(ids) if ids else [])
 
     def join(self, room_id: str, user_id: str, promote: bool = False) -> Seat | Ticket:
-        """A seat when the room has one (or the user already holds one in the family), else a queued ticket."""
+        """A seat when the room has one (or the user already holds one in the family), else a queued ticket;
+        Banned for a user the family keeps out."""
         family_id, _ = family_of(room_id)
+        self._refuse_banned(family_id, user_id)
         try:
-            return self._rooms.admit(room_id, family_id, user_id, self._clock())
+            seat = self._rooms.admit(room_id, family_id, user_id, self._clock())
         except RoomFull:
             return self._enqueue(room_id, family_id, user_id, promote)
+        # A ban written while this join was admitted: its writer may have looked for the seat before it
+        # existed. Looking again after the seat's write, one of the two sees the other.
+        try:
+            self._refuse_banned(family_id, user_id)
+        except Banned:
+            self._leave_seat(seat, KICKED)
+            raise
+        return seat
+
+    def _refuse_banned(self, family_id: str, user_id: str) -> None:
+        ban = self._bans.get_ban(family_id, user_id) if self._bans is not None else None
+        if ban is not None and ban.holds(self._clock()):
+            raise Banned(family_id, user_id, ban.until)
 
     def _enqueue(self, room_id: str, family_id: str, user_id: str, promote: bool) -> Seat | Ticket:
         # The failed admission proved the user had no seat in the family (RoomStore.admit's contract),
@@ -204,14 +244,53 @@ class RoomService:
     def participants(self, room_id: str, limit: int, cursor: str | None) -> Page[Seat]:
         return self._rooms.list_seats(self._rooms.get_room(room_id), limit, cursor)
 
-    def kick(self, room_id: str, host_id: str, user_id: str) -> bool:
-        room = self._hosted_room(room_id, host_id)
-        seat = self._rooms.get_seat(room.family_id, user_id)
-        if seat is not None and self._leave_seat(seat, KICKED).left:
-            self._notifier.notify(user_id, seat_freed(seat.room_id, KICKED, self._clock()))
-            return True
-        self._tickets.fail_ticket(ticket_id_for(room.family_id, user_id), KICKED, self._clock())
+    def kick(self, room_id: str, actor: str, user_id: str) -> bool:
+        """The host or a moderator frees a user's seat in the family (or fails their queued ticket)."""
+        room = self._moderated_room(room_id, actor, user_id)
+        return self._evict(room.family_id, user_id)
+
+    def _evict(self, family_id: str, user_id: str) -> bool:
+        """Free the user's seat, else fail their queued ticket; True if a seat was freed. Twice: the worker
+        may seat them between the look for a seat and the ticket's fail (which then finds it seated)."""
+        for _ in range(2):
+            seat = self._rooms.get_seat(family_id, user_id)
+            if seat is not None and self._leave_seat(seat, KICKED).left:
+                self._notifier.notify(user_id, seat_freed(seat.room_id, KICKED, self._clock()))
+                return True
+            if self._tickets.fail_ticket(ticket_id_for(family_id, user_id), KICKED, self._clock()):
+                return False
         return False
+
+    def ban(self, room_id: str, actor: str, user_id: str, duration: timedelta | None) -> Ban:
+        """Keep a user out of the family (for `duration`, or its life) and free their seat: the ban is
+        written before the seat is looked for, so a join or a seating in flight sees one or the other."""
+        room = self._moderated_room(room_id, actor, user_id)
+        if self._bans is None:
+            raise RuntimeError("this service was built without a ban store")
+        now = self._clock()
+        ban = Ban(room.family_id, user_id, now + duration if duration is not None else None, actor, now)
+        self._bans.put_ban(ban)
+        self._evict(room.family_id, user_id)
+        return ban
+
+    def lift_ban(self, room_id: str, actor: str, user_id: str) -> bool:
+        room = self._moderated_room(room_id, actor, user_id)
+        return self._bans.lift_ban(room.family_id, user_id) if self._bans is not None else False
+
+    def set_moderator(self, room_id: str, host_id: str, user_id: str, named: bool) -> Room:
+        """The host names (or un-names) a moderator of the whole family."""
+        room = self._hosted_room(family_of(room_id)[0], host_id)
+        self._rooms.set_moderator(room.family_id, user_id, named)
+        return self._rooms.get_room(room_id, consistent=True)
+
+    def _moderated_room(self, room_id: str, actor: str, target: str) -> Room:
+        # the family's main room holds its host; its metadata item, read with any room, the moderators
+        room = self._rooms.get_room(room_id)
+        if not may_moderate(room, actor):
+            raise NotModerator(room_id)
+        if protected_from(room, actor, target):
+            raise ProtectedUser(target)
+        return room
 
     def close(self, room_id: str, host_id: str) -> Room:
         """Close a room (a main room closes its whole family) and free its seats."""

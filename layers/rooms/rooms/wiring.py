@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
+    from rooms.adapters.ban_store import DynamoBanStore
     from rooms.adapters.connection_store import DynamoConnectionStore
     from rooms.adapters.event_store import DynamoEventStore
     from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
@@ -59,6 +60,12 @@ class Adapters:
         from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
 
         return DynamoHousekeepingStore(self.connection)
+
+    @cached_property
+    def bans(self) -> DynamoBanStore:
+        from rooms.adapters.ban_store import DynamoBanStore
+
+        return DynamoBanStore(self.connection)
 
     @cached_property
     def publisher(self) -> SqsOverflowPublisher:

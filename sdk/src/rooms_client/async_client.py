@@ -17,6 +17,8 @@ from rooms_client.live.errors import LiveConnectionError
 from rooms_client.live.events import LiveEvent
 from rooms_client.live.state import LiveOptions
 from rooms_client.models import (
+    Ban,
+    BanLifted,
     Event,
     EventChanges,
     EventsPage,
@@ -218,6 +220,21 @@ class AsyncRoomsClient(ClientBase):
 
     async def kick(self, room_id: str, user_id: str) -> KickResult:
         return await self.run(self._ops.kick(room_id, user_id))
+
+    async def ban(self, room_id: str, user_id: str, duration_seconds: int | None = None) -> Ban:
+        """Keep a user out of the room's family (host or moderator) and free their seat; for
+        ``duration_seconds``, or for the family's life."""
+        return await self.run(self._ops.ban(room_id, user_id, duration_seconds))
+
+    async def lift_ban(self, room_id: str, user_id: str) -> BanLifted:
+        return await self.run(self._ops.lift_ban(room_id, user_id))
+
+    async def name_moderator(self, room_id: str, user_id: str) -> Room:
+        """The host names a moderator of the family: they may kick and ban."""
+        return await self.run(self._ops.set_moderator(room_id, user_id, named=True))
+
+    async def unname_moderator(self, room_id: str, user_id: str) -> Room:
+        return await self.run(self._ops.set_moderator(room_id, user_id, named=False))
 
     # -- events
     async def create_event(

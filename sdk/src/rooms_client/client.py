@@ -16,6 +16,8 @@ from rooms_client.live.events import LiveEvent
 from rooms_client.live.state import LiveOptions
 from rooms_client.live.sync import LiveConnection
 from rooms_client.models import (
+    Ban,
+    BanLifted,
     Event,
     EventChanges,
     EventsPage,
@@ -219,6 +221,21 @@ class RoomsClient(ClientBase):
 
     def kick(self, room_id: str, user_id: str) -> KickResult:
         return self.run(self._ops.kick(room_id, user_id))
+
+    def ban(self, room_id: str, user_id: str, duration_seconds: int | None = None) -> Ban:
+        """Keep a user out of the room's family (host or moderator) and free their seat; for
+        ``duration_seconds``, or for the family's life."""
+        return self.run(self._ops.ban(room_id, user_id, duration_seconds))
+
+    def lift_ban(self, room_id: str, user_id: str) -> BanLifted:
+        return self.run(self._ops.lift_ban(room_id, user_id))
+
+    def name_moderator(self, room_id: str, user_id: str) -> Room:
+        """The host names a moderator of the family: they may kick and ban."""
+        return self.run(self._ops.set_moderator(room_id, user_id, named=True))
+
+    def unname_moderator(self, room_id: str, user_id: str) -> Room:
+        return self.run(self._ops.set_moderator(room_id, user_id, named=False))
 
     # -- events
     def create_event(

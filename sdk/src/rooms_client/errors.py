@@ -73,6 +73,20 @@ class NotHostError(ForbiddenError):
     code = "NOT_HOST"
 
 
+class NotModeratorError(ForbiddenError):
+    code = "NOT_MODERATOR"
+
+
+class ProtectedUserError(ForbiddenError):
+    code = "PROTECTED_USER"
+
+
+class BannedError(ForbiddenError):
+    """The caller is banned from this room family (the message says until when)."""
+
+    code = "BANNED"
+
+
 class NotFoundError(RoomsApiError):
     status_code, code = 404, "NOT_FOUND"
 
@@ -216,6 +230,9 @@ CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     InvalidJsonError,
     InvalidCursorError,
     NotHostError,
+    NotModeratorError,
+    ProtectedUserError,
+    BannedError,
     RoomNotFoundError,
     TicketNotFoundError,
     EventNotFoundError,

@@ -69,6 +69,7 @@ class Room:
     parallel_count: int
     event_id: str | None = None
     rebalance: bool = False  # the family's thinned-out parallel rooms are merged
+    moderators: list[str] = field(default_factory=list)  # named by the host: they may kick and ban
 
     @property
     def is_main(self) -> bool:
@@ -94,6 +95,7 @@ class Room:
             parallel_count=int(data.get("parallel_count") or 0),
             event_id=data.get("event_id"),
             rebalance=bool(data.get("rebalance", False)),
+            moderators=[str(user) for user in data.get("moderators") or []],
         )
 
 
@@ -231,6 +233,37 @@ class KickResult:
     @classmethod
     def from_json(cls, data: Json) -> KickResult:
         return cls(kicked=bool(data["kicked"]), user_id=str(data["user_id"]))
+
+
+@dataclass(frozen=True)
+class Ban:
+    """A user kept out of a room family until ``until`` (None: for the family's life)."""
+
+    family_id: str
+    user_id: str
+    until: datetime | None
+    banned_by: str
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Json) -> Ban:
+        return cls(
+            family_id=str(data["family_id"]),
+            user_id=str(data["user_id"]),
+            until=parse_datetime(data.get("until")),
+            banned_by=str(data["banned_by"]),
+            created_at=_required_datetime(data, "created_at"),
+        )
+
+
+@dataclass(frozen=True)
+class BanLifted:
+    user_id: str
+    lifted: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> BanLifted:
+        return cls(user_id=str(data["user_id"]), lifted=bool(data["lifted"]))
 
 
 @dataclass(frozen=True)

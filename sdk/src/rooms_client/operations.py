@@ -31,6 +31,8 @@ from rooms_client.errors import (
 )
 from rooms_client.live.events import LiveEvent, apply_to
 from rooms_client.models import (
+    Ban,
+    BanLifted,
     Event,
     EventChanges,
     EventsPage,
@@ -309,6 +311,21 @@ class Operations:
     def kick(self, room_id: str, user_id: str) -> Op[KickResult]:
         call = Call("DELETE", f"/rooms/{segment(room_id)}/participants/{segment(user_id)}")
         return KickResult.from_json((yield from self.send_json(call)))
+
+    def ban(self, room_id: str, user_id: str, duration_seconds: int | None = None) -> Op[Ban]:
+        body: dict[str, Any] = {"user_id": user_id}
+        if duration_seconds is not None:
+            body["duration_seconds"] = duration_seconds
+        call = Call("POST", f"/rooms/{segment(room_id)}/bans", body)
+        return Ban.from_json((yield from self.send_json(call)))
+
+    def lift_ban(self, room_id: str, user_id: str) -> Op[BanLifted]:
+        call = Call("DELETE", f"/rooms/{segment(room_id)}/bans/{segment(user_id)}")
+        return BanLifted.from_json((yield from self.send_json(call)))
+
+    def set_moderator(self, room_id: str, user_id: str, named: bool) -> Op[Room]:
+        call = Call("PUT" if named else "DELETE", f"/rooms/{segment(room_id)}/moderators/{segment(user_id)}")
+        return Room.from_json((yield from self.send_json(call)))
 
     # -- events (scheduled shows) ------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
@@ -259,6 +260,28 @@ class RoomShardItem(Model):
     status = UnicodeAttribute()
 
 
+def ban_key(family_id: str, user_id: str) -> str:
+    return f"BAN#{family_id}#{user_id}"
+
+
+class BanItem(Model):
+    """A user kept out of a family: pk = BAN#<family>#<user>, sk = BAN. Read by joins and the overflow
+    worker, one key per user: never hot. `ttl` removes it a day after it ends (30 days after a family-life
+    ban was made: families do not outlive that)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="BAN")
+    family_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    until = UTCDateTimeAttribute(null=True)
+    banned_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute()
+
+
 class FamilyMetadataItem(Model):
     """A room family's metadata, beside its main room: pk = ROOM#<family>, sk = META.
 
@@ -275,6 +298,8 @@ class FamilyMetadataItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=FAMILY_METADATA_SK)
     metadata = MapAttribute[str, Any](default=dict)
+    # named by the host (rooms.domain.model.may_moderate); read with the rooms, in the same BatchGetItem
+    moderators = UnicodeSetAttribute(null=True)
 
 
 class QuotaItem(Model):

@@ -83,15 +83,21 @@ def read_rooms(connection: Connection, room_ids: Sequence[str], consistent: bool
     keys += [(room_key(family_id), FAMILY_METADATA_SK) for family_id in families]
     items: dict[str, RoomItem] = {}
     metadata: dict[str, dict[str, str]] = {}
+    moderators: dict[str, tuple[str, ...]] = {}
     for raw in batch_get_raw(connection, keys, consistent):
         if raw["sk"]["S"] == FAMILY_METADATA_SK:
             details = FamilyMetadataItem.from_raw_data(raw)
-            metadata[details.pk] = details.metadata.as_dict()
+            # a family whose host named moderators before any metadata has a META item without it
+            metadata[details.pk] = details.metadata.as_dict() if details.metadata else {}
+            moderators[details.pk] = tuple(sorted(details.moderators or ()))
         else:
             item = RoomItem.from_raw_data(raw)
             items[item.room_id] = item
     rooms = [
-        room_from_item(items[room_id], metadata.get(room_key(items[room_id].family_id)))
+        replace(
+            room_from_item(items[room_id], metadata.get(room_key(items[room_id].family_id))),
+            moderators=moderators.get(room_key(items[room_id].family_id), ()),
+        )
         for room_id in room_ids
         if room_id in items
     ]

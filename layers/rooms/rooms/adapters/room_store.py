@@ -55,6 +55,7 @@ from rooms.adapters.mapping import (
 from rooms.adapters.models import (
     ACTIVE_FAMILIES,
     EVICTING_ROOMS,
+    FAMILY_METADATA_SK,
     SHARD_SK,
     FamilyMetadataItem,
     QuotaItem,
@@ -552,6 +553,13 @@ class DynamoRoomStore:
             ticket_actions=[TicketItem.moved_at.set(now)],
         )
         return _move_outcome(codes)
+
+    def set_moderator(self, family_id: str, user_id: str, named: bool) -> None:
+        """Name (or un-name) a moderator of the family, on its metadata item: every room read carries them."""
+        moderators = FamilyMetadataItem.moderators
+        FamilyMetadataItem(pk=room_key(family_id), sk=FAMILY_METADATA_SK).update(
+            actions=[moderators.add({user_id}) if named else moderators.delete({user_id})]
+        )
 
     def _free_shard(self, room: Room) -> int | None:
         """One of the room's write shards with a free seat (read consistently), at random; None if none or closed."""

@@ -37,6 +37,7 @@ class ApiServices:
             adapters.publisher,
             notifier=adapters.notifier,
             promotions=adapters.sweep_queue,
+            bans=adapters.bans,
         )
 
     @cached_property

@@ -26,7 +26,7 @@ class GatewayError(BaseModel):
 ERROR_CODES: dict[str, tuple[str, ...]] = {
     "400": ("INVALID_JSON", "INVALID_CURSOR"),
     "401": ("UNAUTHENTICATED",),
-    "403": ("NOT_HOST",),
+    "403": ("NOT_HOST", "NOT_MODERATOR", "PROTECTED_USER", "BANNED"),
     "404": ("ROOM_NOT_FOUND", "TICKET_NOT_FOUND", "EVENT_NOT_FOUND"),
     "409": ("ROOM_CLOSED", "ROOM_FULL", "NOT_SEATED", "EVENT_NOT_EDITABLE", "QUOTA_EXCEEDED", "REQUEST_IN_PROGRESS"),
     "415": ("UNSUPPORTED_MEDIA_TYPE",),
@@ -39,7 +39,9 @@ _ERROR_RESPONSE_REF = {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
 _ERRORS: dict[int, str] = {
     400: "INVALID_JSON: the body is not JSON (or nested too deep to parse); INVALID_CURSOR: the cursor is not one "
     "this listing returned.",
-    403: "NOT_HOST: only the host may do this.",
+    403: "NOT_HOST: only the host may do this; NOT_MODERATOR: only the host or a moderator may; PROTECTED_USER: "
+    "the host cannot be kicked or banned, a moderator only by the host; BANNED: the caller is banned from this "
+    "room family (the message says until when).",
     404: "ROOM_NOT_FOUND, TICKET_NOT_FOUND or EVENT_NOT_FOUND.",
     409: "Conflicts with the current state: ROOM_CLOSED, ROOM_FULL, NOT_SEATED, EVENT_NOT_EDITABLE, QUOTA_EXCEEDED "
     "(the host already has as many open rooms or booked shows as one host may: close or cancel one), or "

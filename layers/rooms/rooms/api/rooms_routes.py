@@ -1,7 +1,8 @@
-"""Routes under /rooms: create, read, join, leave, heartbeat, participants, kick, close, family."""
+"""Routes under /rooms: create, read, join, leave, heartbeat, participants, kick, bans, moderators, close, family."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from aws_lambda_powertools import Metrics
@@ -14,6 +15,9 @@ from rooms.api.deps import Media, Rooms, caller_id
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
+    BanLiftedOut,
+    BanOut,
+    BanRequest,
     CreateRoomRequest,
     FamilyOut,
     JoinOut,
@@ -148,14 +152,60 @@ def list_participants(
 
 @router.delete(
     "/rooms/<room_id>/participants/<user_id>",
-    summary="Remove a participant (host only).",
-    description="`user_id` is the participant's token subject, percent-encoded as one path segment.",
+    summary="Remove a participant (the host or a moderator).",
+    description="`user_id` is the participant's token subject, percent-encoded as one path segment. The host "
+    "cannot be removed; a moderator only by the host.",
     tags=["seats"],
     responses=answers(KickOut, 403, 404),
 )
 def kick_participant(room_id: RoomId, user_id: UserId, service: Rooms) -> KickOut:
     kicked = service.kick(room_id, caller_id(router), user_id)
     return KickOut(kicked=kicked, user_id=user_id)
+
+
+@router.post(
+    "/rooms/<room_id>/bans",
+    summary="Ban a user from the room's family (the host or a moderator), and free their seat.",
+    description="Their joins answer 403 BANNED, and a ticket they hold fails with `banned`, until the ban ends "
+    "(`duration_seconds`) or, without one, for the family's life. Banning again replaces the ban.",
+    tags=["moderation"],
+    responses=answers(BanOut, 403, 404, 415, status=201, description="The ban."),
+)
+def ban_user(room_id: RoomId, request: BanRequest, service: Rooms) -> Response[BanOut]:
+    duration = timedelta(seconds=request.duration_seconds) if request.duration_seconds is not None else None
+    ban = service.ban(room_id, caller_id(router), request.user_id, duration)
+    metrics.add_metric(name="UsersBanned", unit=MetricUnit.Count, value=1)
+    return Response(status_code=201, content_type="application/json", body=BanOut.of(ban))
+
+
+@router.delete(
+    "/rooms/<room_id>/bans/<user_id>",
+    summary="Lift a ban (the host or a moderator).",
+    tags=["moderation"],
+    responses=answers(BanLiftedOut, 403, 404),
+)
+def lift_ban(room_id: RoomId, user_id: UserId, service: Rooms) -> BanLiftedOut:
+    return BanLiftedOut(user_id=user_id, lifted=service.lift_ban(room_id, caller_id(router), user_id))
+
+
+@router.put(
+    "/rooms/<room_id>/moderators/<user_id>",
+    summary="Name a moderator of the room's family (host only): they may kick and ban.",
+    tags=["moderation"],
+    responses=answers(RoomOut, 403, 404),
+)
+def name_moderator(room_id: RoomId, user_id: UserId, service: Rooms) -> RoomOut:
+    return RoomOut.of(service.set_moderator(room_id, caller_id(router), user_id, named=True))
+
+
+@router.delete(
+    "/rooms/<room_id>/moderators/<user_id>",
+    summary="Un-name a moderator (host only).",
+    tags=["moderation"],
+    responses=answers(RoomOut, 403, 404),
+)
+def unname_moderator(room_id: RoomId, user_id: UserId, service: Rooms) -> RoomOut:
+    return RoomOut.of(service.set_moderator(room_id, caller_id(router), user_id, named=False))
 
 
 @router.post(

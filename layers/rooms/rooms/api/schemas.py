@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rooms.api.fields import Title
 from rooms.config import settings
-from rooms.domain.model import Family, Room, Seat, Ticket
+from rooms.domain.model import Ban, Family, Room, Seat, Ticket
 from rooms.media import MediaAccess
 
 # How soon a queued client should look again: the overflow worker gathers a batch for up to 1 s.
@@ -86,6 +86,39 @@ class JoinRequest(Strict):
     )
 
 
+class BanRequest(Strict):
+    user_id: str = Field(min_length=1, max_length=128, description="The token subject of the user to keep out.")
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=366 * 24 * 3600,
+        description="How long the ban lasts (60 s to 366 days); none: for the life of the room family.",
+    )
+
+
+class BanOut(BaseModel):
+    family_id: str
+    user_id: str
+    until: datetime | None = Field(description="When the ban ends; null: when the room family closes.")
+    banned_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, ban: Ban) -> BanOut:
+        return cls(
+            family_id=ban.family_id,
+            user_id=ban.user_id,
+            until=ban.until,
+            banned_by=ban.banned_by,
+            created_at=ban.created_at,
+        )
+
+
+class BanLiftedOut(BaseModel):
+    user_id: str
+    lifted: bool = Field(description="False: there was no ban to lift.")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. ROOM_FULL.")
     message: str = Field(description="What went wrong and what to do, for the client developer.")
@@ -110,6 +143,9 @@ class RoomOut(BaseModel):
     parallel_count: int = Field(description="Parallel rooms created so far (main room only).")
     event_id: str | None = None
     rebalance: bool = Field(False, description="The family's thinned-out parallel rooms are merged (main room's).")
+    moderators: list[str] = Field(
+        description="Users the host named: they may kick and ban in every room of the family."
+    )
 
     @classmethod
     def of(cls, room: Room) -> RoomOut:
@@ -127,6 +163,7 @@ class RoomOut(BaseModel):
             parallel_count=room.parallel_count,
             event_id=room.event_id,
             rebalance=room.rebalance,
+            moderators=list(room.moderators),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class RoomsError(Exception):
     code = "ROOMS_ERROR"
@@ -141,3 +143,26 @@ class QuotaExceeded(RoomsError):
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"You already have {limit} {what}, the most one host may have; close or cancel one first.")
         self.limit = limit
+
+
+class Banned(RoomsError):
+    code = "BANNED"
+
+    def __init__(self, family_id: str, user_id: str, until: datetime | None) -> None:
+        self.until = until
+        ends = f"until {until.isoformat()}" if until is not None else "for the life of the room"
+        super().__init__(f"User {user_id!r} is banned from room {family_id!r} and its parallel rooms {ends}.")
+
+
+class NotModerator(RoomsError):
+    code = "NOT_MODERATOR"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"Only the host or a moderator of room {room_id!r} may do this.")
+
+
+class ProtectedUser(RoomsError):
+    code = "PROTECTED_USER"
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"User {user_id!r} cannot be kicked or banned: the host never, a moderator only by the host.")

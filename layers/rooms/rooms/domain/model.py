@@ -33,6 +33,7 @@ class TicketStatus(StrEnum):
 
 # Why a ticket's seat ended, when not the user's own leave (which has no reason).
 KICKED = "kicked"
+BANNED = "banned"  # a queued ticket of a user the family keeps out
 ROOM_CLOSED = "room_closed"
 # Why a ticket failed when its request could not be delivered: SQS gave up on it, or refused it.
 OVERFLOW_FAILED = "overflow_failed"
@@ -89,6 +90,7 @@ class Room:
     event_id: str | None = None
     shards: int = 1  # write shards: the counters occupancy is the sum of (see write_shards)
     rebalance: bool = False  # its family's thinned-out parallel rooms are merged (rooms.domain.rebalance)
+    moderators: tuple[str, ...] = ()  # named by the host: they may kick and ban, in every room of the family
 
     @property
     def is_main(self) -> bool:
@@ -206,6 +208,30 @@ def family_closed_reason(main: Room | None) -> str | None:
         return None
     # a show's family is closed by its end (or by its host ending it early): the event is over
     return "event_ended" if main.event_id else ROOM_CLOSED
+
+
+@dataclass(frozen=True)
+class Ban:
+    """A user kept out of a room family: until `until`, or for the family's life (None)."""
+
+    family_id: str
+    user_id: str
+    until: datetime | None
+    banned_by: str
+    created_at: datetime
+
+    def holds(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
+def may_moderate(room: Room, user_id: str) -> bool:
+    """The host and the moderators the host named may kick and ban in the family."""
+    return user_id == room.host_id or user_id in room.moderators
+
+
+def protected_from(room: Room, actor: str, target: str) -> bool:
+    """Whom `actor` may not kick or ban: the host, never; a moderator, unless the actor is the host."""
+    return target == room.host_id or (target in room.moderators and actor != room.host_id)
 
 
 def due_bucket(when: datetime) -> int:
