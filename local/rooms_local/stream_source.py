@@ -146,7 +146,7 @@ class StreamEventSource:
         self._round = threading.Condition()
         self._rounds = 0  # completed poll rounds
         self._waiters = 0  # sync() calls waiting for rounds
-        self._last_round_idle = False
+        self._last_round_failed = False
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.given_up = 0
@@ -171,8 +171,9 @@ class StreamEventSource:
             self._thread.join(timeout)
 
     def sync(self, timeout: float = 10.0) -> bool:
-        """Wait for a poll round that started after this call; True if it found nothing to read (every
-        change made before the call has been delivered)."""
+        """Wait for a poll round that started after this call to end; True once it did: every change made
+        before the call has been read, and delivered if it passed the filters (writes made since may have
+        been read too)."""
         with self._round:
             target = self._rounds + 2  # the round running now may have started before the call
             self._waiters += 1  # an idle poller looks again at once rather than at the end of its sleep
@@ -181,11 +182,11 @@ class StreamEventSource:
                 ended = self._round.wait_for(lambda: self._rounds >= target or self._stop.is_set(), timeout)
             finally:
                 self._waiters -= 1
-            return ended and self._last_round_idle
+            return ended and not self._last_round_failed
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            idle = True
+            idle, failed = True, False
             try:
                 self._discover(initial=False)
                 for shard in self._ready_shards():
@@ -194,13 +195,15 @@ class StreamEventSource:
                 if self._stop.is_set():
                     return
                 log.exception("%s: reading the stream failed", self.event.function_id)
-                idle = False
+                failed = True
             with self._round:
                 self._rounds += 1
-                self._last_round_idle = idle
+                self._last_round_failed = failed
                 self._round.notify_all()
                 hurried = self._waiters > 0
-            if idle and not hurried:
+            if failed:
+                self._stop.wait(1.0)  # DynamoDB Local went away or broke: no tight loop of errors
+            elif idle and not hurried:
                 self._wake.wait(self.poll_interval_s)
                 self._wake.clear()
 
@@ -225,13 +228,18 @@ class StreamEventSource:
         return [shard for shard in self._shards.values() if not shard.done and parent_done(shard)]
 
     def _read(self, shard: _Shard) -> bool:
-        """Read and deliver what the shard has; True if it had records."""
+        """Read the shard up to where it ends now and deliver what passes the filters; True if it had a full
+        page of records (a backlog: the next round comes at once).
+
+        The read ends once a GetRecords answers less than a full page (caught up), so writes that never
+        stop (heartbeats) never keep a round from ending; a batch still short of BatchSize waits out its
+        window first, as the mapping's does."""
         batch: list[dict[str, Any]] = []
         window_ends = 0.0
-        had_records = False
+        backlog = False
         while not self._stop.is_set() and not shard.done:
             records = self._get_records(shard)
-            had_records = had_records or bool(records)
+            backlog = backlog or len(records) >= _GET_RECORDS_MAX
             for record in records:
                 converted = lambda_record(record, self.event.stream_arn, self.region)
                 if self._filter.passes(converted):
@@ -241,17 +249,14 @@ class StreamEventSource:
                 if len(batch) >= self.event.batch_size:
                     self._deliver(shard, batch)
                     batch = []
-            if not batch:
-                if not records:
-                    break
-                continue
-            if time.monotonic() >= window_ends:
+            if len(records) >= _GET_RECORDS_MAX:
+                continue  # more is waiting
+            if not batch or time.monotonic() >= window_ends:
                 break
-            if not records:
-                self._stop.wait(min(0.05, max(window_ends - time.monotonic(), 0)))
+            self._stop.wait(min(0.05, max(window_ends - time.monotonic(), 0)))
         if batch:
             self._deliver(shard, batch)
-        return had_records
+        return backlog
 
     def _get_records(self, shard: _Shard) -> list[dict[str, Any]]:
         if shard.iterator is None:
