@@ -20,20 +20,17 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .provision import client
+from .sqs_source import Invoker
 from .template import QueueSpec, StreamEventSpec
 
 log = logging.getLogger(__name__)
 _GET_RECORDS_MAX = 1000  # per GetRecords call
 _RETRY_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
-
-
-class Invoker(Protocol):
-    def invoke(self, event: Mapping[str, Any]) -> Any: ...
 
 
 def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
