@@ -22,7 +22,12 @@ WORKER_BULK_PUSH_SECONDS = 10.0
 # the composition root: this instance's use case over its adapters
 adapters = Adapters(bulk_push_seconds=WORKER_BULK_PUSH_SECONDS)
 service = OverflowService(
-    adapters.rooms, adapters.tickets, settings().max_parallel_rooms, notifier=adapters.notifier, bans=adapters.bans
+    adapters.rooms,
+    adapters.tickets,
+    settings().max_parallel_rooms,
+    notifier=adapters.notifier,
+    bans=adapters.bans,
+    groups=adapters.groups,
 )
 
 

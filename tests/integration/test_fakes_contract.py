@@ -10,14 +10,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rooms.domain.errors import Contention, EventNotEditable, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import (
+    Contention,
+    EventNotEditable,
+    GroupClosed,
+    GroupMemberElsewhere,
+    GroupNotFound,
+    RoomClosed,
+    RoomFull,
+    RoomNotFound,
+)
 from rooms.domain.events import Event, EventStatus
+from rooms.domain.groups import MAX_GROUP_MEMBERS, new_group
 from rooms.domain.live import Connection
 from rooms.domain.model import Room, RoomStatus, Ticket, TicketStatus, parallel_room_id, ticket_id_for
 from rooms.ports import (
     ConnectionStore,
     EventStore,
     ExpiryStore,
+    GroupStore,
     HousekeepingStore,
     OverflowRequest,
     Promotion,
@@ -39,6 +50,7 @@ class Stores:
     connections: ConnectionStore
     holds: SeatHolds
     expiry: ExpiryStore
+    groups: GroupStore
 
 
 @pytest.fixture(params=["fakes", "dynamo"])
@@ -49,19 +61,33 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         budget = timedelta(seconds=settings().overflow_delivery_budget_seconds)
         fakes = Fakes(budget=budget, interval_seconds=settings().heartbeat_interval_seconds)
         yield Stores(
-            fakes.rooms, fakes.tickets, fakes.records, fakes.events, fakes.connections, fakes.rooms, fakes.records
+            fakes.rooms,
+            fakes.tickets,
+            fakes.records,
+            fakes.events,
+            fakes.connections,
+            fakes.rooms,
+            fakes.records,
+            fakes.groups,
         )
         fakes.table.check()
         return
     request.getfixturevalue("aws")
     from rooms.adapters.connection_store import DynamoConnectionStore
     from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.group_store import DynamoGroupStore
     from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.ticket_store import DynamoTicketStore
 
     rooms, records = DynamoRoomStore(), DynamoHousekeepingStore()
-    yield Stores(rooms, DynamoTicketStore(), records, DynamoEventStore(), DynamoConnectionStore(), rooms, records)
+    tickets, events, connections, groups = (
+        DynamoTicketStore(),
+        DynamoEventStore(),
+        DynamoConnectionStore(),
+        DynamoGroupStore(),
+    )
+    yield Stores(rooms, tickets, records, events, connections, rooms, records, groups)
 
 
 def room(stores: Stores, room_id: str = "r_c", capacity: int = 2, shards: int = 1) -> Room:
@@ -114,6 +140,53 @@ def test_release_frees_once_and_only_a_lease_that_ended(stores: Stores) -> None:
     assert stores.rooms.release(seat, expired_by=touched.expires_at) is True
     assert stores.rooms.release(seat) is False and stores.rooms.touch("r_c", "a", NOW) is None
     assert stores.rooms.get_room("r_c").occupancy == 0
+
+
+def test_a_room_is_full_only_once_every_shard_is_and_only_while_open(stores: Stores) -> None:
+    room(stores, "r_f", capacity=4, shards=2)
+    for n in range(3):
+        stores.rooms.admit("r_f", "r_f", f"u{n}", NOW)
+    assert stores.rooms.full_capacity("r_f") is None
+    stores.rooms.admit("r_f", "r_f", "u3", NOW)
+    assert stores.rooms.full_capacity("r_f") == 4
+    stores.rooms.close_room("r_f")
+    assert stores.rooms.full_capacity("r_f") is None and stores.rooms.full_capacity("r_nope") is None
+
+
+def test_a_group_takes_members_until_full_or_taken_in_then_sits_together_or_not_at_all(stores: Stores) -> None:
+    group, _ = new_group("r_g", "ana", NOW)
+    stores.groups.put_group(group)
+    for n in range(1, MAX_GROUP_MEMBERS):
+        group = stores.groups.add_member(group.group_id, f"f{n}", NOW)
+    assert stores.groups.add_member(group.group_id, "f1", NOW).members == group.members  # a member again
+    with pytest.raises(GroupClosed):
+        stores.groups.add_member(group.group_id, "one-too-many", NOW)
+    with pytest.raises(GroupNotFound):
+        stores.groups.add_member("g_nope", "f1", NOW)
+    taken = stores.groups.take_in(group.group_id, NOW)
+    assert taken.taken_in_at == NOW and stores.groups.take_in(group.group_id, NOW + timedelta(seconds=1)) == taken
+    assert stores.groups.get_group(group.group_id) == taken
+    with pytest.raises(GroupNotFound):
+        stores.groups.take_in(group.group_id, group.expires_at)
+    # seating: a room without the seats for all takes none; one with them takes all, once
+    room(stores, "r_g", capacity=12, shards=3)
+    for n in range(3):
+        stores.rooms.admit("r_g", "r_g", f"early{n}", NOW)
+    with pytest.raises(RoomFull):
+        stores.rooms.admit_group("r_g", taken, NOW)
+    assert stores.rooms.get_room("r_g", consistent=True).occupancy == 3
+    small = replace(taken, members=taken.members[:4])
+    seats = stores.rooms.admit_group("r_g", small, NOW)
+    assert sorted(seat.user_id for seat in seats) == sorted(small.members)
+    assert {(seat.room_id, seat.group_id) for seat in seats} == {("r_g", group.group_id)}
+    again = stores.rooms.admit_group("r_g", small, NOW)
+    assert sorted(seat.user_id for seat in again) == sorted(small.members)
+    assert stores.rooms.get_room("r_g", consistent=True).occupancy == 7
+    # a member seated apart keeps another group out
+    other = replace(small, group_id="g_other", members=("early0", "zed"))
+    with pytest.raises(GroupMemberElsewhere) as refused:
+        stores.rooms.admit_group("r_g", other, NOW)
+    assert refused.value.user_ids == ["early0"] and stores.rooms.get_seat("r_g", "zed") is None
 
 
 def test_participants_page_through_every_seat(stores: Stores) -> None:

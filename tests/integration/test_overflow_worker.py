@@ -65,7 +65,7 @@ def worker_seating_with(monkeypatch: pytest.MonkeyPatch, seat_batch: Callable[..
     from rooms.overflow_service import OverflowService
 
     class Rooms(DynamoRoomStore):
-        def seat_batch(self, room: Any, requests: Any, now: Any) -> Any:
+        def seat_batch(self, room: Any, requests: Any, now: Any, *, whole: bool = False) -> Any:
             return seat_batch(super().seat_batch, room, requests, now)
 
     worker = load_function("overflow_worker")

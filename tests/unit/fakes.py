@@ -33,6 +33,9 @@ from rooms.domain.errors import (
     Contention,
     EventNotEditable,
     EventNotFound,
+    GroupClosed,
+    GroupMemberElsewhere,
+    GroupNotFound,
     InvalidCursor,
     QuotaExceeded,
     RoomClosed,
@@ -41,6 +44,7 @@ from rooms.domain.errors import (
 )
 from rooms.domain.events import EDITABLE, MUTABLE_EVENT_FIELDS, Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob, expiry_bucket, expiry_shard
+from rooms.domain.groups import MAX_GROUP_MEMBERS, Group
 from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
 from rooms.domain.model import (
@@ -61,6 +65,7 @@ from rooms.domain.model import (
     ticket_id_for,
 )
 from rooms.events_service import EventService, ShowRunner
+from rooms.groups import GroupService
 from rooms.housekeeping import Housekeeping
 from rooms.overflow_service import OverflowService
 from rooms.ports import BatchOutcome, DeadLetter, OverflowRequest, Promotion
@@ -131,6 +136,7 @@ class Table:
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)  # family id -> its metadata item
     moderators: dict[str, set[str]] = field(default_factory=dict)  # family id -> its metadata item's moderators
     bans: dict[tuple[str, str], Ban] = field(default_factory=dict)  # (family, user)
+    groups: dict[str, Group] = field(default_factory=dict)
     seats: dict[tuple[str, str], Seat] = field(default_factory=dict)  # (family, user): I2 is a key fact
     tickets: dict[str, StoredTicket] = field(default_factory=dict)
     events: dict[str, StoredEvent] = field(default_factory=dict)
@@ -268,6 +274,13 @@ class FakeRoomStore:
         self._t.enter("get_rooms")
         return [self._t.room(room_id) for room_id in dict.fromkeys(room_ids) if room_id in self._t.rooms]
 
+    def full_capacity(self, room_id: str) -> int | None:
+        self._t.enter("full_capacity")
+        stored = self._t.rooms.get(room_id)
+        if stored is None or any(status is not RoomStatus.OPEN for status in stored.shard_status):
+            return None
+        return None if self._t.free_shards(room_id) else stored.room.capacity
+
     def close_room(self, room_id: str) -> Room:
         self._t.enter("close_room")
         stored = self._t.stored_room(room_id)
@@ -397,16 +410,19 @@ class FakeRoomStore:
         return False
 
     # overflow
-    def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
+    def seat_batch(
+        self, room: Room, requests: Sequence[OverflowRequest], now: datetime, *, whole: bool = False
+    ) -> BatchOutcome:
         """One transaction: the shards' counts (each open, within its slice), a seat per user (none held) and
         each ticket seated (only if queued). All or nothing; a cancellation reports every failed condition."""
         self._t.enter("seat_batch")
         if len({request.user_id for request in requests}) != len(requests):
             raise ValueError("two writes on one seat in a transaction: DynamoDB refuses it")
         plan = self._shards_for(room, len(requests))
-        requests = list(requests[: sum(taken for _, taken in plan)])
-        if not requests:
+        planned = sum(taken for _, taken in plan)
+        if not planned or (whole and planned < len(requests)):
             return BatchOutcome(room_changed=True)  # the room filled since the caller read it
+        requests = list(requests[:planned])
         stored = self._t.stored_room(room.room_id)
         counts = self._t.occupancies(room.room_id)
         outcome = BatchOutcome()
@@ -425,7 +441,16 @@ class FakeRoomStore:
             return outcome
         shard_of = [shard for shard, taken in plan for _ in range(taken)]
         for request, shard in zip(requests, shard_of, strict=True):
-            seat = Seat(room.room_id, request.family_id, request.user_id, now, now + self.lease, True, shard)
+            seat = Seat(
+                room.room_id,
+                request.family_id,
+                request.user_id,
+                now,
+                now + self.lease,
+                True,
+                shard,
+                group_id=request.group_id,
+            )
             self._t.seats[(request.family_id, request.user_id)] = seat
             outcome.seated.append(seat)
             held_ticket = self._t.tickets[request.ticket_id]
@@ -434,6 +459,30 @@ class FakeRoomStore:
             )
             held_ticket.due = None
         return outcome
+
+    def admit_group(self, room_id: str, group: Group, now: datetime) -> list[Seat]:
+        """One transaction: the members' seats through the room's emptiest shards, all or none."""
+        self._t.enter("admit_group")
+        stored = self._t.stored_room(room_id)
+        held = [seat for user in group.members if (seat := self._t.seats.get((group.family_id, user)))]
+        if held:
+            apart = [seat.user_id for seat in held if seat.group_id != group.group_id]
+            if apart:
+                raise GroupMemberElsewhere(group.group_id, apart)
+            return held
+        if stored.shard_status[0] is RoomStatus.CLOSED:
+            raise RoomClosed(room_id)
+        room = self._t.room(room_id)
+        plan = self._shards_for(room, len(group.members))
+        if sum(taken for _, taken in plan) < len(group.members):
+            raise RoomFull(room_id, room.capacity)
+        shard_of = [shard for shard, taken in plan for _ in range(taken)]
+        seats = []
+        for user, shard in zip(group.members, shard_of, strict=True):
+            seat = Seat(room_id, group.family_id, user, now, now + self.lease, shard=shard, group_id=group.group_id)
+            self._t.seats[(group.family_id, user)] = seat
+            seats.append(seat)
+        return seats
 
     def _shards_for(self, room: Room, wanted: int) -> list[tuple[int, int]]:
         """(shard, seats) as the adapter plans them: a one-shard room from the caller's read of it, else
@@ -558,6 +607,7 @@ class FakeTicketStore:
             status=TicketStatus.QUEUED,
             requested_room_id=ticket.requested_room_id,
             promote=ticket.promote,
+            group_id=ticket.group_id,
             room_id=None,
             reason=None,
             republished=0,
@@ -1014,6 +1064,7 @@ class Fakes:
         self.events = FakeEventStore(self.table)
         self.connections = FakeConnectionStore(self.table)
         self.bans = FakeBanStore(self.table)
+        self.groups = FakeGroupStore(self.table)
 
     # state, as a test sets it up
     def add_room(self, room: Room, *, seated: Sequence[str] = ()) -> Room:
@@ -1079,8 +1130,17 @@ class Fakes:
 
     def overflow_service(self, max_parallel_rooms: int = 100) -> OverflowService:
         return OverflowService(
-            self.rooms, self.tickets, max_parallel_rooms, self.clock, notifier=self.notifier, bans=self.bans
+            self.rooms,
+            self.tickets,
+            max_parallel_rooms,
+            self.clock,
+            notifier=self.notifier,
+            bans=self.bans,
+            groups=self.groups,
         )
+
+    def group_service(self) -> GroupService:
+        return GroupService(self.groups, self.rooms, self.tickets, self.publisher, self.clock, bans=self.bans)
 
     def reconciler(self) -> TicketReconciler:
         return TicketReconciler(
@@ -1156,13 +1216,54 @@ class FakeBanStore:
         self._t.enter("lift_ban")
         return self._t.bans.pop((family_id, user_id), None) is not None
 
-    def get_ban(self, family_id: str, user_id: str) -> Ban | None:
+    def get_ban(self, family_id: str, user_id: str, *, consistent: bool = True) -> Ban | None:
         self._t.enter("get_ban")
         return self._t.bans.get((family_id, user_id))
 
     def bans_of(self, family_id: str, user_ids: Sequence[str]) -> dict[str, Ban]:
         self._t.enter("bans_of")
         return {user: ban for user in user_ids if (ban := self._t.bans.get((family_id, user))) is not None}
+
+
+# ------------------------------------------------------------------------ GroupStore
+class FakeGroupStore:
+    """GroupStore: the table's groups; each change of one sees every change made before it."""
+
+    def __init__(self, table: Table) -> None:
+        self._t = table
+
+    def put_group(self, group: Group) -> None:
+        self._t.enter("put_group")
+        self._t.groups[group.group_id] = group
+
+    def get_group(self, group_id: str) -> Group | None:
+        self._t.enter("get_group")
+        return self._t.groups.get(group_id)
+
+    def add_member(self, group_id: str, user_id: str, now: datetime) -> Group:
+        self._t.enter("add_member")
+        group = self._live(group_id, now)
+        if group.has(user_id):
+            return group
+        if group.taken_in_at is not None:
+            raise GroupClosed(group_id, "its leader took it into the room")
+        if len(group.members) >= MAX_GROUP_MEMBERS:
+            raise GroupClosed(group_id, "it is full")
+        self._t.groups[group_id] = replace(group, members=(*group.members, user_id))
+        return self._t.groups[group_id]
+
+    def take_in(self, group_id: str, now: datetime) -> Group:
+        self._t.enter("take_in")
+        group = self._live(group_id, now)
+        if group.taken_in_at is None:
+            self._t.groups[group_id] = replace(group, taken_in_at=now)
+        return self._t.groups[group_id]
+
+    def _live(self, group_id: str, now: datetime) -> Group:
+        group = self._t.groups.get(group_id)
+        if group is None or not group.live(now):
+            raise GroupNotFound(group_id)
+        return group
 
 
 # ------------------------------------------------------------------------ LifecycleBus

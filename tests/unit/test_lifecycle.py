@@ -169,9 +169,9 @@ def test_a_closed_or_gone_room_is_never_told_full() -> None:
 
 def test_a_change_that_tells_nothing_reads_nothing_and_publishes_nothing() -> None:
     (table, rooms), bus = filled_room(250, 0), FakeLifecycleBus()
-    reads = table.count("get_room")
+    reads = table.count("full_capacity")
     assert LifecycleRelay(rooms, bus).relay(change("MODIFY", ROOM, {**ROOM, "occupancy": 1})) == []
-    assert table.count("get_room") == reads and bus.published == []
+    assert table.count("full_capacity") == reads and bus.published == []
 
 
 def test_a_refused_publish_fails_the_change_so_it_is_retried() -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rooms.domain.errors import RoomNotFound
 from rooms.domain.lifecycle import ItemChange, LifecycleEvent, events_of, filling_room, room_full
-from rooms.domain.model import RoomStatus
+from rooms.domain.model import family_of
 from rooms.ports import LifecycleBus, RoomStore
 
 
@@ -24,12 +23,10 @@ class LifecycleRelay:
         return events
 
     def _full_event(self, change: ItemChange, room_id: str) -> LifecycleEvent | None:
-        # One shard reached its slice: the room is full once all have. Read consistently, so the last two
-        # shards filling at once both see each other (the room may then be told full twice, never not at all).
-        try:
-            room = self._rooms.get_room(room_id, consistent=True)
-        except RoomNotFound:
+        # One shard reached its slice: the room is full once all have (the store reads consistently, so
+        # the last two shards filling at once both see each other: told full twice, never not at all).
+        capacity = self._rooms.full_capacity(room_id)
+        if capacity is None:
             return None
-        if room.status is not RoomStatus.OPEN or room.free_seats > 0:
-            return None
-        return room_full(change, room.room_id, room.family_id, room.index, room.capacity)
+        family_id, index = family_of(room_id)
+        return room_full(change, room_id, family_id, index, capacity)

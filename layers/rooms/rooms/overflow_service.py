@@ -10,9 +10,18 @@ from datetime import datetime, timedelta
 from rooms.config import settings
 from rooms.domain.errors import Contention, RoomNotFound
 from rooms.domain.live import Frame, ticket_failed, ticket_seated
-from rooms.domain.model import BANNED, ROOM_CLOSED, Room, RoomStatus, Seat, family_closed_reason, parallel_room_id
+from rooms.domain.model import (
+    BANNED,
+    ROOM_CLOSED,
+    Room,
+    RoomStatus,
+    Seat,
+    family_closed_reason,
+    parallel_room_id,
+    ticket_id_for,
+)
 from rooms.domain.overflow import room_to_fill, take_for_room
-from rooms.ports import BanStore, Notifier, OverflowRequest, RoomStore, Silent, TicketStore
+from rooms.ports import BanStore, GroupStore, Notifier, OverflowRequest, RoomStore, Silent, TicketStore
 from rooms.service import utcnow
 
 logger = logging.getLogger(__name__)
@@ -43,8 +52,10 @@ class OverflowService:
         notifier: Notifier | None = None,
         heartbeat_interval_seconds: int | None = None,
         bans: BanStore | None = None,
+        groups: GroupStore | None = None,
     ) -> None:
         self._rooms = rooms
+        self._groups = groups
         self._tickets = tickets
         self._max_parallel = max_parallel_rooms
         self._clock = clock
@@ -65,8 +76,9 @@ class OverflowService:
         result = self._seat_family(family_id, requests, pushes)
         tickets = {r.user_id: r.ticket_id for r in requests}
         now = self._clock()
-        for user_id, seat in result.seated.items():
-            pushes.append((user_id, ticket_seated(tickets[user_id], seat, self._heartbeat_interval, now)))
+        for user_id, seat in result.seated.items():  # a group's members beside the requests' users
+            ticket_id = tickets.get(user_id) or ticket_id_for(family_id, user_id)
+            pushes.append((user_id, ticket_seated(ticket_id, seat, self._heartbeat_interval, now)))
         self._notifier.notify_many(pushes)
         return result
 
@@ -75,6 +87,10 @@ class OverflowService:
     ) -> FamilyResult:
         pending = list({r.user_id: r for r in reversed(requests)}.values())[::-1]
         result = FamilyResult(seated={}, failed={}, unfinished=[])
+        pending, groups = self._groups_apart(family_id, pending)
+        for group in groups:
+            members = self._without_banned(family_id, group, result, pushes)
+            result.unfinished += self._seat_group(family_id, members, result, pushes)
         pending = self._without_banned(family_id, pending, result, pushes)
         parallel: list[Room] | None = None
         main: Room | None = None
@@ -117,6 +133,71 @@ class OverflowService:
         logger.warning("overflow rounds exhausted", extra={"family_id": family_id, "pending": len(pending)})
         result.unfinished = pending
         return result
+
+    def _groups_apart(
+        self, family_id: str, pending: list[OverflowRequest]
+    ) -> tuple[list[OverflowRequest], list[list[OverflowRequest]]]:
+        """The requests of users waiting alone, and a request per member of each group waited with: a
+        group's message is its leader's (or, republished, any member's); its members are the group's."""
+        alone = [request for request in pending if request.group_id is None]
+        grouped: dict[str, list[OverflowRequest]] = {}
+        for request in pending:
+            if request.group_id is not None:
+                grouped.setdefault(request.group_id, []).append(request)
+        groups = []
+        for group_id, asked in grouped.items():
+            group = self._groups.get_group(group_id) if self._groups is not None else None
+            if group is None:  # expired, a day after it was made: its members are seated as they come
+                alone += [replace(request, group_id=None) for request in asked]
+                continue
+            queued_at = {request.user_id: request.queued_at for request in asked}
+            groups.append(
+                [
+                    OverflowRequest(ticket_id_for(family_id, user), family_id, user, queued_at.get(user), group_id)
+                    for user in group.members
+                ]
+            )
+        return alone, groups
+
+    def _seat_group(
+        self, family_id: str, members: list[OverflowRequest], result: FamilyResult, pushes: list[tuple[str, Frame]]
+    ) -> list[OverflowRequest]:
+        """Seat a group's members still waiting in one parallel room, all in one transaction: the lowest
+        open one with seats for all of them, else a new one. The members left for SQS to deliver again."""
+        parallel: list[Room] | None = None
+        for round_ in range(_MAX_ROUNDS):
+            if not members:
+                return []
+            main = self._main_room(family_id, remembered=round_ == 0)
+            if main is None or main.status is RoomStatus.CLOSED:
+                self._fail(family_id, members, _closed_reason(main), result, pushes)
+                return []
+            if parallel is None:
+                ids = [parallel_room_id(family_id, i) for i in range(1, main.parallel_count + 1)]
+                parallel = self._rooms.get_rooms(ids)
+            target = room_to_fill(parallel, len(members))
+            if target is None:
+                index = main.parallel_count + 1
+                if index > self._max_parallel:
+                    self._fail(family_id, members, "family_full", result, pushes)
+                    return []
+                self._rooms.create_parallel_room(main, index, self._clock())
+                parallel = None  # the next round reads the main room afresh
+                continue
+            outcome = self._rooms.seat_batch(target, members, self._clock(), whole=True)
+            result.new_seats += len(outcome.seated)
+            for seat in outcome.seated:
+                result.seated[seat.user_id] = seat
+            for user_id, seat in outcome.already_seated.items():  # on their own, or by this group's earlier message
+                request = next(r for r in members if r.user_id == user_id)
+                self._tickets.mark_ticket_seated(request.ticket_id, seat, self._clock())
+                result.seated[user_id] = seat
+            done = {seat.user_id for seat in outcome.seated} | set(outcome.already_seated) | set(outcome.not_waiting)
+            members = [r for r in members if r.user_id not in done]
+            if outcome.room_changed or not outcome.seated:
+                parallel = None  # filled or closed meanwhile, or a member gone: look again for the rest
+        logger.warning("group rounds exhausted", extra={"family_id": family_id, "pending": len(members)})
+        return members
 
     def _without_banned(
         self,

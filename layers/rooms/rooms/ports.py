@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rooms.domain.events import Event, ScheduleSpec
 from rooms.domain.expiry import ExpiryProgress, SweepJob
+from rooms.domain.groups import Group
 from rooms.domain.lifecycle import LifecycleEvent
 from rooms.domain.live import Connection, Frame
 from rooms.domain.model import Ban, Page, Room, Seat, Ticket, TicketStatus
@@ -26,16 +27,19 @@ class OverflowRequest:
     `queued_at` is the ticket's updated_at when this message was published (ISO 8601): the queueing it
     belongs to. A message that outlived its queueing (the ticket was re-published or re-queued since)
     may still seat the user, but never fails the newer queueing. Absent from older messages.
+    `group_id`: the user waits with a group, whose members still waiting are seated together.
     """
 
     ticket_id: str
     family_id: str
     user_id: str
     queued_at: str | None = None
+    group_id: str | None = None
 
     @classmethod
     def of(cls, ticket: Ticket) -> OverflowRequest:
-        return cls(ticket.ticket_id, ticket.family_id, ticket.user_id, ticket.queued_since.isoformat())
+        queued_at = ticket.queued_since.isoformat()
+        return cls(ticket.ticket_id, ticket.family_id, ticket.user_id, queued_at, ticket.group_id)
 
     @property
     def queueing(self) -> datetime | None:
@@ -65,6 +69,11 @@ class RoomStore(Protocol):
     def create_room(self, room: Room) -> None: ...
     def get_room(self, room_id: str, *, consistent: bool = False) -> Room: ...
     def get_rooms(self, room_ids: Sequence[str]) -> list[Room]: ...
+    def full_capacity(self, room_id: str) -> int | None:
+        """The capacity of an open room whose every write shard is full, read consistently; None when a
+        shard has a free seat, or the room is closed or gone."""
+        ...
+
     def close_room(self, room_id: str) -> Room: ...
     def rooms_being_evicted(self) -> list[str]: ...
     def create_parallel_room(self, main: Room, index: int, now: datetime) -> None: ...
@@ -88,7 +97,19 @@ class RoomStore(Protocol):
         self, room_id: str, deadline: float, on_freed: Callable[[list[Seat]], None] | None = None
     ) -> bool: ...
 
-    def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome: ...
+    def seat_batch(
+        self, room: Room, requests: Sequence[OverflowRequest], now: datetime, *, whole: bool = False
+    ) -> BatchOutcome:
+        """Seat queued users in `room` in one transaction, their tickets marked seated with them. Those the
+        room cannot take now are left out (`whole`: then nobody is seated, and the room said changed)."""
+        ...
+
+    def admit_group(self, room_id: str, group: Group, now: datetime) -> list[Seat]:
+        """Seat every member of `group` in the room in one transaction, or none: RoomFull when its open
+        write shards cannot take them all, GroupMemberElsewhere when a member holds a seat of the family
+        apart from it (a retry of a take-in that seated them answers with their seats)."""
+        ...
+
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion: ...
     def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion: ...
     def set_moderator(self, family_id: str, user_id: str, named: bool) -> None: ...
@@ -243,13 +264,29 @@ class Silent:
 
 
 class BanStore(Protocol):
-    """Who is kept out of which family. Reads are consistent: a ban written before a read is seen by it
-    (the join and the overflow worker check after the ban's writer checked for their seat, or before)."""
+    """Who is kept out of which family. Reads are consistent (a ban written before a read is seen by it:
+    the join and the overflow worker check after the ban's writer checked for their seat, or before),
+    but for a `get_ban` asked to be cheap, which may miss a ban written a moment before."""
 
     def put_ban(self, ban: Ban) -> None: ...
     def lift_ban(self, family_id: str, user_id: str) -> bool: ...
-    def get_ban(self, family_id: str, user_id: str) -> Ban | None: ...
+    def get_ban(self, family_id: str, user_id: str, *, consistent: bool = True) -> Ban | None: ...
     def bans_of(self, family_id: str, user_ids: Sequence[str]) -> dict[str, Ban]: ...
+
+
+class GroupStore(Protocol):
+    """Groups of friends to seat together (rooms.domain.groups)."""
+
+    def put_group(self, group: Group) -> None: ...
+    def get_group(self, group_id: str) -> Group | None: ...
+    def add_member(self, group_id: str, user_id: str, now: datetime) -> Group:
+        """The group with `user_id` among its members (already one: unchanged); GroupClosed once it is
+        full or taken in, GroupNotFound when it is gone or expired."""
+        ...
+
+    def take_in(self, group_id: str, now: datetime) -> Group:
+        """Close the group to new members (once; again: unchanged) and answer it as it then stands."""
+        ...
 
 
 class LifecycleBus(Protocol):

@@ -3,7 +3,8 @@ which and how many), for families whose host asked for it (`rebalance: true` on 
 
 Each move is one transaction of the seat, both rooms' shards and the ticket, as a promotion is (I1 and I2
 hold at every instant), and pushes `seat.moved` to the user. Only seats that stayed `min_stay` are moved,
-each at most once per `move_interval` (the seat's `moved_at`, checked in the transaction), and at most
+each at most once per `move_interval` (the seat's `moved_at`, checked in the transaction), never a group's
+(it would split it; a room holding one may stay, or be drained of its other listeners), and at most
 `max_moves` per family per run, so a run stays short; the next run goes on. The drained rooms close once
 empty for the grace period, as any empty parallel room.
 """
@@ -78,4 +79,4 @@ class Rebalancer:
     def _may_move(self, seat: Seat, now: datetime) -> bool:
         stayed = now - seat.joined_at >= self._min_stay
         rested = seat.moved_at is None or now - seat.moved_at >= self._interval
-        return seat.ticketed and stayed and rested
+        return seat.ticketed and seat.group_id is None and stayed and rested  # a group is never split

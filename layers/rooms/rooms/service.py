@@ -133,13 +133,15 @@ class RoomService:
         """A seat when the room has one (or the user already holds one in the family), else a queued ticket;
         Banned for a user the family keeps out."""
         family_id, _ = family_of(room_id)
-        self._refuse_banned(family_id, user_id)
+        # a cheap look first (half a read unit): it keeps nearly every banned user from taking a seat
+        self._refuse_banned(family_id, user_id, consistent=False)
         try:
             seat = self._rooms.admit(room_id, family_id, user_id, self._clock())
         except RoomFull:
             return self._enqueue(room_id, family_id, user_id, promote)
-        # A ban written while this join was admitted: its writer may have looked for the seat before it
-        # existed. Looking again after the seat's write, one of the two sees the other.
+        # The look that holds: a ban written while this join was admitted (or missed by the cheap look),
+        # whose writer may have looked for the seat before it existed. Read consistently after the seat's
+        # write, one of the two sees the other.
         try:
             self._refuse_banned(family_id, user_id)
         except Banned:
@@ -147,8 +149,8 @@ class RoomService:
             raise
         return seat
 
-    def _refuse_banned(self, family_id: str, user_id: str) -> None:
-        ban = self._bans.get_ban(family_id, user_id) if self._bans is not None else None
+    def _refuse_banned(self, family_id: str, user_id: str, *, consistent: bool = True) -> None:
+        ban = self._bans.get_ban(family_id, user_id, consistent=consistent) if self._bans is not None else None
         if ban is not None and ban.holds(self._clock()):
             raise Banned(family_id, user_id, ban.until)
 
@@ -177,7 +179,7 @@ class RoomService:
             if seat is not None:
                 return seat  # seated by the worker since the admission failed
             # queued afresh for this join: its room and its wish to move up, not the finished ticket's
-            again = replace(prior, requested_room_id=room_id, promote=promote)
+            again = replace(prior, requested_room_id=room_id, promote=promote, group_id=None)
             if not self._tickets.requeue_ticket(again, now):
                 return self._ticket_or_raise(ticket.ticket_id)
         queued = self._ticket_or_raise(ticket.ticket_id) if prior is not None else ticket

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rooms.adapters.ban_store import DynamoBanStore
     from rooms.adapters.connection_store import DynamoConnectionStore
     from rooms.adapters.event_store import DynamoEventStore
+    from rooms.adapters.group_store import DynamoGroupStore
     from rooms.adapters.housekeeping_store import DynamoHousekeepingStore
     from rooms.adapters.room_store import DynamoRoomStore
     from rooms.adapters.sqs_publisher import SqsOverflowPublisher
@@ -66,6 +67,12 @@ class Adapters:
         from rooms.adapters.ban_store import DynamoBanStore
 
         return DynamoBanStore(self.connection)
+
+    @cached_property
+    def groups(self) -> DynamoGroupStore:
+        from rooms.adapters.group_store import DynamoGroupStore
+
+        return DynamoGroupStore()
 
     @cached_property
     def publisher(self) -> SqsOverflowPublisher:

@@ -28,10 +28,11 @@ class OverflowMessage(BaseModel):
     family_id: str = Field(min_length=1, max_length=64)
     user_id: str = Field(min_length=1, max_length=128)
     queued_at: AwareDatetime | None = None  # the ticket's queueing (see OverflowRequest)
+    group_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     def request(self) -> OverflowRequest:
         queued_at = self.queued_at.isoformat() if self.queued_at else None
-        return OverflowRequest(self.ticket_id, self.family_id, self.user_id, queued_at)
+        return OverflowRequest(self.ticket_id, self.family_id, self.user_id, queued_at, self.group_id)
 
 
 class PoisonMessage(Exception):
@@ -71,8 +72,9 @@ class OverflowBatch:
             return
         self.seated += result.new_seats
         unfinished = {request.user_id for request in result.unfinished}
+        groups = {request.group_id for request in result.unfinished if request.group_id}
         for message_id, request in entries:
-            if request.user_id in unfinished:
+            if request.user_id in unfinished or request.group_id in groups:
                 self._failures[message_id] = Contention(f"room family {family_id}")
 
     def settle(self, record: SQSRecord) -> None:

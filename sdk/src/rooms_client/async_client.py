@@ -23,6 +23,7 @@ from rooms_client.models import (
     EventChanges,
     EventsPage,
     Family,
+    Group,
     JoinOutcome,
     KickResult,
     LeaveResult,
@@ -186,6 +187,23 @@ class AsyncRoomsClient(ClientBase):
         if live is not None and hold:
             await live.request_hold(seat.room_id)  # from its seat.held on, no heartbeats are needed
         return seat
+
+    # -- groups: friends seated together
+    async def create_group(self, room_id: str) -> Group:
+        """A group led by the caller; share its ``invite_token`` with the friends to seat with."""
+        return await self.run(self._ops.create_group(room_id))
+
+    async def join_group(self, room_id: str, group_id: str, invite_token: str) -> Group:
+        """Join a friend's group (the caller's consent to be seated with it)."""
+        return await self.run(self._ops.join_group(room_id, group_id, invite_token))
+
+    async def get_group(self, room_id: str, group_id: str) -> Group:
+        return await self.run(self._ops.get_group(room_id, group_id))
+
+    async def take_group_in(self, room_id: str, group_id: str) -> JoinOutcome:
+        """The leader seats the whole group in the room, or queues it together for one parallel room
+        (``outcome.group`` lists every member's seat or ticket; each member follows their own ticket)."""
+        return await self.run(self._ops.take_group_in(room_id, group_id))
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         return await self.run(self._ops.get_ticket(ticket_id))

@@ -91,6 +91,18 @@ class NotFoundError(RoomsApiError):
     status_code, code = 404, "NOT_FOUND"
 
 
+class NotGroupMemberError(ForbiddenError):
+    """A wrong invite token, or not the group's member (its leader, to take it into a room)."""
+
+    code = "NOT_GROUP_MEMBER"
+
+
+class GroupNotFoundError(NotFoundError):
+    """No such group in this room's family, or it expired (a day after it was made)."""
+
+    code = "GROUP_NOT_FOUND"
+
+
 class RoomNotFoundError(NotFoundError):
     code = "ROOM_NOT_FOUND"
 
@@ -109,6 +121,18 @@ class ConflictError(RoomsApiError):
 
 class RoomClosedError(ConflictError):
     code = "ROOM_CLOSED"
+
+
+class GroupClosedError(ConflictError):
+    """The group takes no more members: it is full, or its leader took it into the room."""
+
+    code = "GROUP_CLOSED"
+
+
+class GroupMemberElsewhereError(ConflictError):
+    """A member holds or waits for a seat of the family on their own: the group cannot sit together."""
+
+    code = "GROUP_MEMBER_ELSEWHERE"
 
 
 class RoomFullError(ConflictError):
@@ -233,7 +257,9 @@ CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     NotModeratorError,
     ProtectedUserError,
     BannedError,
+    NotGroupMemberError,
     RoomNotFoundError,
+    GroupNotFoundError,
     TicketNotFoundError,
     EventNotFoundError,
     RoomClosedError,
@@ -242,6 +268,8 @@ CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     EventNotEditableError,
     RequestInProgressError,
     QuotaExceededError,
+    GroupClosedError,
+    GroupMemberElsewhereError,
     InvalidScheduleError,
     IdempotencyKeyReusedError,
     ContentionError,

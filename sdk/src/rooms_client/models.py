@@ -164,6 +164,8 @@ class Ticket:
     reason: str | None = None
     # the seat itself, when the live connection's push told it (the HTTP answer names the room only)
     seat: Seat | None = None
+    user_id: str | None = None  # None from a server older than groups
+    group_id: str | None = None  # queued with this group: seated together with it
 
     @property
     def is_final(self) -> bool:
@@ -183,17 +185,65 @@ class Ticket:
             room_id=data.get("room_id"),
             room_index=_optional_int(data.get("room_index")),
             reason=data.get("reason"),
+            user_id=data.get("user_id"),
+            group_id=data.get("group_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Group:
+    """Friends to be seated together. ``invite_token`` only in the answer that made it: share it."""
+
+    group_id: str
+    family_id: str
+    leader_id: str
+    members: list[str]
+    max_members: int
+    taken_in: bool
+    expires_at: datetime
+    invite_token: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Json) -> Group:
+        return cls(
+            group_id=str(data["group_id"]),
+            family_id=str(data["family_id"]),
+            leader_id=str(data["leader_id"]),
+            members=[str(member) for member in data["members"]],
+            max_members=int(data["max_members"]),
+            taken_in=bool(data["taken_in"]),
+            expires_at=_required_datetime(data, "expires_at"),
+            invite_token=data.get("invite_token"),
+        )
+
+
+@dataclass(frozen=True)
+class GroupSeating:
+    """A group taken in: every member's seat, in one room; or every member's ticket, queued together."""
+
+    group_id: str
+    seats: list[Seat]
+    tickets: list[Ticket]
+
+    @classmethod
+    def from_json(cls, data: Json) -> GroupSeating:
+        return cls(
+            group_id=str(data["group_id"]),
+            seats=[Seat.from_json(seat) for seat in data.get("seats", [])],
+            tickets=[Ticket.from_json(ticket) for ticket in data.get("tickets", [])],
         )
 
 
 @dataclass(frozen=True)
 class JoinOutcome:
-    """The answer to one POST /rooms/{id}/join: a seat (200) or a ticket to follow (202)."""
+    """The answer to one POST /rooms/{id}/join: a seat (200) or a ticket to follow (202); with a group,
+    every member's seats or tickets too."""
 
     status: str  # one of JOIN_STATUSES
     seat: Seat | None = None
     ticket: Ticket | None = None
     retry_after: float | None = None  # the 202's Retry-After header, in seconds
+    group: GroupSeating | None = None
 
     @property
     def seated(self) -> bool:
@@ -201,12 +251,13 @@ class JoinOutcome:
 
     @classmethod
     def from_json(cls, data: Json, retry_after: float | None = None) -> JoinOutcome:
-        seat, ticket = data.get("seat"), data.get("ticket")
+        seat, ticket, group = data.get("seat"), data.get("ticket"), data.get("group")
         return cls(
             status=str(data["status"]),
             seat=Seat.from_json(seat) if seat else None,
             ticket=Ticket.from_json(ticket) if ticket else None,
             retry_after=retry_after,
+            group=GroupSeating.from_json(group) if group else None,
         )
 
 

@@ -37,6 +37,7 @@ from rooms_client.models import (
     EventChanges,
     EventsPage,
     Family,
+    Group,
     JoinOutcome,
     KickResult,
     LeaveResult,
@@ -188,6 +189,25 @@ class Operations:
         else:
             ticket = yield from self._follow(outcome.ticket, deadline, timeout, outcome.retry_after, None)
         return (yield from self.seat_of(ticket))
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def create_group(self, room_id: str) -> Op[Group]:
+        call = Call("POST", f"/rooms/{segment(room_id)}/groups")
+        return Group.from_json((yield from self.send_json(call)))
+
+    def join_group(self, room_id: str, group_id: str, invite_token: str) -> Op[Group]:
+        path = f"/rooms/{segment(room_id)}/groups/{segment(group_id)}/members"
+        return Group.from_json((yield from self.send_json(Call("POST", path, {"invite_token": invite_token}))))
+
+    def get_group(self, room_id: str, group_id: str) -> Op[Group]:
+        path = f"/rooms/{segment(room_id)}/groups/{segment(group_id)}"
+        return Group.from_json((yield from self.send_json(Call("GET", path))))
+
+    def take_group_in(self, room_id: str, group_id: str) -> Op[JoinOutcome]:
+        """One POST join with the group: every member seated in the room (200), or queued together (202)."""
+        response = yield from self.send(Call("POST", f"/rooms/{segment(room_id)}/join", {"group_id": group_id}))
+        return JoinOutcome.from_json(decode(response), retry_after_of(response))
 
     def get_ticket(self, ticket_id: str) -> Op[Ticket]:
         return Ticket.from_json((yield from self.send_json(Call("GET", f"/tickets/{segment(ticket_id)}"))))

@@ -32,10 +32,10 @@ def _doomed() -> set[str]:
 
 
 class _FragileRoomStore(DynamoRoomStore):
-    def seat_batch(self, room: Any, requests: Any, now: Any) -> Any:
+    def seat_batch(self, room: Any, requests: Any, now: Any, *, whole: bool = False) -> Any:
         if _doomed() & {request.user_id for request in requests}:
             os._exit(137)  # killed mid-batch: no answer, no partial batch response, the batch comes back
-        return super().seat_batch(room, requests, now)
+        return super().seat_batch(room, requests, now, whole=whole)
 
 
 # the real worker's use case, built over the fragile store and the worker's own ticket store

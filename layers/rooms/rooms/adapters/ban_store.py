@@ -1,4 +1,4 @@
-"""Bans on the Rooms table (the BanStore port): one item per (family, user), read consistently."""
+"""Bans on the Rooms table (the BanStore port): one item per (family, user)."""
 
 from __future__ import annotations
 
@@ -45,13 +45,16 @@ class DynamoBanStore:
             raise
         return True
 
-    def get_ban(self, family_id: str, user_id: str) -> Ban | None:
-        return self.bans_of(family_id, [user_id]).get(user_id)
+    def get_ban(self, family_id: str, user_id: str, *, consistent: bool = True) -> Ban | None:
+        return self._read(family_id, [user_id], consistent).get(user_id)
 
     def bans_of(self, family_id: str, user_ids: Sequence[str]) -> dict[str, Ban]:
+        return self._read(family_id, user_ids, consistent=True)
+
+    def _read(self, family_id: str, user_ids: Sequence[str], consistent: bool) -> dict[str, Ban]:
         keys = [(ban_key(family_id, user), "BAN") for user in dict.fromkeys(user_ids)]
         found = {}
-        for raw in batch_get_raw(self._connection, keys, consistent=True) if keys else []:
+        for raw in batch_get_raw(self._connection, keys, consistent=consistent) if keys else []:
             item = BanItem.from_raw_data(raw)
             found[item.user_id] = Ban(item.family_id, item.user_id, item.until, item.banned_by, item.created_at)
         return found

@@ -99,6 +99,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         shard=int(item.shard or 0),
         holder=item.holder,
         moved_at=item.moved_at,
+        group_id=item.group_id,
     )
 
 
@@ -117,6 +118,7 @@ def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
         ticketed=True if seat.ticketed else None,
         shard=seat.shard or None,
         holder=seat.holder,
+        group_id=seat.group_id,
         gsi1pk=seats_key(seat.room_id, seat.shard),
         gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
         gsi2pk=expiry_pk,
@@ -145,6 +147,7 @@ def ticket_from_item(item: TicketItem) -> Ticket:
         reason=item.reason,
         promote=bool(item.promote),
         republished=int(item.republished or 0),
+        group_id=item.group_id,
     )
 
 
@@ -164,6 +167,7 @@ def ticket_item(ticket: Ticket, due_key: str | None) -> TicketItem:
         reason=ticket.reason,
         promote=ticket.promote,
         republished=ticket.republished,
+        group_id=ticket.group_id,
         gsi1pk=ticket_family_key(ticket.ticket_id, ticket.family_id, ticket.promote),
         gsi1sk=arrival_key(ticket.created_at, ticket.ticket_id),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -282,6 +283,30 @@ class BanItem(Model):
     ttl = TTLAttribute()
 
 
+def group_key(group_id: str) -> str:
+    return f"GROUP#{group_id}"
+
+
+class GroupItem(Model):
+    """Friends to be seated together: pk = GROUP#<group>, sk = GROUP. `ttl` removes it a day after it
+    expires; only the invite token's hash is kept."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="GROUP")
+    group_id = UnicodeAttribute()
+    family_id = UnicodeAttribute()
+    leader_id = UnicodeAttribute()
+    members = ListAttribute(of=UnicodeAttribute)  # of str: pynamodb types its elements as the attribute
+    token_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    taken_in_at = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute()
+
+
 class FamilyMetadataItem(Model):
     """A room family's metadata, beside its main room: pk = ROOM#<family>, sk = META.
 
@@ -338,6 +363,7 @@ class SeatItem(Model):
     holder = UnicodeAttribute(null=True)
     # when rebalancing last moved it to another room of its family (at most one move per interval)
     moved_at = UTCDateTimeAttribute(null=True)
+    group_id = UnicodeAttribute(null=True)  # seated with a group: never moved apart from it
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     # gsi2pk = seat_expiry_key(bucket of expires_at, pk), gsi2sk = expiry_sort_key(expires_at, pk)
@@ -386,6 +412,7 @@ class TicketItem(Model):
     # set by a rebalancing move (the lifecycle stream's filter passes a ticket with it: user.moved)
     moved_at = UTCDateTimeAttribute(null=True)
     republished = NumberAttribute(default=0)
+    group_id = UnicodeAttribute(null=True)
     ttl = TTLAttribute(null=True)
     # the family's tickets in arrival order: gsi1pk = ticket_family_key(...) (a shard), gsi1sk = created_at#ticket_id
     gsi1pk = UnicodeAttribute(null=True)

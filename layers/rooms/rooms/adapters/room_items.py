@@ -138,6 +138,19 @@ def occupancies_of(
     return found
 
 
+def shards_full(connection: Connection, room_id: str, shards: Sequence[int]) -> bool:
+    """Whether these write shards of a room are all open and full, read consistently in one BatchGetItem."""
+    keys = [(shard_key(room_id, k), "ROOM" if k == 0 else SHARD_SK) for k in shards]
+    found = batch_get_raw(connection, keys, consistent=True)
+    if len(found) < len(keys):
+        return False  # a shard is gone: so is its room
+    for raw in found:
+        capacity = raw.get("shard_capacity", raw.get("capacity", {})).get("N")
+        if raw["status"]["S"] != RoomStatus.OPEN.value or int(raw["occupancy"]["N"]) < int(capacity or 0):
+            return False
+    return True
+
+
 def free_seats(
     connection: Connection,
     room_id: str,

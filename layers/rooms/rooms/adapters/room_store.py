@@ -34,7 +34,9 @@ from rooms.adapters import room_items
 from rooms.adapters.cursors import seal, unseal
 from rooms.adapters.dynamo import (
     CONDITION_FAILED,
+    MAX_CONFLICT_RETRIES,
     TRANSACTION_ITEMS,
+    backoff,
     cancellation_codes,
     cancelled_item,
     count_in_quota,
@@ -81,7 +83,16 @@ from rooms.adapters.room_items import (
     shard_occupancies,
 )
 from rooms.config import settings
-from rooms.domain.errors import Contention, InvalidCursor, QuotaExceeded, RoomClosed, RoomFull, RoomNotFound
+from rooms.domain.errors import (
+    Contention,
+    GroupMemberElsewhere,
+    InvalidCursor,
+    QuotaExceeded,
+    RoomClosed,
+    RoomFull,
+    RoomNotFound,
+)
+from rooms.domain.groups import Group
 from rooms.domain.model import (
     Page,
     Room,
@@ -143,6 +154,19 @@ class DynamoRoomStore:
 
     def get_rooms(self, room_ids: Sequence[str]) -> list[Room]:
         return room_items.read_rooms(self._connection, room_ids, consistent=True)
+
+    def full_capacity(self, room_id: str) -> int | None:
+        """The other write shards first, the room item (shard 0: its family's hot key) only once they are
+        all full. Shards fill together, so reading the whole room at each shard's fill would put a read of
+        the room item per shard into the room's last seconds of admissions."""
+        try:
+            shards, capacity = self._shape(room_id)
+        except RoomNotFound:
+            return None
+        others = list(range(1, shards))
+        if others and not room_items.shards_full(self._connection, room_id, others):
+            return None
+        return capacity if room_items.shards_full(self._connection, room_id, [0]) else None
 
     def close_room(self, room_id: str) -> Room:
         """Close a room and list it among the rooms whose seats are being freed, in one write.
@@ -440,7 +464,9 @@ class DynamoRoomStore:
         )
 
     # --------------------------------------------------------------- overflow
-    def seat_batch(self, room: Room, requests: Sequence[OverflowRequest], now: datetime) -> BatchOutcome:
+    def seat_batch(
+        self, room: Room, requests: Sequence[OverflowRequest], now: datetime, *, whole: bool = False
+    ) -> BatchOutcome:
         """Seat queued users of one family in `room` with one transaction (I1, I2 held by it), their
         tickets marked seated in the same transaction (only those still queued).
 
@@ -449,13 +475,14 @@ class DynamoRoomStore:
         transaction's 100 items, the first users are seated and the rest are left for the caller's next round.
         """
         plan = self._shards_for(room, len(requests))
-        requests = list(requests[: sum(taken for _, taken, _ in plan)])
-        count = len(requests)
-        if not count:
+        planned = sum(taken for _, taken, _ in plan)
+        if not planned or (whole and planned < len(requests)):
             return BatchOutcome(room_changed=True)  # the room filled since the caller read it
+        requests = list(requests[:planned])
+        count = len(requests)
         shard_of = [shard for shard, taken, _ in plan for _ in range(taken)]
         seats = [
-            self._seat_item(room.room_id, r.family_id, r.user_id, now, ticketed=True, shard=shard)
+            self._seat_item(room.room_id, r.family_id, r.user_id, now, ticketed=True, shard=shard, group_id=r.group_id)
             for r, shard in zip(requests, shard_of, strict=True)
         ]
         expires = now + TERMINAL_TICKET_TTL
@@ -503,6 +530,52 @@ class DynamoRoomStore:
             return outcome
         outcome.seated = [seat_from_item(seat) for seat in seats]
         return outcome
+
+    def admit_group(self, room_id: str, group: Group, now: datetime) -> list[Seat]:
+        """One transaction: each write shard used takes its share of the members only while open with the
+        seats free, and each member's seat is put only if they hold none in the family (I1, I2)."""
+        for tries in range(MAX_CONFLICT_RETRIES):
+            room = self.get_room(room_id, consistent=True)
+            if room.status is RoomStatus.CLOSED:
+                raise RoomClosed(room_id)
+            plan = self._shards_for(room, len(group.members))
+            if sum(taken for _, taken, _ in plan) < len(group.members):
+                raise RoomFull(room_id, room.capacity)
+            shard_of = [shard for shard, taken, _ in plan for _ in range(taken)]
+            seats = [
+                self._seat_item(room_id, group.family_id, user, now, shard=shard, group_id=group.group_id)
+                for user, shard in zip(group.members, shard_of, strict=True)
+            ]
+
+            def attempt(plan: list[tuple[int, int, int]] = plan, seats: list[SeatItem] = seats) -> None:
+                with TransactWrite(connection=self._connection) as tx:
+                    for shard, taken, capacity in plan:
+                        tx.update(
+                            shard_item(room_id, shard),
+                            actions=[RoomItem.occupancy.add(taken)],
+                            condition=IS_OPEN & (RoomItem.occupancy <= capacity - taken),
+                        )
+                    for seat in seats:
+                        tx.save(seat, condition=SeatItem.pk.does_not_exist(), return_values=ALL_OLD)
+
+            try:
+                with_conflict_retries(f"room {room_id}", attempt)
+            except TransactWriteError as error:
+                codes = cancellation_codes(error)  # [seat puts..., shard updates...]
+                if CONDITION_FAILED not in codes:
+                    raise
+                held = [
+                    seat_from_item(SeatItem.from_raw_data(raw))
+                    for i in range(len(seats))
+                    if codes[i] == CONDITION_FAILED and (raw := cancelled_item(error, i))
+                ]
+                if held:
+                    return _seated_together(group, held, self.get_seat)
+                backoff(tries)  # a shard filled or closed since it was read: plan again on a fresh read
+                continue
+            self._full.seated(room_id)
+            return [seat_from_item(seat) for seat in seats]
+        raise Contention(f"room {room_id}")
 
     def _shards_for(self, room: Room, wanted: int) -> list[tuple[int, int, int]]:
         """(shard, seats, shard capacity) for up to `wanted` seats in `room`, spread over its emptiest
@@ -636,9 +709,20 @@ class DynamoRoomStore:
         *,
         ticketed: bool = False,
         shard: int = 0,
+        group_id: str | None = None,
     ) -> SeatItem:
-        seat = Seat(room_id, family_id, user_id, now, now + self._lease, ticketed, shard)
+        seat = Seat(room_id, family_id, user_id, now, now + self._lease, ticketed, shard, group_id=group_id)
         return seat_item(seat, self._bucket_seconds)
+
+
+def _seated_together(group: Group, held: list[Seat], get_seat: Callable[[str, str], Seat | None]) -> list[Seat]:
+    """The group's seats when an earlier take-in of it seated its members (a retry answers with those
+    still seated); GroupMemberElsewhere naming the members who hold a seat apart from it."""
+    apart = [seat.user_id for seat in held if seat.group_id != group.group_id]
+    if apart:
+        raise GroupMemberElsewhere(group.group_id, apart)
+    seats = [get_seat(group.family_id, user) for user in group.members]
+    return [seat for seat in seats if seat is not None and seat.group_id == group.group_id]
 
 
 def _move_outcome(codes: list[str | None] | None) -> Promotion:

@@ -55,14 +55,15 @@ class DynamoTicketStore:
     def requeue_ticket(self, ticket: Ticket, now: datetime) -> bool:
         """Put a finished ticket back in the queue, unless another request already did.
 
-        `ticket` is the finished ticket as read (the condition) with the new join's requested room and
-        promotion wish (what is written)."""
+        `ticket` is the finished ticket as read (the condition) with the new join's requested room,
+        promotion wish and group (what is written)."""
         return update_if(
             TicketItem(pk=ticket_key(ticket.ticket_id), sk="TICKET"),
             [
                 TicketItem.status.set(TicketStatus.QUEUED.value),
                 TicketItem.requested_room_id.set(ticket.requested_room_id),
                 TicketItem.promote.set(ticket.promote),
+                TicketItem.group_id.set(ticket.group_id) if ticket.group_id else TicketItem.group_id.remove(),
                 TicketItem.room_id.remove(),
                 TicketItem.reason.remove(),
                 TicketItem.ttl.remove(),

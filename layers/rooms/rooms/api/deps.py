@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from rooms.config import settings
 from rooms.events_service import EventService
+from rooms.groups import GroupService
 from rooms.media import MediaProvider, NoMedia
 from rooms.service import RoomService
 from rooms.wiring import Adapters
@@ -39,6 +40,11 @@ class ApiServices:
             promotions=adapters.sweep_queue,
             bans=adapters.bans,
         )
+
+    @cached_property
+    def groups(self) -> GroupService:
+        adapters = self._adapters
+        return GroupService(adapters.groups, adapters.rooms, adapters.tickets, adapters.publisher, bans=adapters.bans)
 
     @cached_property
     def media(self) -> MediaProvider:
@@ -77,6 +83,10 @@ def room_service(services: Annotated[ApiServices, Depends(api_services)]) -> Roo
     return services.rooms
 
 
+def group_service(services: Annotated[ApiServices, Depends(api_services)]) -> GroupService:
+    return services.groups
+
+
 def media_provider(services: Annotated[ApiServices, Depends(api_services)]) -> MediaProvider:
     return services.media
 
@@ -87,6 +97,7 @@ def event_service(services: Annotated[ApiServices, Depends(api_services)]) -> Ev
 
 # What a route declares to be handed its use cases
 Rooms = Annotated[RoomService, Depends(room_service)]
+Groups = Annotated[GroupService, Depends(group_service)]
 Shows = Annotated[EventService, Depends(event_service)]
 Media = Annotated[MediaProvider, Depends(media_provider)]
 

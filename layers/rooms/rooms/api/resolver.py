@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from rooms.api import events_routes, rooms_routes, tickets_routes
+from rooms.api import events_routes, groups_routes, rooms_routes, tickets_routes
 from rooms.api.deps import Unauthenticated
 from rooms.api.gateway_event import JSON_MEDIA_TYPE, GatewayResolver
 from rooms.api.idempotency import KeyInProgress, KeyReused
@@ -48,6 +48,10 @@ _STATUS: dict[type[errors.RoomsError], int] = {
     errors.InvalidSchedule: 422,
     errors.SchedulerUnavailable: 503,
     errors.QuotaExceeded: 409,
+    errors.GroupNotFound: 404,
+    errors.NotGroupMember: 403,
+    errors.GroupClosed: 409,
+    errors.GroupMemberElsewhere: 409,
 }
 
 
@@ -67,6 +71,7 @@ def _field_of(location: tuple[Any, ...]) -> str:
 def build_resolver() -> APIGatewayHttpResolver:
     app = GatewayResolver()
     app.include_router(rooms_routes.router)
+    app.include_router(groups_routes.router)
     app.include_router(tickets_routes.router)
     app.include_router(events_routes.router)
 

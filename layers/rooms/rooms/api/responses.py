@@ -26,9 +26,18 @@ class GatewayError(BaseModel):
 ERROR_CODES: dict[str, tuple[str, ...]] = {
     "400": ("INVALID_JSON", "INVALID_CURSOR"),
     "401": ("UNAUTHENTICATED",),
-    "403": ("NOT_HOST", "NOT_MODERATOR", "PROTECTED_USER", "BANNED"),
-    "404": ("ROOM_NOT_FOUND", "TICKET_NOT_FOUND", "EVENT_NOT_FOUND"),
-    "409": ("ROOM_CLOSED", "ROOM_FULL", "NOT_SEATED", "EVENT_NOT_EDITABLE", "QUOTA_EXCEEDED", "REQUEST_IN_PROGRESS"),
+    "403": ("NOT_HOST", "NOT_MODERATOR", "PROTECTED_USER", "BANNED", "NOT_GROUP_MEMBER"),
+    "404": ("ROOM_NOT_FOUND", "TICKET_NOT_FOUND", "EVENT_NOT_FOUND", "GROUP_NOT_FOUND"),
+    "409": (
+        "ROOM_CLOSED",
+        "ROOM_FULL",
+        "NOT_SEATED",
+        "EVENT_NOT_EDITABLE",
+        "QUOTA_EXCEEDED",
+        "REQUEST_IN_PROGRESS",
+        "GROUP_CLOSED",
+        "GROUP_MEMBER_ELSEWHERE",
+    ),
     "415": ("UNSUPPORTED_MEDIA_TYPE",),
     "422": ("VALIDATION_ERROR", "INVALID_SCHEDULE", "IDEMPOTENCY_KEY_REUSED"),
     "503": ("BUSY", "CONTENTION", "OVERFLOW_UNAVAILABLE", "SCHEDULER_UNAVAILABLE"),
@@ -41,11 +50,14 @@ _ERRORS: dict[int, str] = {
     "this listing returned.",
     403: "NOT_HOST: only the host may do this; NOT_MODERATOR: only the host or a moderator may; PROTECTED_USER: "
     "the host cannot be kicked or banned, a moderator only by the host; BANNED: the caller is banned from this "
-    "room family (the message says until when).",
-    404: "ROOM_NOT_FOUND, TICKET_NOT_FOUND or EVENT_NOT_FOUND.",
+    "room family (the message says until when); NOT_GROUP_MEMBER: a wrong invite token, or not the group's "
+    "member (its leader, to take it into a room).",
+    404: "ROOM_NOT_FOUND, TICKET_NOT_FOUND, EVENT_NOT_FOUND or GROUP_NOT_FOUND (also an expired group).",
     409: "Conflicts with the current state: ROOM_CLOSED, ROOM_FULL, NOT_SEATED, EVENT_NOT_EDITABLE, QUOTA_EXCEEDED "
-    "(the host already has as many open rooms or booked shows as one host may: close or cancel one), or "
-    "REQUEST_IN_PROGRESS (a request with the same Idempotency-Key is still running; retry after Retry-After).",
+    "(the host already has as many open rooms or booked shows as one host may: close or cancel one), "
+    "REQUEST_IN_PROGRESS (a request with the same Idempotency-Key is still running; retry after Retry-After), "
+    "GROUP_CLOSED (the group is full, or was taken into the room) or GROUP_MEMBER_ELSEWHERE (a member holds or "
+    "waits for a seat of the family on their own: the group cannot sit together).",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body as application/json (a body without a Content-Type is read as JSON).",
 }
 _SHARED: dict[str, tuple[str, tuple[type[BaseModel], ...]]] = {

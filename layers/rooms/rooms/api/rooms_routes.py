@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rooms.api.deps import Media, Rooms, caller_id
+from rooms.api.deps import Groups, Media, Rooms, caller_id
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
 from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
@@ -20,6 +20,7 @@ from rooms.api.schemas import (
     BanRequest,
     CreateRoomRequest,
     FamilyOut,
+    GroupSeatingOut,
     JoinOut,
     JoinRequest,
     KickOut,
@@ -30,6 +31,8 @@ from rooms.api.schemas import (
     TicketOut,
 )
 from rooms.domain.model import Seat
+from rooms.groups import GroupService
+from rooms.media import MediaProvider
 from rooms.service import utcnow
 
 router = APIGatewayHttpRouter()
@@ -82,17 +85,25 @@ def get_room(room_id: RoomId, service: Rooms) -> RoomOut:
     "/rooms/<room_id>/join",
     summary="Take a seat, or a ticket for a parallel room when this one is full.",
     description="200 with the seat (also when the caller already holds one in the family); 202 with a "
-    "ticket to follow at GET /tickets/{ticket_id} when the room is full.",
+    "ticket to follow at GET /tickets/{ticket_id} when the room is full. With a `group_id` (the caller leads "
+    "the group): 200 with every member's seat in this room, or 202 with every member's ticket, queued together "
+    "for one parallel room; all or none.",
     tags=["seats"],
     responses={
         200: {"description": "Seated.", "content": {"application/json": {"model": JoinOut}}},
         202: {"description": "Queued for a parallel room.", "content": {"application/json": {"model": JoinOut}}},
-        **errors(400, 404, 409, 415),
+        **errors(400, 403, 404, 409, 415),
     },
 )
 def join_room(
-    room_id: RoomId, service: Rooms, media: Media, request: Annotated[JoinRequest | None, Body()] = None
+    room_id: RoomId,
+    service: Rooms,
+    groups: Groups,
+    media: Media,
+    request: Annotated[JoinRequest | None, Body()] = None,
 ) -> Response[JoinOut]:
+    if request is not None and request.group_id is not None:
+        return _take_group_in(room_id, request.group_id, groups, media)
     promote = request.promote if request else False
     outcome = service.join(room_id, caller_id(router), promote=promote)
     if isinstance(outcome, Seat):
@@ -105,6 +116,27 @@ def join_room(
         202,
         "application/json",
         JoinOut(status="queued", ticket=ticket),
+        headers={"Retry-After": str(ticket.retry_after_seconds), "Location": f"/tickets/{ticket.ticket_id}"},
+    )
+
+
+def _take_group_in(room_id: str, group_id: str, groups: GroupService, media: MediaProvider) -> Response[JoinOut]:
+    caller = caller_id(router)
+    seating = groups.take_in(room_id, group_id, caller)
+    now = utcnow()
+    seats = [SeatOut.of(seat, media.grant(seat, now) if seat.user_id == caller else None) for seat in seating.seats]
+    tickets = [TicketOut.of(ticket) for ticket in seating.tickets]
+    group = GroupSeatingOut(group_id=group_id, seats=seats, tickets=tickets)
+    if seats:
+        metrics.add_metric(name="GroupsSeated", unit=MetricUnit.Count, value=1)
+        own = next((seat for seat in seats if seat.user_id == caller), seats[0])
+        return Response(200, "application/json", JoinOut(status="seated", seat=own, group=group))
+    metrics.add_metric(name="GroupsQueued", unit=MetricUnit.Count, value=1)
+    ticket = next((ticket for ticket in tickets if ticket.user_id == caller), tickets[0])
+    return Response(
+        202,
+        "application/json",
+        JoinOut(status="queued", ticket=ticket, group=group),
         headers={"Retry-After": str(ticket.retry_after_seconds), "Location": f"/tickets/{ticket.ticket_id}"},
     )
 

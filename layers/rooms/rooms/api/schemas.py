@@ -6,10 +6,11 @@ import unicodedata
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rooms.api.fields import Title
 from rooms.config import settings
+from rooms.domain.groups import MAX_GROUP_MEMBERS, Group
 from rooms.domain.model import Ban, Family, Room, Seat, Ticket
 from rooms.media import MediaAccess
 
@@ -84,6 +85,49 @@ class JoinRequest(Strict):
     promote: bool = Field(
         default=False, description="If seated in a parallel room, move up to the main room when a seat frees."
     )
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Take this group (the caller leads it) into the room: every member is seated in it "
+        "together, or queued together for one parallel room. A group never moves up (`promote`).",
+    )
+
+    @model_validator(mode="after")
+    def _a_group_never_moves_up(self) -> JoinRequest:
+        if self.group_id is not None and self.promote:
+            raise ValueError("a group is seated together and never moves up: send group_id or promote, not both")
+        return self
+
+
+class JoinGroupRequest(Strict):
+    invite_token: str = Field(min_length=1, max_length=128, description="The token the group's leader shared.")
+
+
+class GroupOut(BaseModel):
+    group_id: str
+    family_id: str
+    leader_id: str
+    members: list[str] = Field(description="The leader first, then in the order they joined.")
+    max_members: int
+    taken_in: bool = Field(description="The leader took it into the room: it takes no more members.")
+    expires_at: datetime
+    invite_token: str | None = Field(
+        default=None, description="Only in the answer that made the group: share it with the friends to join."
+    )
+
+    @classmethod
+    def of(cls, group: Group, invite_token: str | None = None) -> GroupOut:
+        return cls(
+            group_id=group.group_id,
+            family_id=group.family_id,
+            leader_id=group.leader_id,
+            members=list(group.members),
+            max_members=MAX_GROUP_MEMBERS,
+            taken_in=group.taken_in_at is not None,
+            expires_at=group.expires_at,
+            invite_token=invite_token,
+        )
 
 
 class BanRequest(Strict):
@@ -216,6 +260,8 @@ class TicketOut(BaseModel):
         )
     )
     family_id: str = Field(description="The main room this ticket's room mirrors.")
+    user_id: str
+    group_id: str | None = Field(default=None, description="Queued with this group: seated together with it.")
     requested_room_id: str
     room_id: str | None = Field(
         default=None, description="The user's seat while seated; the seat they had once left or expired."
@@ -235,6 +281,8 @@ class TicketOut(BaseModel):
             ticket_id=ticket.ticket_id,
             status=ticket.status.value,
             family_id=ticket.family_id,
+            user_id=ticket.user_id,
+            group_id=ticket.group_id,
             requested_room_id=ticket.requested_room_id,
             room_id=ticket.room_id,
             room_index=ticket.room_index,
@@ -245,10 +293,20 @@ class TicketOut(BaseModel):
         )
 
 
+class GroupSeatingOut(BaseModel):
+    group_id: str
+    seats: list[SeatOut] = Field(
+        description="Every member's seat, all in one room (200); each member's own join of the room answers "
+        "theirs, with its media access."
+    )
+    tickets: list[TicketOut] = Field(description="Every member's ticket, queued together (202).")
+
+
 class JoinOut(BaseModel):
     status: Literal["seated", "queued"]
     seat: SeatOut | None = Field(default=None, description="Present when seated (200).")
     ticket: TicketOut | None = Field(default=None, description="Present when queued (202): follow it.")
+    group: GroupSeatingOut | None = Field(default=None, description="Present when a group was taken in.")
 
 
 class LeaveOut(BaseModel):

@@ -166,3 +166,42 @@ class ProtectedUser(RoomsError):
 
     def __init__(self, user_id: str) -> None:
         super().__init__(f"User {user_id!r} cannot be kicked or banned: the host never, a moderator only by the host.")
+
+
+class GroupNotFound(RoomsError):
+    code = "GROUP_NOT_FOUND"
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"Group {group_id!r} does not exist in this room's family, or has expired.")
+
+
+class NotGroupMember(RoomsError):
+    """The invite token is wrong, or the caller is not in the group (or, to seat it, not its leader)."""
+
+    code = "NOT_GROUP_MEMBER"
+
+    def __init__(self, group_id: str, what: str) -> None:
+        super().__init__(f"Group {group_id!r}: {what}.")
+
+
+class GroupClosed(RoomsError):
+    """The group takes no more members: it is full, or its leader already took it into the room."""
+
+    code = "GROUP_CLOSED"
+
+    def __init__(self, group_id: str, why: str) -> None:
+        super().__init__(f"Group {group_id!r} takes no more members: {why}.")
+
+
+class GroupMemberElsewhere(RoomsError):
+    """A member holds a seat of the family apart from the group, or waits for one on their own: the group
+    cannot sit together."""
+
+    code = "GROUP_MEMBER_ELSEWHERE"
+
+    def __init__(self, group_id: str, user_ids: list[str]) -> None:
+        super().__init__(
+            f"Group {group_id!r} cannot be seated together: {', '.join(sorted(user_ids))} already hold or wait "
+            "for a seat in this room's family on their own; they leave it first."
+        )
+        self.user_ids = user_ids

@@ -250,6 +250,7 @@ class Seat:
     shard: int = 0  # the room's write shard that counts this seat
     holder: str | None = None  # the live connection holding it (docs/live.md): no heartbeats needed
     moved_at: datetime | None = None  # when rebalancing last moved it to another room of the family
+    group_id: str | None = None  # seated with a group (rooms.domain.groups): rebalancing never moves it
 
     @property
     def index(self) -> int:
@@ -269,6 +270,7 @@ class Ticket:
     reason: str | None = None
     promote: bool = False
     republished: int = 0  # times its request was published again for the current queueing
+    group_id: str | None = None  # queued with a group: seated with every member still waiting, or not at all
 
     @property
     def room_index(self) -> int | None:

@@ -23,10 +23,11 @@ def parallel_rooms_needed(audience: int, capacity: int, limit: int) -> int:
     return max(0, min(needed, limit))
 
 
-def room_to_fill(parallel: Sequence[Room]) -> Room | None:
-    """The lowest-index open parallel room with a free seat (invariant I5), or None: create the next one."""
+def room_to_fill(parallel: Sequence[Room], seats: int = 1) -> Room | None:
+    """The lowest-index open parallel room with `seats` free (invariant I5; a group takes the lowest one
+    with room for all of it), or None: create the next one."""
     for room in sorted(parallel, key=lambda r: r.index):
-        if room.status is RoomStatus.OPEN and room.free_seats > 0:
+        if room.status is RoomStatus.OPEN and room.free_seats >= seats:
             return room
     return None
 
