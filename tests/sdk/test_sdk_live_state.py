@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 
 from rooms_client import NotSeatedError, ThrottledError
-from rooms_client.live import LiveError, ReconnectPolicy, SeatHeld, UnknownEvent, parse_frame
+from rooms_client.live import GroupSeated, LiveError, ReconnectPolicy, SeatHeld, UnknownEvent, parse_frame
 from rooms_client.live.events import EVENT_TYPES
 from rooms_client.live.state import PING, LiveState, connect_url
 from tests.sdk.live_fakes import frame
@@ -156,3 +156,18 @@ def test_a_ticket_asked_for_over_the_open_socket_needs_no_watch_until_the_socket
     # and a watched ticket is sent again by a reconnect, needed or not
     state.want_watch("t_1")
     assert json.dumps({"action": "watch", "ticket_id": "t_1"}) in state.on_connect()
+
+
+def test_a_group_seated_push_carries_the_members_seat() -> None:
+    seat = {
+        "room_id": "r_1",
+        "family_id": "r_1",
+        "index": 0,
+        "user_id": "ben",
+        "joined_at": "2026-12-03T10:00:00.000Z",
+        "expires_at": "2026-12-03T10:01:00.000Z",
+        "heartbeat_interval_seconds": 30,
+    }
+    event = parse_frame(frame("group.seated", {"group_id": "g_1", "seat": seat}))
+    assert isinstance(event, GroupSeated) and event.group_id == "g_1"
+    assert event.seat is not None and (event.seat.room_id, event.seat.user_id) == ("r_1", "ben")

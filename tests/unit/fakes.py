@@ -1140,7 +1140,9 @@ class Fakes:
         )
 
     def group_service(self) -> GroupService:
-        return GroupService(self.groups, self.rooms, self.tickets, self.publisher, self.clock, bans=self.bans)
+        return GroupService(
+            self.groups, self.rooms, self.tickets, self.publisher, self.clock, bans=self.bans, notifier=self.notifier
+        )
 
     def reconciler(self) -> TicketReconciler:
         return TicketReconciler(

@@ -46,6 +46,10 @@ def test_a_group_is_seated_in_the_main_room_together_when_it_has_the_seats(fakes
     assert {seat.user_id for seat in seating.seats} == set(group.members) and seating.tickets == []
     assert {seat.room_id for seat in seating.seats} == {FAMILY} and fakes.occupancy(FAMILY) == 4
     assert all(seat.group_id == group.group_id for seat in seating.seats)
+    # AND the members (not the leader: the answer is theirs) are told their seat on their live connections
+    told = fakes.notifier.of_type("group.seated")
+    assert sorted(user for user, _ in told) == ["ben", "cy", "dee"]
+    assert all(data["seat"]["user_id"] == user for user, data in told)
     # AND taking it in again answers the same seats; the group takes nobody more
     again = service.take_in(FAMILY, group.group_id, "ana")
     assert sorted(s.user_id for s in again.seats) == sorted(group.members) and fakes.occupancy(FAMILY) == 4

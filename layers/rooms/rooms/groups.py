@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from rooms.config import settings
 from rooms.domain.errors import (
     Banned,
     GroupMemberElsewhere,
@@ -19,6 +20,7 @@ from rooms.domain.errors import (
     RoomFull,
 )
 from rooms.domain.groups import Group, new_group, token_opens
+from rooms.domain.live import group_seated
 from rooms.domain.model import (
     OVERFLOW_UNAVAILABLE,
     RoomStatus,
@@ -28,7 +30,16 @@ from rooms.domain.model import (
     family_of,
     ticket_id_for,
 )
-from rooms.ports import BanStore, GroupStore, OverflowPublisher, OverflowRequest, RoomStore, TicketStore
+from rooms.ports import (
+    BanStore,
+    GroupStore,
+    Notifier,
+    OverflowPublisher,
+    OverflowRequest,
+    RoomStore,
+    Silent,
+    TicketStore,
+)
 from rooms.service import utcnow
 
 logger = logging.getLogger(__name__)
@@ -53,8 +64,12 @@ class GroupService:
         clock: Callable[[], datetime] = utcnow,
         *,
         bans: BanStore | None = None,
+        notifier: Notifier | None = None,
+        heartbeat_interval_seconds: int | None = None,
     ) -> None:
         self._groups = groups
+        self._notifier = notifier or Silent()
+        self._heartbeat_interval = heartbeat_interval_seconds or settings().heartbeat_interval_seconds
         self._rooms = rooms
         self._tickets = tickets
         self._publisher = publisher
@@ -94,9 +109,13 @@ class GroupService:
         group = self._groups.take_in(group_id, self._clock())
         self._refuse_banned(group.family_id, list(group.members))
         try:
-            return GroupSeating(group, self._rooms.admit_group(room_id, group, self._clock()), [])
+            seats = self._rooms.admit_group(room_id, group, self._clock())
         except RoomFull:
             return self._enqueue(room_id, group)
+        now = self._clock()  # the members are told on their live connections; the leader has the answer
+        pushes = [(s.user_id, group_seated(group_id, s, self._heartbeat_interval, now)) for s in seats]
+        self._notifier.notify_many([(user, frame) for user, frame in pushes if user != leader_id])
+        return GroupSeating(group, seats, [])
 
     def _enqueue(self, room_id: str, group: Group) -> GroupSeating:
         seats = {user: self._rooms.get_seat(group.family_id, user) for user in group.members}

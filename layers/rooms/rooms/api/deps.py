@@ -44,7 +44,14 @@ class ApiServices:
     @cached_property
     def groups(self) -> GroupService:
         adapters = self._adapters
-        return GroupService(adapters.groups, adapters.rooms, adapters.tickets, adapters.publisher, bans=adapters.bans)
+        return GroupService(
+            adapters.groups,
+            adapters.rooms,
+            adapters.tickets,
+            adapters.publisher,
+            bans=adapters.bans,
+            notifier=adapters.notifier,
+        )
 
     @cached_property
     def media(self) -> MediaProvider:

@@ -26,6 +26,7 @@ TICKET_SEATED = "ticket.seated"
 TICKET_FAILED = "ticket.failed"
 SEAT_MOVED = "seat.moved"
 SEAT_FREED = "seat.freed"
+GROUP_SEATED = "group.seated"
 ERROR = "error"
 
 Frame = dict[str, Any]
@@ -93,6 +94,12 @@ def ticket_seated(ticket_id: str, seat: Seat, heartbeat_interval_seconds: int, a
         "seat": seat_view(seat, heartbeat_interval_seconds),
     }
     return frame(TICKET_SEATED, data, at)
+
+
+def group_seated(group_id: str, seat: Seat, heartbeat_interval_seconds: int, at: datetime) -> Frame:
+    """A member's seat, taken with their group by its leader (no ticket: the room had every seat)."""
+    data = {"group_id": group_id, "seat": seat_view(seat, heartbeat_interval_seconds)}
+    return frame(GROUP_SEATED, data, at)
 
 
 def ticket_failed(ticket_id: str, family_id: str, reason: str, at: datetime) -> Frame:

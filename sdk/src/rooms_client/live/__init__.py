@@ -3,6 +3,7 @@
 from rooms_client.live.aio import AsyncLiveConnection
 from rooms_client.live.errors import LiveConnectionError, LiveTimeoutError
 from rooms_client.live.events import (
+    GroupSeated,
     LiveError,
     LiveEvent,
     SeatFreed,
@@ -19,6 +20,7 @@ from rooms_client.live.sync import LiveConnection
 
 __all__ = [
     "AsyncLiveConnection",
+    "GroupSeated",
     "LiveConnection",
     "LiveConnectionError",
     "LiveError",

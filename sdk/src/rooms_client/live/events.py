@@ -86,6 +86,14 @@ class SeatMoved(LiveEvent):
 
 
 @dataclass(frozen=True)
+class GroupSeated(LiveEvent):
+    """The leader took the user's group into a room that had every seat: this is the user's."""
+
+    group_id: str = ""
+    seat: Seat | None = None
+
+
+@dataclass(frozen=True)
 class SeatFreed(LiveEvent):
     """The seat is gone: ``reason`` is ``kicked`` or ``room_closed``."""
 
@@ -134,6 +142,10 @@ def _seat_moved(data: dict[str, Any]) -> dict[str, Any]:
     return {key: str(data[key]) for key in ("family_id", "from_room_id", "room_id")}
 
 
+def _group_seated(data: dict[str, Any]) -> dict[str, Any]:
+    return {"group_id": str(data["group_id"]), "seat": Seat.from_json(data["seat"])}
+
+
 def _seat_freed(data: dict[str, Any]) -> dict[str, Any]:
     return {"room_id": str(data["room_id"]), "reason": data.get("reason")}
 
@@ -158,6 +170,7 @@ EVENT_TYPES: dict[str, tuple[type[LiveEvent], Any]] = {
     "ticket.failed": (TicketFailed, _ticket_failed),
     "seat.moved": (SeatMoved, _seat_moved),
     "seat.freed": (SeatFreed, _seat_freed),
+    "group.seated": (GroupSeated, _group_seated),
     "error": (LiveError, _error),
 }
 
