@@ -189,6 +189,33 @@ def test_a_group_takes_members_until_full_or_taken_in_then_sits_together_or_not_
     assert refused.value.user_ids == ["early0"] and stores.rooms.get_seat("r_g", "zed") is None
 
 
+def test_the_stage_takes_no_join_and_a_seat_brought_up_moves_there_with_its_ticket(stores: Stores) -> None:
+    main = replace(main_room("r_s", capacity=5, shards=3), stage_seats=1)  # 2 + 2 listeners, 1 speaker
+    stores.rooms.create_room(main)
+    for n in range(4):
+        stores.rooms.admit("r_s", "r_s", f"u{n}", NOW)
+    with pytest.raises(RoomFull):
+        stores.rooms.admit("r_s", "r_s", "u4", NOW)
+    stores.rooms.create_parallel_room(stores.rooms.get_room("r_s", consistent=True), 1, NOW)
+    parallel = stores.rooms.get_room(parallel_room_id("r_s", 1), consistent=True)
+    assert (parallel.capacity, parallel.shards, parallel.stage_seats) == (4, 2, 0)
+    ticket = queued(stores, "r_s", "guest")
+    (seat,) = stores.rooms.seat_batch(parallel, [OverflowRequest.of(ticket)], NOW).seated
+    main = stores.rooms.get_room("r_s", consistent=True)
+    assert stores.rooms.bring_up(seat, main, NOW) is Promotion.PROMOTED
+    speaker = stores.rooms.get_seat("r_s", "guest")
+    assert speaker is not None and (speaker.room_id, speaker.shard, speaker.speaker) == ("r_s", 2, True)
+    moved = stores.tickets.get_ticket(ticket.ticket_id)
+    assert moved is not None and moved.room_id == "r_s"
+    listener = stores.rooms.get_seat("r_s", "u0")
+    assert listener is not None and stores.rooms.bring_up(listener, main, NOW) is Promotion.MAIN_FULL
+    assert stores.rooms.release(speaker)
+    assert stores.rooms.bring_up(seat, main, NOW) is Promotion.GONE  # it is not where it was read
+    assert stores.rooms.bring_up(listener, main, NOW) is Promotion.PROMOTED
+    assert stores.rooms.get_room("r_s", consistent=True).occupancy == 4  # u1..u3 and u0 on the stage
+    assert stores.rooms.get_room(parallel.room_id, consistent=True).occupancy == 0
+
+
 def test_participants_page_through_every_seat(stores: Stores) -> None:
     big = room(stores, "r_big", capacity=500, shards=4)
     for n in range(7):

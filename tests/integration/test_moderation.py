@@ -105,3 +105,26 @@ def test_a_banned_users_queued_ticket_fails_banned_at_the_overflow_worker(
     # THEN nobody was seated, and the ticket says why
     status, ticket = call_api("get_ticket", path={"ticket_id": ticket_id_for(room_id, "mallory")}, sub="mallory")
     assert status == 200 and ticket["status"] == TicketStatus.FAILED.value and ticket["reason"] == "banned"
+
+
+def test_the_host_brings_a_listener_up_to_the_stage_and_they_step_down(call_api: CallApi) -> None:
+    status, room = call_api("create_room", body={"title": "Stage", "capacity": 4, "speaker_seats": 1})
+    assert status == 201 and room["speaker_seats"] == 1, room
+    room_id = room["room_id"]
+    for user in ("ana", "ben", "cy"):
+        assert call_api("join_room", path={"room_id": room_id}, sub=user)[0] == 200
+    assert call_api("join_room", path={"room_id": room_id}, sub="dee")[0] == 202  # the stage is not for joins
+    status, seat = call_api("bring_up_speaker", path={"room_id": room_id, "user_id": "ana"})
+    assert status == 200 and (seat["room_id"], seat["speaker"]) == (room_id, True), seat
+    status, body = call_api("bring_up_speaker", path={"room_id": room_id, "user_id": "ben"})
+    assert status == 409 and body["error"]["code"] == "STAGE_FULL"
+    status, body = call_api("bring_up_speaker", path={"room_id": room_id, "user_id": "ben"}, sub="ben")
+    assert status == 403 and body["error"]["code"] == "NOT_HOST"
+    status, body = call_api("bring_up_speaker", path={"room_id": room_id, "user_id": "nobody"})
+    assert status == 409 and body["error"]["code"] == "NOT_SEATED"
+    status, body = call_api("step_down_speaker", path={"room_id": room_id, "user_id": "ana"}, sub="ana")
+    assert (status, body["left"]) == (200, True)
+    assert call_api("get_room", path={"room_id": room_id})[1]["occupancy"] == 2
+    # a stage as big as the room leaves no listener seat: refused before anything is made
+    status, body = call_api("create_room", body={"title": "Stage", "capacity": 4, "speaker_seats": 4})
+    assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR" and "speaker_seats" in body["error"]["message"]

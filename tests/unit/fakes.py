@@ -110,7 +110,7 @@ class StoredRoom:
 
     @property
     def slices(self) -> list[int]:
-        return shard_capacities(self.room.capacity, self.room.shards)
+        return shard_capacities(self.room.capacity, self.room.shards, self.room.stage_seats)
 
 
 @dataclass
@@ -198,13 +198,17 @@ class Table:
             moderators=moderators,
         )
 
-    def free_shards(self, room_id: str) -> list[int]:
+    def free_shards(self, room_id: str, *, stage: bool = False) -> list[int]:
+        """The open shards with a free seat that joins take (the stage's, with `stage`)."""
         stored = self.stored_room(room_id)
         counts = self.occupancies(room_id)
+        shards = [stored.room.stage_shard] if stage else range(stored.room.listener_shards)
         return [
             shard
-            for shard, cap in enumerate(stored.slices)
-            if stored.shard_status[shard] is RoomStatus.OPEN and counts[shard] < cap
+            for shard in shards
+            if shard is not None
+            and stored.shard_status[shard] is RoomStatus.OPEN
+            and counts[shard] < stored.slices[shard]
         ]
 
     def ticket(self, ticket_id: str) -> Ticket:
@@ -491,7 +495,7 @@ class FakeRoomStore:
             return [(0, min(wanted, room.free_seats))] if room.free_seats else []
         counts = self._t.occupancies(room.room_id)
         slices = self._t.stored_room(room.room_id).slices
-        free = [cap - count for count, cap in zip(counts, slices, strict=True)]
+        free = [cap - count for count, cap in zip(counts, slices, strict=True)][: room.listener_shards]
         return plan_batch(free, wanted, TRANSACTION_ITEMS)
 
     def promote(self, ticket: Ticket, main_room_id: str, now: datetime) -> Promotion:
@@ -502,7 +506,7 @@ class FakeRoomStore:
         self._t.enter("promote")
         from_room = ticket.room_id
         seat = self._t.seats.get((ticket.family_id, ticket.user_id))
-        if from_room is None or seat is None or seat.room_id != from_room:
+        if from_room is None or seat is None or seat.room_id != from_room or seat.speaker:
             return Promotion.GONE
         free = self._t.free_shards(main_room_id)
         if not free:
@@ -533,6 +537,26 @@ class FakeRoomStore:
             named_ones.add(user_id)
         else:
             named_ones.discard(user_id)
+
+    def bring_up(self, seat: Seat, main: Room, now: datetime) -> Promotion:
+        """Move the seat (and its ticket, if it came through one) to a free stage seat of the main room."""
+        self._t.enter("bring_up")
+        free = self._t.free_shards(main.room_id, stage=True)  # the transaction reports this one first
+        if not free:
+            return Promotion.MAIN_FULL
+        current = self._t.seats.get((seat.family_id, seat.user_id))
+        if current is None or (current.room_id, current.shard) != (seat.room_id, seat.shard):
+            return Promotion.GONE
+        ticket = self._t.tickets.get(ticket_id_for(seat.family_id, seat.user_id)) if seat.ticketed else None
+        if seat.ticketed and (ticket is None or ticket.ticket.room_id != seat.room_id):
+            return Promotion.GONE
+        self._t.seats[(seat.family_id, seat.user_id)] = replace(
+            current, room_id=main.room_id, shard=free[0], speaker=True
+        )
+        if ticket is not None:
+            ticket.ticket = replace(ticket.ticket, room_id=main.room_id, updated_at=now)
+            ticket.promoting = False
+        return Promotion.PROMOTED
 
     def relocate(self, seat: Seat, to_room: Room, now: datetime, moved_before: datetime) -> Promotion:
         """Move a ticketed seat and its ticket to a free shard of `to_room` unless it moved since `moved_before`;

@@ -53,6 +53,14 @@ def test_a_seat_gets_a_listener_token_for_its_own_room_signed_under_the_api_key(
     assert lifetime == 6 * 3600
 
 
+def test_a_speakers_token_may_publish() -> None:
+    from dataclasses import replace
+
+    media = LiveKitMedia("wss://media.example.com", "APIkey1", SECRET, timedelta(hours=1))
+    claims = decoded(media.grant(replace(seat_in(FAMILY), speaker=True), NOW).token)
+    assert claims["video"]["canPublish"] is True and claims["video"]["canSubscribe"] is True  # type: ignore[index]
+
+
 def test_each_parallel_room_is_a_media_room_of_its_own() -> None:
     media = LiveKitMedia("wss://media.example.com", "APIkey1", SECRET, timedelta(minutes=10))
 

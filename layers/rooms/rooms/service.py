@@ -18,13 +18,15 @@ from rooms.domain.errors import (
     ProtectedUser,
     RoomFull,
     RoomNotFound,
+    StageFull,
     TicketNotFound,
 )
-from rooms.domain.live import seat_freed
+from rooms.domain.live import seat_freed, seat_moved
 from rooms.domain.model import (
     KICKED,
     OVERFLOW_UNAVAILABLE,
     ROOM_CLOSED,
+    STEPPED_DOWN,
     Ban,
     Family,
     Page,
@@ -46,6 +48,7 @@ from rooms.ports import (
     Notifier,
     OverflowPublisher,
     OverflowRequest,
+    Promotion,
     PromotionQueue,
     RoomStore,
     Silent,
@@ -105,6 +108,7 @@ class RoomService:
         event_id: str | None = None,
         *,
         rebalance: bool = False,
+        speaker_seats: int = 0,
     ) -> Room:
         room = main_room(
             new_room_id(),
@@ -116,6 +120,7 @@ class RoomService:
             metadata=metadata,
             event_id=event_id,
             rebalance=rebalance,
+            stage_seats=speaker_seats,
         )
         self._rooms.create_room(room)
         return room
@@ -223,7 +228,7 @@ class RoomService:
         left = self._rooms.release(seat)
         if left:
             self._tickets.end_ticket(seat, TicketStatus.LEFT, reason, self._clock())
-            if seat.room_id == seat.family_id:  # a main-room seat: the first opted-in overflow user moves up
+            if seat.room_id == seat.family_id and not seat.speaker:  # a listener seat: the first opted-in moves up
                 self._ask_promotion(seat.family_id)
         return LeaveResult(left=left, room_id=seat.room_id, ticket_cancelled=False)
 
@@ -278,6 +283,42 @@ class RoomService:
     def lift_ban(self, room_id: str, actor: str, user_id: str) -> bool:
         room = self._moderated_room(room_id, actor, user_id)
         return self._bans.lift_ban(room.family_id, user_id) if self._bans is not None else False
+
+    def bring_up(self, room_id: str, host_id: str, user_id: str) -> Seat:
+        """The host brings a user seated anywhere in the family up to speak: their seat moves to a speaker
+        seat of the main room (its stage), where nothing moves it again, and they are told `seat.moved`."""
+        main = self._hosted_room(family_of(room_id)[0], host_id)
+        for _ in range(2):  # the seat may move (promotion, rebalancing) between its read and the move
+            seat = self._rooms.get_seat(main.family_id, user_id)
+            if seat is None:
+                raise NotSeated(main.room_id, user_id)
+            if seat.speaker:
+                return seat
+            outcome = self._rooms.bring_up(seat, main, self._clock())
+            if outcome is Promotion.MAIN_FULL:
+                raise StageFull(main.room_id, main.stage_seats)
+            if outcome is Promotion.PROMOTED:
+                self._notifier.notify(user_id, seat_moved(main.family_id, seat.room_id, main.room_id, self._clock()))
+                if seat.room_id == main.room_id:
+                    self._ask_promotion(main.family_id)  # the listener seat it left is free
+                moved = self._rooms.get_seat(main.family_id, user_id)
+                if moved is not None:
+                    return moved
+        raise NotSeated(main.room_id, user_id)
+
+    def step_down(self, room_id: str, actor: str, user_id: str) -> LeaveResult:
+        """A speaker leaves the stage (or the host takes them off it): their speaker seat is freed, and they
+        join again as a listener if they stay. Only the host or the speaker themself."""
+        main = self._rooms.get_room(family_of(room_id)[0])
+        if actor not in (main.host_id, user_id):
+            raise NotHost(main.room_id)
+        seat = self._rooms.get_seat(main.family_id, user_id)
+        if seat is None or not seat.speaker:
+            return LeaveResult(left=False, room_id=None, ticket_cancelled=False)
+        result = self._leave_seat(seat, STEPPED_DOWN)
+        if result.left and actor != user_id:
+            self._notifier.notify(user_id, seat_freed(seat.room_id, STEPPED_DOWN, self._clock()))
+        return result
 
     def set_moderator(self, room_id: str, host_id: str, user_id: str, named: bool) -> Room:
         """The host names (or un-names) a moderator of the whole family."""

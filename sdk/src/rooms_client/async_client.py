@@ -152,10 +152,18 @@ class AsyncRoomsClient(ClientBase):
         metadata: Mapping[str, str] | None = None,
         *,
         rebalance: bool = False,
+        speaker_seats: int = 0,
         idempotency_key: str | None = None,
     ) -> Room:
         return await self.run(
-            self._ops.create_room(title, capacity, metadata, rebalance=rebalance, idempotency_key=idempotency_key)
+            self._ops.create_room(
+                title,
+                capacity,
+                metadata,
+                rebalance=rebalance,
+                speaker_seats=speaker_seats,
+                idempotency_key=idempotency_key,
+            )
         )
 
     async def get_room(self, room_id: str) -> Room:
@@ -246,6 +254,14 @@ class AsyncRoomsClient(ClientBase):
 
     async def lift_ban(self, room_id: str, user_id: str) -> BanLifted:
         return await self.run(self._ops.lift_ban(room_id, user_id))
+
+    async def bring_up(self, room_id: str, user_id: str) -> Seat:
+        """The host brings a user seated anywhere in the family up to a speaker seat of the main room."""
+        return await self.run(self._ops.bring_up(room_id, user_id))
+
+    async def step_down(self, room_id: str, user_id: str) -> LeaveResult:
+        """Take a speaker off the stage (the host, or the speaker): the speaker seat is freed."""
+        return await self.run(self._ops.step_down(room_id, user_id))
 
     async def name_moderator(self, room_id: str, user_id: str) -> Room:
         """The host names a moderator of the family: they may kick and ban."""

@@ -135,6 +135,12 @@ class GroupMemberElsewhereError(ConflictError):
     code = "GROUP_MEMBER_ELSEWHERE"
 
 
+class StageFullError(ConflictError):
+    """Every speaker seat of the main room is taken (or it keeps none)."""
+
+    code = "STAGE_FULL"
+
+
 class RoomFullError(ConflictError):
     code = "ROOM_FULL"
 
@@ -270,6 +276,7 @@ CODE_CLASSES: tuple[type[RoomsApiError], ...] = (
     QuotaExceededError,
     GroupClosedError,
     GroupMemberElsewhereError,
+    StageFullError,
     InvalidScheduleError,
     IdempotencyKeyReusedError,
     ContentionError,

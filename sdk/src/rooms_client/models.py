@@ -70,6 +70,7 @@ class Room:
     event_id: str | None = None
     rebalance: bool = False  # the family's thinned-out parallel rooms are merged
     moderators: list[str] = field(default_factory=list)  # named by the host: they may kick and ban
+    speaker_seats: int = 0  # seats of the capacity kept for speakers (the stage)
 
     @property
     def is_main(self) -> bool:
@@ -96,6 +97,7 @@ class Room:
             event_id=data.get("event_id"),
             rebalance=bool(data.get("rebalance", False)),
             moderators=[str(user) for user in data.get("moderators") or []],
+            speaker_seats=int(data.get("speaker_seats") or 0),
         )
 
 
@@ -129,6 +131,7 @@ class Seat:
     heartbeat_interval_seconds: int
     # the caller's own seat from a join or a heartbeat, on a platform with a media provider
     media: Media | None = None
+    speaker: bool = False  # on the main room's stage: never moved
 
     @classmethod
     def from_json(cls, data: Json) -> Seat:
@@ -142,6 +145,7 @@ class Seat:
             expires_at=_required_datetime(data, "expires_at"),
             heartbeat_interval_seconds=int(data["heartbeat_interval_seconds"]),
             media=Media.from_json(media) if media else None,
+            speaker=bool(data.get("speaker", False)),
         )
 
 

@@ -143,6 +143,7 @@ class Operations:
         metadata: Mapping[str, str] | None = None,
         *,
         rebalance: bool = False,
+        speaker_seats: int = 0,
         idempotency_key: str | None = None,
     ) -> Op[Room]:
         body: dict[str, Any] = {"title": title, "capacity": capacity}
@@ -150,6 +151,8 @@ class Operations:
             body["metadata"] = dict(metadata)
         if rebalance:
             body["rebalance"] = True
+        if speaker_seats:
+            body["speaker_seats"] = speaker_seats
         # the key makes a retry after a lost answer return the same room instead of opening a second one
         return Room.from_json((yield from self.send_json(creation("POST", "/rooms", body, idempotency_key))))
 
@@ -342,6 +345,14 @@ class Operations:
     def lift_ban(self, room_id: str, user_id: str) -> Op[BanLifted]:
         call = Call("DELETE", f"/rooms/{segment(room_id)}/bans/{segment(user_id)}")
         return BanLifted.from_json((yield from self.send_json(call)))
+
+    def bring_up(self, room_id: str, user_id: str) -> Op[Seat]:
+        call = Call("PUT", f"/rooms/{segment(room_id)}/speakers/{segment(user_id)}")
+        return Seat.from_json((yield from self.send_json(call)))
+
+    def step_down(self, room_id: str, user_id: str) -> Op[LeaveResult]:
+        call = Call("DELETE", f"/rooms/{segment(room_id)}/speakers/{segment(user_id)}")
+        return LeaveResult.from_json((yield from self.send_json(call)))
 
     def set_moderator(self, room_id: str, user_id: str, named: bool) -> Op[Room]:
         call = Call("PUT" if named else "DELETE", f"/rooms/{segment(room_id)}/moderators/{segment(user_id)}")

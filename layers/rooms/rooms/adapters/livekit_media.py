@@ -1,5 +1,6 @@
 """LiveKit access tokens, minted with LiveKit's own package: identity the seat's user, the room its
-media room (named by the room id), and a listener's grants (subscribe, never publish)."""
+media room (named by the room id), and a listener's grants (subscribe, never publish) or, on the stage,
+a speaker's (publish audio too)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,17 @@ class LiveKitMedia:
         self._url, self._key, self._secret, self._ttl = url, api_key, api_secret, ttl
 
     def grant(self, seat: Seat, now: datetime) -> MediaAccess:
-        listener = VideoGrants(
-            room_join=True, room=seat.room_id, can_subscribe=True, can_publish=False, can_publish_data=False
+        grants = VideoGrants(
+            room_join=True,
+            room=seat.room_id,
+            can_subscribe=True,
+            can_publish=seat.speaker,
+            can_publish_data=False,
         )
         token = (
             AccessToken(self._key, self._secret)
             .with_identity(seat.user_id)
-            .with_grants(listener)
+            .with_grants(grants)
             .with_ttl(self._ttl)
             .to_jwt()
         )

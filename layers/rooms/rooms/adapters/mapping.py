@@ -61,6 +61,7 @@ def room_from_item(item: RoomItem, metadata: Mapping[str, str] | None = None) ->
         event_id=item.event_id,
         shards=int(item.shards or 1),
         rebalance=bool(item.rebalance),
+        stage_seats=int(item.stage_seats or 0),
     )
 
 
@@ -82,8 +83,9 @@ def room_item(room: Room, *, holds_quota: bool = False) -> RoomItem:
         event_id=room.event_id,
         holds_quota=True if holds_quota else None,
         rebalance=True if room.rebalance else None,
+        stage_seats=room.stage_seats or None,
         shards=room.shards,
-        shard_capacity=shard_capacities(room.capacity, room.shards)[0],
+        shard_capacity=shard_capacities(room.capacity, room.shards, room.stage_seats)[0],
     )
 
 
@@ -100,6 +102,7 @@ def seat_from_item(item: SeatItem) -> Seat:
         holder=item.holder,
         moved_at=item.moved_at,
         group_id=item.group_id,
+        speaker=bool(item.speaker),
     )
 
 
@@ -119,6 +122,7 @@ def seat_item(seat: Seat, interval_seconds: int) -> SeatItem:
         shard=seat.shard or None,
         holder=seat.holder,
         group_id=seat.group_id,
+        speaker=True if seat.speaker else None,
         gsi1pk=seats_key(seat.room_id, seat.shard),
         gsi1sk=f"{seat.joined_at.isoformat()}#{seat.user_id}",
         gsi2pk=expiry_pk,

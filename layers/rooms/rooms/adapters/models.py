@@ -233,6 +233,7 @@ class RoomItem(Model):
     empty_since = UTCDateTimeAttribute(null=True)
     # a main room whose host asked for its parallel rooms to be merged as they thin out (rooms.rebalance)
     rebalance = BooleanAttribute(null=True)
+    stage_seats = NumberAttribute(null=True)  # its last write shard's seats, kept for speakers
     # write shards: this item is shard 0 and counts `shard_capacity` seats; RoomShardItem holds the others
     shards = NumberAttribute(null=True)
     shard_capacity = NumberAttribute(null=True)
@@ -364,6 +365,7 @@ class SeatItem(Model):
     # when rebalancing last moved it to another room of its family (at most one move per interval)
     moved_at = UTCDateTimeAttribute(null=True)
     group_id = UnicodeAttribute(null=True)  # seated with a group: never moved apart from it
+    speaker = BooleanAttribute(null=True)  # on the main room's stage: never moved
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     # gsi2pk = seat_expiry_key(bucket of expires_at, pk), gsi2sk = expiry_sort_key(expires_at, pk)

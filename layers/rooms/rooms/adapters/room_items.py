@@ -53,7 +53,7 @@ def shard_item(room_id: str, shard: int) -> Model:
 
 def save_room(tx: TransactWrite, room: Room, *, holds_quota: bool = False) -> None:
     """In `tx`: put a new room's item and its other write shards, only if the room does not exist."""
-    slices = shard_capacities(room.capacity, room.shards)
+    slices = shard_capacities(room.capacity, room.shards, room.stage_seats)
     tx.save(room_item(room, holds_quota=holds_quota), condition=RoomItem.pk.does_not_exist())
     for shard in range(1, room.shards):
         tx.save(

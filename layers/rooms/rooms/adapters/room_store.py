@@ -262,16 +262,20 @@ class DynamoRoomStore:
         return ranked + order[2:]
 
     def _shape(self, room_id: str) -> tuple[int, int]:
-        """(write shards, capacity) of a room, read once per instance: neither changes in a room's life."""
+        """(write shards joins take, capacity) of a room, read once per instance: neither changes in a room's
+        life. The stage, a main room's last shard, is not among them: no join takes a speaker's seat."""
         shape = self._shapes.get(room_id)
         if shape is None:
             try:
                 item = RoomItem.get(
-                    room_key(room_id), "ROOM", consistent_read=True, attributes_to_get=["shards", "capacity"]
+                    room_key(room_id),
+                    "ROOM",
+                    consistent_read=True,
+                    attributes_to_get=["shards", "capacity", "stage_seats"],
                 )
             except DoesNotExist:
                 raise RoomNotFound(room_id) from None
-            shape = (int(item.shards or 1), int(item.capacity))
+            shape = (int(item.shards or 1) - (1 if item.stage_seats else 0), int(item.capacity))
             if len(self._shapes) > 10_000:
                 self._shapes.clear()
             self._shapes[room_id] = shape
@@ -582,7 +586,7 @@ class DynamoRoomStore:
         shards within one transaction's 100 items (domain.model.plan_batch)."""
         if room.shards == 1:
             return [(0, min(wanted, room.free_seats), room.capacity)] if room.free_seats else []
-        occupancies = shard_occupancies(self._connection, room)
+        occupancies = shard_occupancies(self._connection, room)[: room.listener_shards]
         free = [capacity - occupancy for occupancy, capacity in occupancies]
         return [(shard, taken, occupancies[shard][1]) for shard, taken in plan_batch(free, wanted, TRANSACTION_ITEMS)]
 
@@ -596,8 +600,8 @@ class DynamoRoomStore:
         """
         from_room = ticket.room_id
         seat = self.get_seat(ticket.family_id, ticket.user_id)
-        if from_room is None or seat is None or seat.room_id != from_room:
-            return Promotion.GONE
+        if from_room is None or seat is None or seat.room_id != from_room or seat.speaker:
+            return Promotion.GONE  # left, moved, or brought up to speak
         main = self.get_room(main_room_id, consistent=True)
         to_shard = self._free_shard(main)
         if to_shard is None:
@@ -627,6 +631,26 @@ class DynamoRoomStore:
         )
         return _move_outcome(codes)
 
+    def bring_up(self, seat: Seat, main: Room, now: datetime) -> Promotion:
+        """Move a seat of the family to the main room's stage in one transaction (I1 and I2 hold throughout),
+        its ticket, if it came through one, with it. PROMOTED when it moved, MAIN_FULL when the stage had
+        no free seat (or the room has none, or closed), GONE when the seat left or moved meanwhile."""
+        if main.stage_shard is None:
+            return Promotion.MAIN_FULL
+        ticket_id = ticket_id_for(seat.family_id, seat.user_id) if seat.ticketed else None
+        # a speaker waits for no promotion: the ticket leaves the promotion index as a promoted one does
+        unlisted = [TicketItem.gsi1pk.set(ticket_family_key(ticket_id or "", seat.family_id, promote=False))]
+        codes = self._move(
+            seat,
+            ticket_id,
+            main.room_id,
+            main.stage_shard,
+            now,
+            seat_actions=[SeatItem.speaker.set(True)],
+            ticket_actions=unlisted,
+        )
+        return _move_outcome(codes)
+
     def set_moderator(self, family_id: str, user_id: str, named: bool) -> None:
         """Name (or un-name) a moderator of the family, on its metadata item: every room read carries them."""
         moderators = FamilyMetadataItem.moderators
@@ -638,14 +662,14 @@ class DynamoRoomStore:
         """One of the room's write shards with a free seat (read consistently), at random; None if none or closed."""
         if room.status is not RoomStatus.OPEN:
             return None
-        occupancies = shard_occupancies(self._connection, room)
+        occupancies = shard_occupancies(self._connection, room)[: room.listener_shards]
         free = [k for k, (occupancy, capacity) in enumerate(occupancies) if occupancy < capacity]
         return random.choice(free) if free else None
 
     def _move(
         self,
         seat: Seat,
-        ticket_id: str,
+        ticket_id: str | None,
         to_room_id: str,
         to_shard: int,
         now: datetime,
@@ -655,8 +679,8 @@ class DynamoRoomStore:
         ticket_actions: Sequence[Action] = (),
     ) -> list[str | None] | None:
         """The seat, its old room's shard (- 1), the new room's shard (+ 1, only while open with a free seat)
-        and its ticket (seated in the old room) in one transaction: None when it committed, else the
-        cancellation codes of [seat, old shard, new shard, ticket]."""
+        and its ticket (seated in the old room; none for a seat taken without one) in one transaction: None
+        when it committed, else the cancellation codes of [seat, old shard, new shard, ticket]."""
         from_room = seat.room_id
         condition = (SeatItem.room_id == from_room) & (SeatItem.gsi1pk == seats_key(from_room, seat.shard))
         if seat_condition is not None:
@@ -684,19 +708,20 @@ class DynamoRoomStore:
                     actions=[RoomItem.occupancy.add(1)],
                     condition=IS_OPEN & HAS_FREE_SEAT,
                 )
-                tx.update(
-                    TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
-                    actions=[TicketItem.room_id.set(to_room_id), TicketItem.updated_at.set(now), *ticket_actions],
-                    condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id == from_room),
-                )
+                if ticket_id is not None:
+                    tx.update(
+                        TicketItem(pk=ticket_key(ticket_id), sk="TICKET"),
+                        actions=[TicketItem.room_id.set(to_room_id), TicketItem.updated_at.set(now), *ticket_actions],
+                        condition=(TicketItem.status == TicketStatus.SEATED.value) & (TicketItem.room_id == from_room),
+                    )
 
         try:
             with_conflict_retries(f"room family {seat.family_id}", attempt)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
-            if len(codes) < 4 or CONDITION_FAILED not in codes:
+            if len(codes) < 3 or CONDITION_FAILED not in codes:
                 raise
-            return codes
+            return [*codes, None][:4]
         return None
 
     # ---------------------------------------------------------------- mapping

@@ -52,6 +52,7 @@ _STATUS: dict[type[errors.RoomsError], int] = {
     errors.NotGroupMember: 403,
     errors.GroupClosed: 409,
     errors.GroupMemberElsewhere: 409,
+    errors.StageFull: 409,
 }
 
 

@@ -37,6 +37,7 @@ ERROR_CODES: dict[str, tuple[str, ...]] = {
         "REQUEST_IN_PROGRESS",
         "GROUP_CLOSED",
         "GROUP_MEMBER_ELSEWHERE",
+        "STAGE_FULL",
     ),
     "415": ("UNSUPPORTED_MEDIA_TYPE",),
     "422": ("VALIDATION_ERROR", "INVALID_SCHEDULE", "IDEMPOTENCY_KEY_REUSED"),
@@ -57,7 +58,8 @@ _ERRORS: dict[int, str] = {
     "(the host already has as many open rooms or booked shows as one host may: close or cancel one), "
     "REQUEST_IN_PROGRESS (a request with the same Idempotency-Key is still running; retry after Retry-After), "
     "GROUP_CLOSED (the group is full, or was taken into the room) or GROUP_MEMBER_ELSEWHERE (a member holds or "
-    "waits for a seat of the family on their own: the group cannot sit together).",
+    "waits for a seat of the family on their own: the group cannot sit together) or STAGE_FULL (every speaker "
+    "seat is taken).",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body as application/json (a body without a Content-Type is read as JSON).",
 }
 _SHARED: dict[str, tuple[str, tuple[type[BaseModel], ...]]] = {

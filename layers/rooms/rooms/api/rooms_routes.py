@@ -58,7 +58,12 @@ def create_room(
 
     def create() -> RoomOut:
         room = service.create_room(
-            caller, request.title, request.capacity, request.metadata, rebalance=request.rebalance
+            caller,
+            request.title,
+            request.capacity,
+            request.metadata,
+            rebalance=request.rebalance,
+            speaker_seats=request.speaker_seats,
         )
         metrics.add_metric(name="RoomsCreated", unit=MetricUnit.Count, value=1)
         return RoomOut.of(room)
@@ -238,6 +243,30 @@ def name_moderator(room_id: RoomId, user_id: UserId, service: Rooms) -> RoomOut:
 )
 def unname_moderator(room_id: RoomId, user_id: UserId, service: Rooms) -> RoomOut:
     return RoomOut.of(service.set_moderator(room_id, caller_id(router), user_id, named=False))
+
+
+@router.put(
+    "/rooms/<room_id>/speakers/<user_id>",
+    summary="Bring a user of the family up to speak (host only): their seat moves to a speaker seat.",
+    description="The user must hold a seat in any room of the family; it moves to the main room's stage in one "
+    "transaction (they are told `seat.moved`), where nothing moves it again. Again: the same seat.",
+    tags=["moderation"],
+    responses=answers(SeatOut, 403, 404, 409),
+)
+def bring_up(room_id: RoomId, user_id: UserId, service: Rooms) -> SeatOut:
+    return SeatOut.of(service.bring_up(room_id, caller_id(router), user_id))
+
+
+@router.delete(
+    "/rooms/<room_id>/speakers/<user_id>",
+    summary="Take a speaker off the stage (the host, or the speaker themself): the speaker seat is freed.",
+    description="They join again to listen (`left: false` when they were not a speaker).",
+    tags=["moderation"],
+    responses=answers(LeaveOut, 403, 404),
+)
+def step_down(room_id: RoomId, user_id: UserId, service: Rooms) -> LeaveOut:
+    result = service.step_down(room_id, caller_id(router), user_id)
+    return LeaveOut(left=result.left, room_id=result.room_id, ticket_cancelled=result.ticket_cancelled)
 
 
 @router.post(

@@ -24,6 +24,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+MAX_SPEAKER_SEATS = 50
 METADATA_MAX_KEYS = 32
 METADATA_MAX_KEY_CHARS = 64
 METADATA_MAX_VALUE_BYTES = 1024
@@ -38,6 +39,14 @@ class CreateRoomRequest(Strict):
         False,
         description="Merge the family's parallel rooms as they thin out: listeners who sat a while are moved "
         "(each told `seat.moved`) so the family uses the fewest rooms.",
+    )
+    speaker_seats: int = Field(
+        0,
+        ge=0,
+        le=MAX_SPEAKER_SEATS,
+        description="Seats of the capacity kept for speakers (the stage): no join takes them; the host brings "
+        "listeners up to them (PUT /rooms/{room_id}/speakers/{user_id}). Speakers sit in the main room and are "
+        "never moved; parallel rooms hold capacity - speaker_seats listeners.",
     )
     metadata: dict[str, str] = Field(
         default_factory=dict,
@@ -79,6 +88,12 @@ class CreateRoomRequest(Strict):
         if capacity > maximum:
             raise ValueError(f"capacity must be at most {maximum}, the platform maximum")
         return capacity
+
+    @model_validator(mode="after")
+    def _a_stage_leaves_seats_for_listeners(self) -> CreateRoomRequest:
+        if self.speaker_seats >= self.capacity:
+            raise ValueError("speaker_seats must be fewer than capacity: the rest are the listeners' seats")
+        return self
 
 
 class JoinRequest(Strict):
@@ -190,6 +205,7 @@ class RoomOut(BaseModel):
     moderators: list[str] = Field(
         description="Users the host named: they may kick and ban in every room of the family."
     )
+    speaker_seats: int = Field(0, description="Seats of the capacity kept for speakers (main room's).")
 
     @classmethod
     def of(cls, room: Room) -> RoomOut:
@@ -208,6 +224,7 @@ class RoomOut(BaseModel):
             event_id=room.event_id,
             rebalance=room.rebalance,
             moderators=list(room.moderators),
+            speaker_seats=room.stage_seats,
         )
 
 
@@ -230,6 +247,7 @@ class SeatOut(BaseModel):
     joined_at: datetime
     expires_at: datetime = Field(description="The seat is freed if no heartbeat arrives before this.")
     heartbeat_interval_seconds: int
+    speaker: bool = Field(False, description="On the main room's stage, brought up by the host: never moved.")
     media: MediaOut | None = Field(
         default=None,
         description="The caller's own seat only (join and heartbeat answers), when the platform has a media "
@@ -246,6 +264,7 @@ class SeatOut(BaseModel):
             joined_at=seat.joined_at,
             expires_at=seat.expires_at,
             heartbeat_interval_seconds=settings().heartbeat_interval_seconds,
+            speaker=seat.speaker,
             media=MediaOut.of(media) if media else None,
         )
 

@@ -205,3 +205,12 @@ class GroupMemberElsewhere(RoomsError):
             "for a seat in this room's family on their own; they leave it first."
         )
         self.user_ids = user_ids
+
+
+class StageFull(RoomsError):
+    """Every speaker seat of the main room is taken (or it has none)."""
+
+    code = "STAGE_FULL"
+
+    def __init__(self, room_id: str, seats: int) -> None:
+        super().__init__(f"Room {room_id!r} has no free speaker seat (it keeps {seats}); a speaker steps down first.")

@@ -82,6 +82,7 @@ def seat_view(seat: Seat, heartbeat_interval_seconds: int) -> dict[str, Any]:
         "joined_at": stamp(seat.joined_at),
         "expires_at": stamp(seat.expires_at),
         "heartbeat_interval_seconds": heartbeat_interval_seconds,
+        "speaker": seat.speaker,
     }
 
 

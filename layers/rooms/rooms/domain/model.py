@@ -33,6 +33,7 @@ class TicketStatus(StrEnum):
 
 # Why a ticket's seat ended, when not the user's own leave (which has no reason).
 KICKED = "kicked"
+STEPPED_DOWN = "stepped_down"  # a speaker's seat freed as they left the stage
 BANNED = "banned"  # a queued ticket of a user the family keeps out
 ROOM_CLOSED = "room_closed"
 # Why a ticket failed when its request could not be delivered: SQS gave up on it, or refused it.
@@ -91,10 +92,22 @@ class Room:
     shards: int = 1  # write shards: the counters occupancy is the sum of (see write_shards)
     rebalance: bool = False  # its family's thinned-out parallel rooms are merged (rooms.domain.rebalance)
     moderators: tuple[str, ...] = ()  # named by the host: they may kick and ban, in every room of the family
+    # seats of the capacity kept for speakers (a main room's last write shard): no join takes them, the
+    # host brings listeners up to them
+    stage_seats: int = 0
 
     @property
     def is_main(self) -> bool:
         return self.index == MAIN_INDEX
+
+    @property
+    def listener_shards(self) -> int:
+        """The write shards joins are admitted through: all but the stage."""
+        return self.shards - 1 if self.stage_seats else self.shards
+
+    @property
+    def stage_shard(self) -> int | None:
+        return self.shards - 1 if self.stage_seats else None
 
     @property
     def free_seats(self) -> int:
@@ -112,8 +125,12 @@ def main_room(
     metadata: dict[str, str] | None = None,
     event_id: str | None = None,
     rebalance: bool = False,
+    stage_seats: int = 0,
 ) -> Room:
-    """A new main room: open, empty, the head of its own family, its capacity on write_shards(...)."""
+    """A new main room: open, empty, the head of its own family, its capacity on write_shards(...): the
+    listeners' seats, and a stage shard of `stage_seats` if any."""
+    if not 0 <= stage_seats < capacity:
+        raise ValueError("the stage takes fewer seats than the room has")
     return Room(
         room_id=room_id,
         family_id=room_id,
@@ -126,26 +143,28 @@ def main_room(
         created_at=created_at,
         metadata=dict(metadata or {}),
         event_id=event_id,
-        shards=write_shards(capacity, seats_per_shard),
+        shards=write_shards(capacity - stage_seats, seats_per_shard) + (1 if stage_seats else 0),
         rebalance=rebalance,
+        stage_seats=stage_seats,
     )
 
 
 def parallel_room(main: Room, index: int, created_at: datetime) -> Room:
-    """Parallel room `index` of `main`'s family: open and empty, with the main room's host, title,
-    capacity, show and write shards. No metadata: the family's metadata serves every room of it."""
+    """Parallel room `index` of `main`'s family: open and empty, with the main room's host, title, show,
+    and its listeners' capacity and write shards (speakers sit in the main room only). No metadata: the
+    family's metadata serves every room of it."""
     return Room(
         room_id=parallel_room_id(main.family_id, index),
         family_id=main.family_id,
         index=index,
         host_id=main.host_id,
         title=main.title,
-        capacity=main.capacity,
+        capacity=main.capacity - main.stage_seats,
         occupancy=0,
         status=RoomStatus.OPEN,
         created_at=created_at,
         event_id=main.event_id,
-        shards=main.shards,
+        shards=main.listener_shards,
     )
 
 
@@ -159,8 +178,11 @@ def write_shards(capacity: int, seats_per_shard: int) -> int:
     return max(1, min(MAX_WRITE_SHARDS, capacity // max(1, seats_per_shard)))
 
 
-def shard_capacities(capacity: int, shards: int) -> list[int]:
-    """Each shard's slice of the capacity: as even as can be, summing to `capacity` exactly (I1)."""
+def shard_capacities(capacity: int, shards: int, stage_seats: int = 0) -> list[int]:
+    """Each shard's slice of the capacity: as even as can be, summing to `capacity` exactly (I1); with a
+    stage, the last shard holds its seats and the others share the rest."""
+    if stage_seats:
+        return [*shard_capacities(capacity - stage_seats, shards - 1), stage_seats]
     base, extra = divmod(capacity, shards)
     return [base + (1 if shard < extra else 0) for shard in range(shards)]
 
@@ -251,6 +273,7 @@ class Seat:
     holder: str | None = None  # the live connection holding it (docs/live.md): no heartbeats needed
     moved_at: datetime | None = None  # when rebalancing last moved it to another room of the family
     group_id: str | None = None  # seated with a group (rooms.domain.groups): rebalancing never moves it
+    speaker: bool = False  # on the main room's stage (brought up by the host): never moved
 
     @property
     def index(self) -> int:
