@@ -49,8 +49,10 @@ def run_schemathesis(api_url: str, token: str, max_examples: int, seed: int | No
             PHASES,
             "--max-examples",
             str(max_examples),
+            # one worker: schemathesis' threads parse lambdas' source at once, and CPython 3.11's ast is not
+            # thread-safe there ("AST constructor recursion depth mismatch", fixed in later releases)
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "60",
             "--generation-database",

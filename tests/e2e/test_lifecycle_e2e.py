@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,3 +186,51 @@ def test_five_thin_parallel_rooms_are_merged_into_one_with_nobody_lost_or_double
     moved = of_type(told, "user.moved")
     assert len(moved) == 8 and {d["user_id"] for d in moved} <= staying
     assert len(of_type(told, "parallel_room.closed")) == 4
+
+
+def test_rebalancing_under_a_churn_of_joins_and_leaves_loses_and_doubles_nobody(life_stack: LocalStack) -> None:
+    stack = life_stack
+    dynamodb, table = stack.client("dynamodb"), stack.template.tables["RoomsTable"].name
+    headers: Callable[[str], dict[str, str]] = lambda user: {"Authorization": f"Bearer {mint_token(user)}"}  # noqa: E731
+    with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+        # GIVEN a rebalancing family: a full main room of 10 and 5 parallel rooms of 10, thinned to 2 each
+        created = http.post("/rooms", json={"title": "Churn", "capacity": 10, "rebalance": True}, headers=headers("ch"))
+        room_id = created.json()["room_id"]
+        for n in range(10):
+            assert http.post(f"/rooms/{room_id}/join", headers=headers(f"cm-{n}")).status_code == 200
+        overflow = [f"co-{n:02d}" for n in range(50)]
+        for user in overflow:
+            assert http.post(f"/rooms/{room_id}/join", headers=headers(user)).status_code == 202
+        stack.wait_idle(timeout=300)
+        by_room = {seat["user_id"]: seat["room_id"] for seat in read_family(dynamodb, table, room_id).seats}
+        thinned = [u for i in range(1, 6) for u in sorted(u for u in overflow if by_room[u] == f"{room_id}-p{i}")[:8]]
+        for user in thinned:
+            assert http.post(f"/rooms/{room_id}/leave", headers=headers(user)).status_code == 200
+        stack.wait_idle(timeout=300)
+        staying = sorted(set(overflow) - set(thinned))
+
+        # WHEN the minute run rebalances while 30 newcomers join and 5 of those staying leave, from 16 threads
+        # (none of p5's: they are the listeners a run must move, p1 to p4 having the seats for all)
+        newcomers = [f"cn-{n:02d}" for n in range(30)]
+        leavers = [user for user in staying if by_room[user] != f"{room_id}-p5"][:5]
+
+        def churn(user: str) -> int:
+            action = "leave" if user in leavers else "join"
+            return http.post(f"/rooms/{room_id}/{action}", headers=headers(user)).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = pool.map(churn, [*newcomers[:15], *leavers, *newcomers[15:]])
+            stack.advance_clock(60)  # the rebalancing run, among the churn
+            assert set(answers) <= {200, 202}
+        stack.wait_idle(timeout=300)
+        stack.advance_clock(60)  # and a run after it
+        stack.wait_idle(timeout=300)
+
+        # THEN every user who should sit holds exactly one seat, the counts are exact (I1, I2), nobody else sits
+        after = read_family(dynamodb, table, room_id)
+        after.assert_invariants()
+        expected = {f"cm-{n}" for n in range(10)} | (set(staying) - set(leavers)) | set(newcomers)
+        assert sorted(seat["user_id"] for seat in after.seats) == sorted(expected)
+        assert all(after.occupancy(r) <= int(room["capacity"]) for r, room in after.rooms.items())
+        # rebalancing did move listeners: in the run among the churn, or else p5's two in the run after it
+        assert any(seat.get("moved_at") for seat in after.seats)

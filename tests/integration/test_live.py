@@ -302,7 +302,9 @@ def test_the_overflow_workers_seated_push_reaches_the_users_connection(live: Liv
         "joined_at",
         "expires_at",
         "heartbeat_interval_seconds",
+        "speaker",
     }
+    assert seat["speaker"] is False
 
 
 def test_a_push_to_a_gone_connection_forgets_it_and_the_worker_still_succeeds(
