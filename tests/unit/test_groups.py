@@ -74,6 +74,9 @@ def test_a_group_too_big_for_the_main_room_is_queued_together_and_seated_in_one_
         (user, TicketStatus.QUEUED, group.group_id) for user in group.members
     ]
     assert [request.user_id for request in fakes.publisher.published] == ["ana"]
+    again = service.take_in(FAMILY, group.group_id, "ana")  # a retry answers the tickets, sends nothing more
+    assert [t.ticket_id for t in again.tickets] == [t.ticket_id for t in seating.tickets]
+    assert len(fakes.publisher.published) == 1
     # WHEN the worker takes the message THEN the group sits in a new parallel room: p1 had one seat left
     deliver(fakes)
     rooms = {fakes.table.seats[(FAMILY, user)].room_id for user in group.members}

@@ -134,6 +134,8 @@ class GroupService:
         if waiting:
             raise GroupMemberElsewhere(group.group_id, waiting)
         tickets = [self._queue(room_id, group, user, priors[user], now) for user in group.members]
+        if all(prior is not None and prior.status is TicketStatus.QUEUED for prior in priors.values()):
+            return GroupSeating(group, [], tickets)  # a retry: the group's message is on its way (or republished)
         leader = next(ticket for ticket in tickets if ticket.user_id == group.leader_id)
         try:
             self._publisher.publish(OverflowRequest.of(leader))  # one message: the worker seats the whole group
