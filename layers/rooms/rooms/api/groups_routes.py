@@ -3,20 +3,15 @@ group in with POST /rooms/{room_id}/join and its `group_id` (rooms_routes)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from rooms.api.deps import Groups, caller_id
+from rooms.api.paths import GroupId, RoomId
 from rooms.api.responses import answers
 from rooms.api.schemas import GroupOut, JoinGroupRequest
 
 router = APIGatewayHttpRouter()
-
-RoomId = Annotated[str, Path(min_length=1, max_length=64, description="A main or parallel room id.")]
-GroupId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post(

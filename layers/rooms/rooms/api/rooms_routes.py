@@ -7,12 +7,13 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rooms.api.deps import Groups, Media, Rooms, caller_id
 from rooms.api.idempotency import IdempotencyKey, run_once, run_once_context
+from rooms.api.paths import RoomId, UserId
 from rooms.api.responses import answers, errors
 from rooms.api.schemas import (
     BanLiftedOut,
@@ -37,9 +38,6 @@ from rooms.service import utcnow
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
-
-RoomId = Annotated[str, Path(min_length=1, max_length=64, description="A main or parallel room id.")]
-UserId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 @router.post(
