@@ -70,6 +70,9 @@ class Settings(BaseModel):
     livekit_api_key: str = Field("", alias="ROOMS_LIVEKIT_API_KEY")
     livekit_api_secret: str = Field("", alias="ROOMS_LIVEKIT_API_SECRET", repr=False)
     media_token_ttl_seconds: int = Field(6 * 3600, ge=60, le=24 * 3600, alias="ROOMS_MEDIA_TOKEN_TTL_SECONDS")
+    # tries of one DynamoDB call (botocore's standard mode); a user-facing function takes fewer, so that
+    # its backoff on a throttled key ends well inside its Lambda timeout with a 503 BUSY the client waits out
+    dynamodb_max_attempts: int = Field(5, ge=1, le=10, alias="ROOMS_DYNAMODB_MAX_ATTEMPTS")
 
     @model_validator(mode="after")
     def _livekit_is_complete(self) -> Settings:

@@ -35,7 +35,8 @@ _BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
 
 def new_connection() -> Connection:
     """A connection for transactions and raw reads (pynamodb's TransactWrite does not read the models' Meta)."""
-    return Connection(region=settings().region, retry_configuration={"mode": "standard", "total_max_attempts": 5})
+    retries = {"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts}
+    return Connection(region=settings().region, retry_configuration=retries)
 
 
 def backoff(tries: int) -> None:

@@ -30,7 +30,7 @@ class _TableMeta:
     table_name = settings().table_name
     region = settings().region
     # botocore's standard retry mode: throttling and transient errors back off with jitter
-    retry_configuration: Any = {"mode": "standard", "total_max_attempts": 5}
+    retry_configuration: Any = {"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts}
     max_pool_connections = 50
 
 
