@@ -13,12 +13,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .collector import collect_oldest_on_a_timer
 from .naming import DEFAULT_STACK
 from .tokens import mint_token
 
 if TYPE_CHECKING:
     from .capacity.faults import FaultConfig
     from .stack import LocalStack
+
+FULL_COLLECTION_SECONDS = 600.0  # how long an old garbage cycle may wait (rooms_local.collector)
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -187,7 +190,9 @@ def _up(args: argparse.Namespace) -> int:
             if sample:
                 print(f"\nTry:\n  {sample}")
             print("\nCtrl-C to stop.", flush=True)
-            threading.Event().wait()
+            forever = threading.Event()
+            collect_oldest_on_a_timer(FULL_COLLECTION_SECONDS, forever)
+            forever.wait()
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
     if stack.meter is not None:

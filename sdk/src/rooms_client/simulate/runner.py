@@ -38,6 +38,7 @@ from rooms_client.live.state import LiveOptions
 from rooms_client.models import Room, Seat
 from rooms_client.simulate.arrivals import arrival_offsets
 from rooms_client.simulate.capped import CappedTransport
+from rooms_client.simulate.collector import no_full_collections
 from rooms_client.simulate.config import StormConfig
 from rooms_client.simulate.progress import Progress
 from rooms_client.simulate.results import RoomFinal, Sample, StormResult, Traffic, UserResult
@@ -268,7 +269,8 @@ async def run_storm(
         result = StormResult(config, host.base_url, room.room_id, datetime.now(UTC), traffic=traffic)
         progress = progress or Progress(config.users, enabled=False)
         storm = Storm(config, host, tokens, result, progress=progress, rng=rng, users=users)
-        await storm.run()
+        with no_full_collections():
+            await storm.run()
         if config.close_at_end:
             with contextlib.suppress(RoomsError):
                 await host.close_room(room.room_id)
