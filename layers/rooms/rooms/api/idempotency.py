@@ -45,13 +45,17 @@ def _config() -> Any:
 def _once(model: type[BaseModel]) -> Callable[..., Any]:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+    from botocore.config import Config
 
     from rooms.adapters import aws_session
+
+    # the tables' retry budget (rooms.config): botocore's legacy default for DynamoDB sleeps up to 25 s
+    retries = Config(retries={"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts})
 
     @idempotent_function(
         data_keyword_argument="request",
         persistence_store=DynamoDBPersistenceLayer(
-            table_name=settings().idempotency_table_name, boto3_session=aws_session.boto3_session()
+            table_name=settings().idempotency_table_name, boto_config=retries, boto3_session=aws_session.boto3_session()
         ),
         config=_config(),
         output_serializer=PydanticSerializer(model),
