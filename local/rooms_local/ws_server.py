@@ -115,6 +115,7 @@ class WebSocketServer:
         self._lock = threading.Lock()
         self._opening: dict[ServerConnection, tuple[Connection, dict[str, Any] | None]] = {}
         self._live: dict[str, LiveConnection] = {}
+        self._stopping = False  # once set (under the lock), every connection closes going away
         # the stage's DefaultRouteSettings throttle each route on its own, as API Gateway does
         rate, burst = api.stage.throttling_rate_limit, api.stage.throttling_burst_limit
         self._buckets = (
@@ -175,6 +176,7 @@ class WebSocketServer:
             self._shutdown_threads()
             return
         with self._lock:
+            self._stopping = True  # a connection still opening is registered going away too
             for live in self._live.values():
                 live.closed_by_server = live.closed_by_server or _GOING_AWAY
         # close() sends 1001 to every connection; wait_closed() in the thread waits for their handlers
@@ -309,6 +311,8 @@ class WebSocketServer:
         with self._lock:
             info, authorizer = self._opening.pop(socket)
             live = self._live[info.connection_id] = LiveConnection(info, socket, authorizer, time.time())
+            if self._stopping:
+                live.closed_by_server = _GOING_AWAY
         try:
             await self._serve(live)
         finally:
