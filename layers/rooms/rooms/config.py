@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -73,6 +73,11 @@ class Settings(BaseModel):
     # tries of one DynamoDB call (botocore's standard mode); a user-facing function takes fewer, so that
     # its backoff on a throttled key ends well inside its Lambda timeout with a 503 BUSY the client waits out
     dynamodb_max_attempts: int = Field(5, ge=1, le=10, alias="ROOMS_DYNAMODB_MAX_ATTEMPTS")
+
+    @property
+    def dynamodb_retries(self) -> dict[str, Any]:
+        """botocore's retry configuration for every DynamoDB client of the function."""
+        return {"mode": "standard", "total_max_attempts": self.dynamodb_max_attempts}
 
     @model_validator(mode="after")
     def _livekit_is_complete(self) -> Settings:

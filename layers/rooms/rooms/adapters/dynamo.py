@@ -35,8 +35,7 @@ _BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
 
 def new_connection() -> Connection:
     """A connection for transactions and raw reads (pynamodb's TransactWrite does not read the models' Meta)."""
-    retries = {"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts}
-    return Connection(region=settings().region, retry_configuration=retries)
+    return Connection(region=settings().region, retry_configuration=settings().dynamodb_retries)
 
 
 def backoff(tries: int) -> None:

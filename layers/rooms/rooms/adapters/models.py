@@ -30,7 +30,7 @@ class _TableMeta:
     table_name = settings().table_name
     region = settings().region
     # botocore's standard retry mode: throttling and transient errors back off with jitter
-    retry_configuration: Any = {"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts}
+    retry_configuration: Any = settings().dynamodb_retries
     max_pool_connections = 50
 
 

@@ -50,7 +50,7 @@ def _once(model: type[BaseModel]) -> Callable[..., Any]:
     from rooms.adapters import aws_session
 
     # the tables' retry budget (rooms.config): botocore's legacy default for DynamoDB sleeps up to 25 s
-    retries = Config(retries={"mode": "standard", "total_max_attempts": settings().dynamodb_max_attempts})
+    retries = Config(retries=settings().dynamodb_retries)
 
     @idempotent_function(
         data_keyword_argument="request",
